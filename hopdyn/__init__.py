@@ -1,0 +1,45 @@
+"""hopdyn: energy-based associative memories as continuous-time dynamical systems.
+
+Declare neurons (a convex Lagrangian and a time constant each) and synapses
+(energy terms); hopdyn derives ``tau dx/dt = -dE/dxhat`` from the energy by
+autodiff and solves it with Diffrax.
+"""
+
+from ._errors import HopdynError, NetworkError
+from ._lagrangians import (
+    LAGRANGIANS,
+    AbstractLagrangian,
+    CustomLagrangian,
+    Exp,
+    Identity,
+    LayerNorm,
+    Relu,
+    Repu,
+    Sigmoid,
+    Softmax,
+    Spherical,
+    Tanh,
+)
+from ._network import Network, State
+from ._neurons import Neuron
+from ._solve import METHODS, STATUSES, SolverError, Trajectory, save_times, simulate
+from ._synapses import (
+    SYNAPSES,
+    AbstractSynapse,
+    Bias,
+    CustomSynapse,
+    Dense,
+    Exponential,
+    Hebbian,
+    L2Memory,
+    Polynomial,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbstractLagrangian", "AbstractSynapse", "Bias", "CustomLagrangian", "CustomSynapse", "Dense", "Exp",
+    "Exponential", "Hebbian", "HopdynError", "Identity", "L2Memory", "LAGRANGIANS", "LayerNorm", "METHODS",
+    "Network", "NetworkError", "Neuron", "Polynomial", "Relu", "Repu", "STATUSES", "SYNAPSES", "Sigmoid",
+    "Softmax", "SolverError", "Spherical", "State", "Tanh", "Trajectory", "save_times", "simulate",
+]

@@ -1,0 +1,232 @@
+"""Convex Lagrangians of neuron layers.
+
+A Lagrangian ``L(x)`` is a convex scalar function of a layer's internal state.
+Its gradient is the layer's activation ``xhat = grad L(x)`` (always computed by
+autodiff, never hand-written) and its Legendre transform
+``E = <xhat, x> - L(x)`` is the layer's energy.
+
+Every parameter is stored as an array so a new ``beta`` does not recompile a
+jitted solve.  All forms are written to stay finite for large ``|x|``
+(``|x| = 1e4`` is tested): softplus / logaddexp / logsumexp instead of raw
+exponentials, and a quadratic continuation of ``exp`` above a cap.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
+
+from ._errors import NetworkError
+
+_LOG2 = 0.6931471805599453
+
+
+def _param(value: ArrayLike) -> Array:
+    """A parameter as an inexact array (dtype is fixed later by ``Network.astype``)."""
+    arr = jnp.asarray(value)
+    if not jnp.issubdtype(arr.dtype, jnp.inexact):
+        arr = arr.astype(jnp.result_type(float))
+    return arr
+
+
+class AbstractLagrangian(eqx.Module):
+    """A convex scalar function of a layer's internal state.
+
+    Subclasses implement ``__call__``; activation and energy follow from it.
+    """
+
+    @abc.abstractmethod
+    def __call__(self, x: Float[Array, "..."]) -> Float[Array, ""]:
+        """The Lagrangian ``L(x)`` (a scalar)."""
+
+    def activation(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+        """``xhat = grad L(x)``."""
+        return jax.grad(self)(x)
+
+    def energy(self, x: Float[Array, "..."], xhat: Float[Array, "..."] | None = None) -> Float[Array, ""]:
+        """The Legendre transform ``<xhat, x> - L(x)``."""
+        if xhat is None:
+            xhat = self.activation(x)
+        return jnp.vdot(xhat, x) - self(x)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__.lower()
+
+
+class Identity(AbstractLagrangian):
+    """``L = 1/2 |x|^2``; activation ``x``."""
+
+    def __call__(self, x):
+        return 0.5 * jnp.sum(x * x)
+
+
+class Sigmoid(AbstractLagrangian):
+    """``L = (1/beta) sum softplus(beta x)``; activation ``sigmoid(beta x)``."""
+
+    beta: Array
+
+    def __init__(self, beta: ArrayLike = 1.0):
+        self.beta = _param(beta)
+
+    def __call__(self, x):
+        return jnp.sum(jax.nn.softplus(self.beta * x)) / self.beta
+
+
+class Tanh(AbstractLagrangian):
+    """``L = (1/beta) sum log cosh(beta x)``; activation ``tanh(beta x)``."""
+
+    beta: Array
+
+    def __init__(self, beta: ArrayLike = 1.0):
+        self.beta = _param(beta)
+
+    def __call__(self, x):
+        z = self.beta * x
+        # log cosh z = logaddexp(z, -z) - log 2: stable for any |z| and smooth at 0.
+        return jnp.sum(jnp.logaddexp(z, -z) - _LOG2) / self.beta
+
+
+class Softmax(AbstractLagrangian):
+    """``L = (1/beta) logsumexp(beta x)`` over ``axis`` (summed over the others);
+    activation ``softmax(beta x)``."""
+
+    beta: Array
+    axis: int = eqx.field(static=True, default=-1)
+
+    def __init__(self, beta: ArrayLike = 1.0, axis: int = -1):
+        self.beta = _param(beta)
+        self.axis = axis
+
+    def __call__(self, x):
+        return jnp.sum(jax.nn.logsumexp(self.beta * x, axis=self.axis)) / self.beta
+
+
+class Relu(AbstractLagrangian):
+    """``L = 1/2 sum relu(x)^2``; activation ``relu(x)``."""
+
+    def __call__(self, x):
+        r = jnp.maximum(x, 0.0)
+        return 0.5 * jnp.sum(r * r)
+
+
+class Repu(AbstractLagrangian):
+    """Rectified polynomial: ``L = (1/n) sum relu(x)^n``; activation ``relu(x)^(n-1)``.
+
+    ``n >= 1`` (``n = 2`` is ``Relu``).  Stays finite at ``|x| = 1e4`` in float32
+    for ``n <= 9``.
+    """
+
+    n: Array
+
+    def __init__(self, n: ArrayLike = 2.0):
+        self.n = _param(n)
+
+    def __check_init__(self):
+        _require(self.n, lambda v: v >= 1, "repu: n must be >= 1")
+
+    def __call__(self, x):
+        r = jnp.where(x > 0, x, 0.0)
+        return jnp.sum(r**self.n) / self.n
+
+
+class Exp(AbstractLagrangian):
+    """``L = (1/beta) sum g(beta x)`` with ``g = exp`` below ``cap`` and its
+    second-order Taylor continuation above, so the activation ``exp(beta x)``
+    is exact for ``beta x <= cap`` and grows linearly (finite, still convex)
+    beyond it."""
+
+    beta: Array
+    cap: Array
+
+    def __init__(self, beta: ArrayLike = 1.0, cap: ArrayLike = 50.0):
+        self.beta = _param(beta)
+        self.cap = _param(cap)
+
+    def __call__(self, x):
+        z = self.beta * x
+        c = self.cap
+        below = jnp.exp(jnp.minimum(z, c))
+        d = jnp.maximum(z - c, 0.0)
+        above = jnp.exp(c) * (1.0 + d + 0.5 * d * d)
+        return jnp.sum(jnp.where(z <= c, below, above)) / self.beta
+
+
+class LayerNorm(AbstractLagrangian):
+    """``L = D gamma sqrt(var(x) + eps) + sum delta x`` over the last axis (``D`` its
+    length); activation ``gamma (x - mean) / sqrt(var + eps) + delta``.
+
+    Convex, not strictly: shifting ``x`` by a constant does not change the
+    activation (one zero mode per normalised row)."""
+
+    gamma: Array
+    delta: Array
+    eps: Array
+
+    def __init__(self, gamma: ArrayLike = 1.0, delta: ArrayLike = 0.0, eps: ArrayLike = 1e-5):
+        self.gamma = _param(gamma)
+        self.delta = _param(delta)
+        self.eps = _param(eps)
+
+    def __check_init__(self):
+        _require(self.gamma, lambda v: v > 0, "layernorm: gamma must be > 0")
+
+    def __call__(self, x):
+        d = x.shape[-1]
+        xm = x - jnp.mean(x, axis=-1, keepdims=True)
+        var = jnp.mean(xm * xm, axis=-1)
+        return jnp.sum(d * self.gamma * jnp.sqrt(var + self.eps)) + jnp.sum(self.delta * x)
+
+
+class Spherical(AbstractLagrangian):
+    """``L = sqrt(|x|^2 + eps)`` over the last axis; activation ``x / sqrt(|x|^2 + eps)``
+    (unit-norm rows). Convex; the radial direction is a zero mode."""
+
+    eps: Array
+
+    def __init__(self, eps: ArrayLike = 1e-8):
+        self.eps = _param(eps)
+
+    def __call__(self, x):
+        return jnp.sum(jnp.sqrt(jnp.sum(x * x, axis=-1) + self.eps))
+
+
+class CustomLagrangian(AbstractLagrangian):
+    """A user-supplied Lagrangian ``fn(x) -> scalar``.  hopdyn does not assume it
+    is convex: the verification checks it."""
+
+    fn: Callable[[Array], Array] = eqx.field(static=True)
+
+    def __call__(self, x):
+        return jnp.asarray(self.fn(x)).reshape(())
+
+    @property
+    def name(self) -> str:
+        return getattr(self.fn, "__name__", "custom")
+
+
+def _require(value: Array, ok: Callable[[Array], Array], message: str) -> None:
+    """Raise ``NetworkError(message)`` if a concrete parameter violates ``ok``."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    if not bool(jnp.all(ok(value))):
+        raise NetworkError(message)
+
+
+LAGRANGIANS: dict[str, type[AbstractLagrangian]] = {
+    "identity": Identity,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "softmax": Softmax,
+    "relu": Relu,
+    "repu": Repu,
+    "exp": Exp,
+    "layernorm": LayerNorm,
+    "spherical": Spherical,
+}
+"""Registry from the scenario format's ``lagrangian.type`` to its class."""

@@ -1,0 +1,210 @@
+"""The network: named neuron layers plus synapses, and everything derived from
+their one energy function.
+
+States are pytrees: ``dict[str, Array]`` from neuron name to that layer's
+internal state (unbatched; batches go through ``jax.vmap``).  The total energy
+
+    E(x) = sum_a [<xhat_a, x_a> - L_a(x_a)] + sum_s E_s(xhat)
+
+is the single source of truth.  The dynamics ``tau_a dx_a/dt = -dE/dxhat_a``
+are its gradient with respect to the activations with ``x`` held fixed,
+obtained by ``jax.grad``; clamped elements have ``dx/dt = 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from ._errors import NetworkError
+from ._neurons import Neuron
+from ._synapses import AbstractSynapse, CustomSynapse
+
+State = dict[str, Array]
+
+
+def _is_concrete(x) -> bool:
+    return eqx.is_array(x) and not isinstance(x, jax.core.Tracer)
+
+
+class Network(eqx.Module):
+    """An energy-based network.
+
+    - ``neurons``: ``{name: Neuron}``.
+    - ``synapses``: a sequence of synapses; a plain callable ``fn(*xhats)``
+      paired with its layer names, ``(fn, ("a", "b"))``, is accepted too.
+    - ``clamps``: ``{name: mask}`` where ``mask`` is ``True`` (the whole layer)
+      or a boolean array of the layer's shape; masked elements do not move.
+    """
+
+    neurons: dict[str, Neuron]
+    synapses: tuple[AbstractSynapse, ...]
+    clamps: dict[str, Array]
+
+    def __init__(self, neurons: Mapping[str, Neuron], synapses=(), clamps: Mapping | None = None):
+        self.neurons = dict(neurons)
+        syns = []
+        for s in synapses:
+            if isinstance(s, tuple) and len(s) == 2 and callable(s[0]):
+                s = CustomSynapse(s[1], s[0])
+            syns.append(s)
+        self.synapses = tuple(syns)
+        self.clamps = {k: self._clamp_mask(k, v) for k, v in (clamps or {}).items()}
+
+    def _clamp_mask(self, name, spec) -> Array:
+        if name not in self.neurons:
+            raise NetworkError(f"clamp: unknown neuron {name!r} (neurons: {', '.join(self.neurons)})")
+        shape = self.neurons[name].shape
+        if spec is True:
+            return jnp.ones(shape, dtype=bool)
+        mask = jnp.asarray(spec)
+        if mask.shape != shape:
+            raise NetworkError(f"clamp: mask for neuron {name!r} has shape {mask.shape}, expected {shape}")
+        return mask.astype(bool)
+
+    def __check_init__(self):
+        if not self.neurons:
+            raise NetworkError("a network needs at least one neuron")
+        for name, neuron in self.neurons.items():
+            if not isinstance(name, str) or not name:
+                raise NetworkError(f"neuron names must be non-empty strings, got {name!r}")
+            if not isinstance(neuron, Neuron):
+                raise NetworkError(f"neuron {name!r}: expected a hopdyn.Neuron, got {type(neuron).__name__}")
+            _check_finite(neuron, f"neuron {name!r}")
+        for i, syn in enumerate(self.synapses):
+            where = f"synapse {i} ({syn.kind})" if isinstance(syn, AbstractSynapse) else f"synapse {i}"
+            if not isinstance(syn, AbstractSynapse):
+                raise NetworkError(f"{where}: expected a hopdyn synapse or (fn, connects), got {type(syn).__name__}")
+            unknown = [c for c in syn.connects if c not in self.neurons]
+            if unknown:
+                raise NetworkError(
+                    f"{where}: connects unknown neuron {unknown[0]!r} (neurons: {', '.join(self.neurons)})"
+                )
+            arity = syn.arity()
+            if arity is not None and len(syn.connects) != arity:
+                raise NetworkError(f"{where}: connects {len(syn.connects)} layers, expected {arity}")
+            problem = syn.shape_problem(tuple(self.neurons[c].shape for c in syn.connects))
+            if problem:
+                raise NetworkError(f"{where}: {problem}")
+            _check_finite(syn, where)
+
+    # ----------------------------------------------------------------- states
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.neurons)
+
+    @property
+    def dtype(self):
+        """The floating dtype of the parameters."""
+        leaves = [x for x in jax.tree.leaves(self) if eqx.is_inexact_array(x)]
+        return jnp.result_type(*leaves) if leaves else jnp.result_type(float)
+
+    def astype(self, dtype) -> "Network":
+        """A copy with every floating parameter cast to ``dtype``."""
+        dtype = jnp.dtype(dtype)
+        return jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, self)
+
+    def init_state(self, x: Mapping[str, ArrayLike] | None = None, dtype=None) -> State:
+        """A full state: the given layers (a leading batch axis is kept), zeros for
+        the others."""
+        dtype = jnp.dtype(dtype or self.dtype)
+        x = dict(x or {})
+        unknown = [k for k in x if k not in self.neurons]
+        if unknown:
+            raise NetworkError(f"initial state: unknown neuron {unknown[0]!r} (neurons: {', '.join(self.neurons)})")
+        batch = None
+        out = {}
+        for name, neuron in self.neurons.items():
+            if name in x:
+                v = jnp.asarray(x[name], dtype=dtype)
+                if v.shape[v.ndim - len(neuron.shape):] != neuron.shape or v.ndim - len(neuron.shape) > 1:
+                    raise NetworkError(
+                        f"initial state: neuron {name!r} has shape {v.shape}, expected {neuron.shape} "
+                        f"or (batch, {', '.join(map(str, neuron.shape))})"
+                    )
+                b = v.shape[0] if v.ndim > len(neuron.shape) else None
+                if batch is not None and b is not None and b != batch:
+                    raise NetworkError(f"initial state: neuron {name!r} has batch size {b}, others {batch}")
+                batch = batch if b is None else b
+                out[name] = v
+        for name, neuron in self.neurons.items():
+            if name not in out:
+                out[name] = jnp.zeros(neuron.shape, dtype)
+        if batch is not None:
+            for name, neuron in self.neurons.items():
+                if out[name].ndim == len(neuron.shape):
+                    out[name] = jnp.broadcast_to(out[name], (batch,) + neuron.shape)
+        return out
+
+    def batch_size(self, x: State) -> int | None:
+        """The leading batch size of a full state, ``None`` if unbatched."""
+        name, neuron = next(iter(self.neurons.items()))
+        v = x[name]
+        return v.shape[0] if v.ndim > len(neuron.shape) else None
+
+    # ----------------------------------------------------------------- energy
+    def activations(self, x: State) -> State:
+        """``xhat_a = grad L_a(x_a)`` for every layer."""
+        return {a: n.activation(x[a]) for a, n in self.neurons.items()}
+
+    def _energy_terms(self, xhat: State, x: State) -> dict[str, Array]:
+        terms = {}
+        for a, n in self.neurons.items():
+            terms[a] = jnp.vdot(xhat[a], x[a]) - n.lagrangian(x[a])
+        for i, s in enumerate(self.synapses):
+            terms[f"synapse:{i}"] = s(*(xhat[c] for c in s.connects))
+        return terms
+
+    def _energy(self, xhat: State, x: State) -> Array:
+        return sum(self._energy_terms(xhat, x).values())
+
+    def energy_terms(self, x: State) -> dict[str, Array]:
+        """Energy of each layer (keyed by its name) and each synapse (``synapse:<i>``)."""
+        return self._energy_terms(self.activations(x), x)
+
+    def energy(self, x: State) -> Array:
+        """Total energy ``E(x)``."""
+        return self._energy(self.activations(x), x)
+
+    def energy_gradient(self, x: State) -> State:
+        """``dE/dxhat_a`` at fixed ``x`` (the layer term contributes ``x_a``)."""
+        return jax.grad(self._energy)(self.activations(x), x)
+
+    def vector_field(self, x: State) -> State:
+        """``dx_a/dt = -(1/tau_a) dE/dxhat_a``, zero on clamped elements."""
+        g = self.energy_gradient(x)
+        dx = {a: -g[a] / n.tau for a, n in self.neurons.items()}
+        for a, mask in self.clamps.items():
+            dx[a] = jnp.where(mask, jnp.zeros((), dx[a].dtype), dx[a])
+        return dx
+
+    def dEdt(self, x: State) -> Array:
+        """The exact rate ``dE/dt`` along the flow: a JVP of ``E`` along ``dx/dt``."""
+        return jax.jvp(self.energy, (x,), (self.vector_field(x),))[1]
+
+    # ----------------------------------------------------------------- clamps
+    def clamp(self, *names: str, **masks) -> "Network":
+        """A copy with whole layers (``names``) or parts (``name=mask``) clamped,
+        added to the clamps already there."""
+        new = dict(self.clamps)
+        for n in names:
+            new[n] = self._clamp_mask(n, True)
+        for n, m in masks.items():
+            new[n] = self._clamp_mask(n, m)
+        return Network(self.neurons, self.synapses, new)
+
+    def unclamp(self) -> "Network":
+        return Network(self.neurons, self.synapses, {})
+
+
+def _check_finite(module, where: str) -> None:
+    for path, leaf in jax.tree_util.tree_leaves_with_path(module):
+        if _is_concrete(leaf) and jnp.issubdtype(leaf.dtype, jnp.inexact):
+            if not bool(np.all(np.isfinite(np.asarray(leaf)))):
+                field = jax.tree_util.keystr(path).lstrip(".")
+                raise NetworkError(f"{where}: {field} contains non-finite values (NaN or inf)")

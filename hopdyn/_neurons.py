@@ -1,0 +1,58 @@
+"""Neuron layers: a shape, a convex Lagrangian and a time constant."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike
+
+from ._errors import NetworkError
+from ._lagrangians import AbstractLagrangian, CustomLagrangian, _param
+
+
+class Neuron(eqx.Module):
+    """A layer of neurons of any ``shape`` with Lagrangian ``lagrangian`` and time
+    constant ``tau > 0``.  Its name is its key in ``Network.neurons``.
+
+    A plain Python callable is accepted as the Lagrangian and wrapped in
+    ``CustomLagrangian``.
+    """
+
+    shape: tuple[int, ...] = eqx.field(static=True)
+    lagrangian: AbstractLagrangian
+    tau: Array
+
+    def __init__(self, shape, lagrangian, tau: ArrayLike = 1.0):
+        if isinstance(shape, int):
+            shape = (shape,)
+        self.shape = tuple(int(s) for s in shape)
+        if not isinstance(lagrangian, AbstractLagrangian):
+            if not callable(lagrangian):
+                raise NetworkError(f"lagrangian must be a Lagrangian or a callable, got {lagrangian!r}")
+            lagrangian = CustomLagrangian(lagrangian)
+        self.lagrangian = lagrangian
+        self.tau = _param(tau)
+
+    def __check_init__(self):
+        if any(s <= 0 for s in self.shape):
+            raise NetworkError(f"shape must have positive sizes, got {self.shape}")
+        if jnp.ndim(self.tau) != 0:
+            raise NetworkError(f"tau must be a scalar, got shape {jnp.shape(self.tau)}")
+        if not isinstance(self.tau, jax.core.Tracer):
+            tau = float(self.tau)
+            if not (tau > 0 and tau < float("inf")):
+                raise NetworkError(f"tau must be a finite number > 0, got {tau}")
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    def activation(self, x: Array) -> Array:
+        return self.lagrangian.activation(x)
+
+    def energy(self, x: Array, xhat: Array | None = None) -> Array:
+        return self.lagrangian.energy(x, xhat)

@@ -1,0 +1,379 @@
+"""``simulate``: integrate a network's vector field with Diffrax.
+
+One jitted region per solve; batches (a leading axis on the initial state) go
+through ``jax.vmap``.  Every number a user may vary (tolerances, horizon, save
+times, ``beta``...) enters as an array, so only a new network *structure*, a
+new solver method or a new number of saved times recompiles.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import NamedTuple
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from ._errors import HopdynError
+from ._network import Network, State
+
+STATUSES = ("steady_state", "horizon", "max_steps", "failed")
+STEADY_STATE, HORIZON, MAX_STEPS, FAILED = range(4)
+
+
+class SolverError(HopdynError, ValueError):
+    """Invalid solver settings."""
+
+
+class _Method(NamedTuple):
+    make: type
+    adaptive: bool
+    evals_per_step: int | None  # new vector-field evaluations per step (None: not counted)
+    evals_init: int | None
+
+
+# Evaluations per step include the one the steady-state/divergence event makes;
+# the counts are checked against a host-side counter in tests/test_solve.py.
+METHODS: dict[str, _Method] = {
+    "tsit5": _Method(dfx.Tsit5, True, 7, 2),
+    "dopri5": _Method(dfx.Dopri5, True, 7, 2),
+    "dopri8": _Method(dfx.Dopri8, True, 14, 2),
+    "kvaerno5": _Method(dfx.Kvaerno5, True, None, None),
+    "euler": _Method(dfx.Euler, False, 2, 1),
+}
+
+
+class _Static(NamedTuple):
+    method: str
+    max_steps: int
+    steady: bool
+    initial_dt: bool
+
+
+class _Params(NamedTuple):
+    t0: Array
+    t1: Array
+    dt: Array
+    rtol: Array
+    atol: Array
+    pcoeff: Array
+    icoeff: Array
+    dcoeff: Array
+    ss_rtol: Array
+    ss_atol: Array
+    divergence: Array
+    ts: Array
+
+
+class Trajectory(eqx.Module):
+    """The result of ``simulate``.
+
+    Arrays have a leading batch axis when the initial state had one.  Saved rows
+    run over ``ts``; rows past the end of the solve (an early steady state or a
+    failure) repeat the last valid row and are marked ``False`` in ``valid``.
+    """
+
+    ts: Array
+    x: dict[str, Array]
+    xhat: dict[str, Array]
+    energy: Array
+    energy_terms: dict[str, Array]
+    dEdt: Array
+    valid: Array
+    status: Array
+    t_final: Array
+    n_steps: Array
+    n_accepted: Array
+    n_rejected: Array
+    vf_evals: Array
+    method: str = eqx.field(static=True)
+    compile_seconds: float = eqx.field(static=True, default=0.0)
+    solve_seconds: float = eqx.field(static=True, default=0.0)
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.status.shape[0] if self.status.ndim else None
+
+    def __getitem__(self, i) -> "Trajectory":
+        """Member ``i`` of a batched trajectory."""
+        if self.batch_size is None:
+            raise TypeError("not a batched trajectory")
+        return jax.tree.map(lambda a: a[i], self)
+
+    @property
+    def status_name(self) -> str | list[str]:
+        s = np.asarray(self.status)
+        return STATUSES[int(s)] if s.ndim == 0 else [STATUSES[int(v)] for v in s]
+
+    @property
+    def n_saved(self) -> Array:
+        """How many saved rows are valid."""
+        return jnp.sum(self.valid, axis=-1)
+
+    @property
+    def final_state(self) -> dict[str, Array]:
+        """Internal states at the end of the solve (the last valid row)."""
+        return jax.tree.map(lambda a: _last(a, self.valid), self.x)
+
+    @property
+    def final_energy(self) -> Array:
+        return _last(self.energy, self.valid)
+
+    def truncated(self) -> "Trajectory":
+        """An unbatched trajectory cut to its valid rows (for writing and plotting)."""
+        if self.batch_size is not None:
+            raise TypeError("truncate the members of a batch one at a time: traj[i].truncated()")
+        n = int(self.n_saved)
+        cut = lambda a: a[:n]
+        return eqx.tree_at(
+            lambda t: (t.ts, t.x, t.xhat, t.energy, t.energy_terms, t.dEdt, t.valid),
+            self,
+            (cut(self.ts), jax.tree.map(cut, self.x), jax.tree.map(cut, self.xhat), cut(self.energy),
+             jax.tree.map(cut, self.energy_terms), cut(self.dEdt), cut(self.valid)),
+        )
+
+
+def _last(a: Array, valid: Array) -> Array:
+    """The row of ``a`` at the last valid saved time (batched or not)."""
+    idx = jnp.sum(valid, axis=-1) - 1
+    if valid.ndim == 1:
+        return a[idx]
+    return jax.vmap(lambda r, i: r[i])(a, idx)
+
+
+# ---------------------------------------------------------------- the solve
+def _rms(tree) -> Array:
+    leaves = jax.tree.leaves(tree)
+    total = sum(jnp.sum(jnp.square(v)) for v in leaves)
+    size = sum(v.size for v in leaves)
+    return jnp.sqrt(total / size)
+
+
+def _all_finite(tree) -> Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
+
+
+def _max_abs(tree) -> Array:
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(v)) for v in jax.tree.leaves(tree)]))
+
+
+def _trouble(network: Network, y: State, f: State, p: _Params) -> Array:
+    """Non-finite state or field, or a state beyond the divergence bound."""
+    return ~_all_finite(y) | ~_all_finite(f) | (_max_abs(y) > p.divergence)
+
+
+def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
+    method = METHODS[cfg.method]
+    term = dfx.ODETerm(lambda t, y, net: net.vector_field(y))
+
+    def stop(t, y, net, **kwargs):
+        f = net.vector_field(y)
+        bad = _trouble(net, y, f, p)
+        if cfg.steady:
+            return bad | (_rms(f) < p.ss_atol + p.ss_rtol * _rms(y))
+        return bad
+
+    if method.adaptive:
+        controller = dfx.PIDController(
+            rtol=p.rtol, atol=p.atol, pcoeff=p.pcoeff, icoeff=p.icoeff, dcoeff=p.dcoeff
+        )
+        dt0 = p.dt if cfg.initial_dt else None
+    else:
+        controller = dfx.ConstantStepSize()
+        dt0 = p.dt
+    sol = dfx.diffeqsolve(
+        term,
+        method.make(),
+        p.t0,
+        p.t1,
+        dt0,
+        x0,
+        args=network,
+        saveat=dfx.SaveAt(ts=p.ts, t1=True),
+        stepsize_controller=controller,
+        event=dfx.Event(stop),
+        max_steps=cfg.max_steps,
+        throw=False,
+    )
+    ts, ys = sol.ts, sol.ys
+    n_rows = ts.shape[0]
+    rows = jnp.arange(n_rows)
+    reached = jnp.isfinite(ts)  # rows the solve actually got to (the end row included)
+    end = jnp.max(jnp.where(reached, rows, 0))
+    row_ok = reached & jax.vmap(lambda i: _all_finite(jax.tree.map(lambda a: a[i], ys)))(rows)
+    valid = jnp.cumprod(row_ok.astype(jnp.int32)).astype(bool)
+    last = jnp.maximum(jnp.sum(valid) - 1, 0)
+    fill = lambda a: jnp.where(valid.reshape((-1,) + (1,) * (a.ndim - 1)), a, a[last])
+    xs = jax.tree.map(fill, ys)
+    ts_out = fill(jnp.where(reached, ts, ts[end]))
+
+    y_end = jax.tree.map(lambda a: a[end], ys)
+    bad_end = _trouble(network, y_end, network.vector_field(y_end), p)
+    res = sol.result
+    status = jnp.where(
+        res == dfx.RESULTS.successful,
+        HORIZON,
+        jnp.where(res == dfx.RESULTS.event_occurred, STEADY_STATE,
+                  jnp.where(res == dfx.RESULTS.max_steps_reached, MAX_STEPS, FAILED)),
+    )
+    status = jnp.where(bad_end, FAILED, status).astype(jnp.int32)
+
+    terms = jax.vmap(network.energy_terms)(xs)
+    energy = sum(terms.values())
+    dEdt = jax.vmap(network.dEdt)(xs)
+    xhat = jax.vmap(network.activations)(xs)
+    stats = sol.stats
+    n_steps = jnp.asarray(stats["num_steps"], jnp.int32)
+    if method.evals_per_step is None:
+        evals = jnp.asarray(-1, jnp.int32)
+    else:
+        evals = (method.evals_per_step * n_steps + method.evals_init).astype(jnp.int32)
+    return dict(
+        ts=ts_out, x=xs, xhat=xhat, energy=energy, energy_terms=terms, dEdt=dEdt, valid=valid,
+        status=status, t_final=ts[end], n_steps=n_steps,
+        n_accepted=jnp.asarray(stats["num_accepted_steps"], jnp.int32),
+        n_rejected=jnp.asarray(stats["num_rejected_steps"], jnp.int32), vf_evals=evals,
+    )
+
+
+@eqx.filter_jit
+def _run(network: Network, x0: State, p: _Params, cfg: _Static, batched: bool):
+    one = lambda x: _solve_one(network, x, p, cfg)
+    return jax.vmap(one)(x0) if batched else one(x0)
+
+
+_COMPILED: OrderedDict = OrderedDict()
+_CACHE_SIZE = 32
+
+
+def _compiled(*args):
+    """The compiled solve for ``args`` and the seconds spent compiling it (0 when
+    cached).  The key is everything that forces a recompile: the pytree
+    structure, the static (non-array) leaves and the shapes/dtypes of arrays;
+    array *values* (beta, tolerances, weights, save times) are not in it."""
+    dynamic, static = eqx.partition(args, eqx.is_array)
+    leaves, treedef = jax.tree.flatten(dynamic)
+    key = (treedef, jax.tree.structure(static), tuple(jax.tree.leaves(static)),
+           tuple((leaf.shape, jnp.result_type(leaf)) for leaf in leaves))
+    if key in _COMPILED:
+        _COMPILED.move_to_end(key)
+        return _COMPILED[key], 0.0
+    start = time.perf_counter()
+    fn = _run.lower(*args).compile()
+    seconds = time.perf_counter() - start
+    _COMPILED[key] = fn
+    if len(_COMPILED) > _CACHE_SIZE:
+        _COMPILED.popitem(last=False)
+    return fn, seconds
+
+
+def save_times(t0: float, t1: float, n: int, spacing: str = "log") -> np.ndarray:
+    """``n`` save times from ``t0`` to ``t1``: ``linear``, or ``log`` (``t0`` then
+    ``n - 1`` times log-spaced over five decades up to ``t1``)."""
+    if n < 2:
+        raise SolverError(f"save.n must be >= 2, got {n}")
+    if spacing == "linear":
+        return np.linspace(t0, t1, n)
+    if spacing == "log":
+        return np.concatenate([[t0], t0 + (t1 - t0) * np.logspace(-5, 0, n - 1)])
+    raise SolverError(f"save.spacing must be 'log' or 'linear', got {spacing!r}")
+
+
+def simulate(
+    network: Network,
+    x0: dict[str, ArrayLike] | None = None,
+    *,
+    method: str = "tsit5",
+    t0: float = 0.0,
+    t1: float = 1000.0,
+    dt: float | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    pcoeff: float = 0.0,
+    icoeff: float = 1.0,
+    dcoeff: float = 0.0,
+    steady_state: bool | dict = True,
+    max_steps: int = 100_000,
+    save: int | ArrayLike = 200,
+    save_spacing: str = "log",
+    divergence: float = 1e8,
+    dtype=None,
+) -> Trajectory:
+    """Integrate ``tau dx/dt = -dE/dxhat`` from ``x0`` and return a ``Trajectory``.
+
+    - ``x0``: ``{neuron: state}``; missing layers start at zero.  A leading axis on
+      every given layer makes a batch, solved as one ``vmap``ped solve.
+    - ``method``: ``tsit5`` (default), ``dopri5``, ``dopri8``, ``kvaerno5``
+      (implicit, for stiff networks) or ``euler`` (fixed step ``dt``).
+    - ``rtol``, ``atol``, ``pcoeff``, ``icoeff``, ``dcoeff``: the PID step-size
+      controller (Diffrax's default is the integral controller ``icoeff=1``).
+      ``dt`` is the initial step of adaptive methods (estimated when ``None``).
+    - ``steady_state``: stop once ``rms(dx/dt) < atol + rtol * rms(x)``; ``True``
+      uses the solver's ``rtol``/``atol``, a dict ``{rtol, atol}`` sets them,
+      ``False`` integrates to ``t1``.
+    - ``max_steps``: step limit (status ``max_steps`` when hit).
+    - ``save``: the number of saved times (``save_spacing`` ``log`` or ``linear``)
+      or an increasing array of times in ``[t0, t1]``.  The end of the solve is
+      always saved.
+    - ``divergence``: a state with ``max |x|`` above it, or any NaN/inf, ends the
+      solve with status ``failed`` at the time it happened.
+    - ``dtype``: ``float32`` or ``float64`` (needs ``jax_enable_x64``); default:
+      the dtype of the network's parameters.
+    """
+    if method not in METHODS:
+        raise SolverError(f"solver.method: unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.dtype(network.dtype)
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise SolverError("dtype float64 needs jax.config.update('jax_enable_x64', True) before any JAX work")
+    if dtype not in (jnp.float32, jnp.float64):
+        raise SolverError(f"dtype: expected float32 or float64, got {dtype}")
+    network = network.astype(dtype)
+    x0 = network.init_state(x0, dtype=dtype)
+    batched = network.batch_size(x0) is not None
+
+    t0, t1 = float(t0), float(t1)
+    if not (np.isfinite(t0) and np.isfinite(t1) and t1 > t0):
+        raise SolverError(f"solver.t1: expected a finite horizon t1 > t0 = {t0}, got {t1}")
+    m = METHODS[method]
+    if not m.adaptive and (dt is None or not dt > 0):
+        raise SolverError(f"solver.dt: method {method!r} takes fixed steps and needs dt > 0, got {dt}")
+    if dt is not None and not (np.isfinite(dt) and dt > 0):
+        raise SolverError(f"solver.dt: expected a number > 0, got {dt}")
+    for key, v in (("rtol", rtol), ("atol", atol)):
+        if not (np.isfinite(v) and v >= 0):
+            raise SolverError(f"solver.{key}: expected a number >= 0, got {v}")
+    if int(max_steps) != max_steps or max_steps < 1:
+        raise SolverError(f"solver.max_steps: expected an integer >= 1, got {max_steps}")
+    if steady_state is True:
+        ss_rtol, ss_atol, steady = rtol, atol, True
+    elif steady_state is False or steady_state is None:
+        ss_rtol, ss_atol, steady = 0.0, 0.0, False
+    else:
+        ss_rtol = float(steady_state.get("rtol", rtol))
+        ss_atol = float(steady_state.get("atol", atol))
+        steady = True
+    if np.ndim(save) == 0:
+        ts = save_times(t0, t1, int(save), save_spacing)
+    else:
+        ts = np.asarray(save, dtype=float)
+        if ts.ndim != 1 or ts.size < 1 or np.any(np.diff(ts) <= 0) or ts[0] < t0 or ts[-1] > t1:
+            raise SolverError(f"solver.save.ts: expected increasing times within [{t0}, {t1}]")
+
+    arr = lambda v: jnp.asarray(v, dtype=dtype)
+    p = _Params(
+        t0=arr(t0), t1=arr(t1), dt=arr(dt if dt is not None else 0.0), rtol=arr(rtol), atol=arr(atol),
+        pcoeff=arr(pcoeff), icoeff=arr(icoeff), dcoeff=arr(dcoeff), ss_rtol=arr(ss_rtol), ss_atol=arr(ss_atol),
+        divergence=arr(divergence), ts=arr(ts),
+    )
+    cfg = _Static(method=method, max_steps=int(max_steps), steady=steady, initial_dt=dt is not None)
+    args = (network, x0, p, cfg, batched)
+    fn, compile_seconds = _compiled(*args)
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    solve_seconds = time.perf_counter() - start
+    return Trajectory(**out, method=method, compile_seconds=compile_seconds, solve_seconds=solve_seconds)

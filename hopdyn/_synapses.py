@@ -1,0 +1,275 @@
+"""Synapses: scalar energies of the activations of the layers they connect.
+
+A synapse names its layers in ``connects`` and maps their activations (in that
+order) to a scalar energy.  It never computes forces: the dynamics come from
+``jax.grad`` of the total energy.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike
+
+from ._errors import NetworkError
+from ._lagrangians import _param
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n
+
+
+class AbstractSynapse(eqx.Module):
+    """An energy term ``E_s(xhat_a, xhat_b, ...)`` of the layers in ``connects``."""
+
+    connects: tuple[str, ...] = eqx.field(static=True)
+
+    @abc.abstractmethod
+    def __call__(self, *xhats: Array) -> Array:
+        """The energy (a scalar) given the activations of ``connects``, in order."""
+
+    def shape_problem(self, shapes: tuple[tuple[int, ...], ...]) -> str | None:
+        """A sentence describing why this synapse does not fit layers of ``shapes``
+        (one per entry of ``connects``), or ``None`` when it fits."""
+        return None
+
+    def arity(self) -> int | None:
+        """How many layers it connects (``None``: any number)."""
+        return None
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__.lower()
+
+
+def _patterns_problem(what: str, patterns: Array, shape: tuple[int, ...], layer: str) -> str | None:
+    if patterns.ndim < 2:
+        return f"{what} must be a (K, {_size(shape)}) array of K patterns, got shape {patterns.shape}"
+    if _size(patterns.shape[1:]) != _size(shape):
+        return (
+            f"{what} shape {tuple(patterns.shape)} does not match layer {layer!r} of shape {shape}: "
+            f"expected (K, {_size(shape)})"
+        )
+    return None
+
+
+class Dense(AbstractSynapse):
+    """``E = -scale * xhat_a^T W xhat_b`` with ``W`` of shape ``(|a|, |b|)`` (or
+    ``a.shape + b.shape``).  Layers of any rank are flattened."""
+
+    weights: Array
+    scale: Array
+
+    def __init__(self, connects, weights: ArrayLike, scale: ArrayLike = 1.0):
+        self.connects = tuple(connects)
+        self.weights = _param(weights)
+        self.scale = _param(scale)
+
+    def arity(self):
+        return 2
+
+    def shape_problem(self, shapes):
+        (sa, sb) = shapes
+        w = tuple(self.weights.shape)
+        if w in ((_size(sa), _size(sb)), tuple(sa) + tuple(sb)):
+            return None
+        a, b = self.connects
+        return f"weights shape {w} does not match layers {a!r} {tuple(sa)} and {b!r} {tuple(sb)}: expected ({_size(sa)}, {_size(sb)})"
+
+    def __call__(self, xa, xb):
+        w = self.weights.reshape(xa.size, xb.size)
+        return -self.scale * jnp.dot(xa.ravel(), w @ xb.ravel())
+
+
+class Bias(AbstractSynapse):
+    """``E = -sum(b * xhat)`` on one layer; ``b`` is a scalar or the layer's shape."""
+
+    bias: Array
+
+    def __init__(self, connects, bias: ArrayLike):
+        self.connects = tuple(connects)
+        self.bias = _param(bias)
+
+    def arity(self):
+        return 1
+
+    def shape_problem(self, shapes):
+        (s,) = shapes
+        b = tuple(self.bias.shape)
+        if b in ((), tuple(s), (_size(s),)):
+            return None
+        return f"bias shape {b} does not match layer {self.connects[0]!r} of shape {tuple(s)}"
+
+    def __call__(self, x):
+        return -jnp.sum(self.bias.reshape(x.shape if self.bias.ndim else ()) * x)
+
+
+class Hebbian(AbstractSynapse):
+    """Classical Hopfield coupling on one layer: ``W = (scale/N) sum_mu xi_mu xi_mu^T``
+    with zero diagonal, ``E = -1/2 xhat^T W xhat``.
+
+    Computed from the ``(K, N)`` patterns in ``O(KN)`` without forming ``W``:
+    ``E = -scale/(2N) (|Xi xhat|^2 - sum_i d_i xhat_i^2)``, ``d = diag(Xi^T Xi)``.
+    """
+
+    patterns: Array
+    scale: Array
+
+    def __init__(self, connects, patterns: ArrayLike, scale: ArrayLike = 1.0):
+        self.connects = tuple(connects)
+        self.patterns = _param(patterns)
+        self.scale = _param(scale)
+
+    def arity(self):
+        return 1
+
+    def shape_problem(self, shapes):
+        return _patterns_problem("patterns", self.patterns, shapes[0], self.connects[0])
+
+    def weights(self) -> Array:
+        """The ``(N, N)`` weight matrix (for analysis; the energy never forms it)."""
+        xi = self.patterns.reshape(self.patterns.shape[0], -1)
+        n = xi.shape[1]
+        w = self.scale * (xi.T @ xi) / n
+        return w * (1.0 - jnp.eye(n, dtype=w.dtype))
+
+    def __call__(self, x):
+        xi = self.patterns.reshape(self.patterns.shape[0], -1)
+        v = x.ravel()
+        n = v.size
+        d = jnp.sum(xi * xi, axis=0)
+        proj = xi @ v
+        return -0.5 * self.scale * (jnp.dot(proj, proj) - jnp.dot(d, v * v)) / n
+
+
+class L2Memory(AbstractSynapse):
+    """Seed 001's image-memory term, ``connects = (image, memory)``:
+    ``E = 1/2 sum_mu zhat_mu |theta_mu - xhat|^2 - 1/2 |xhat|^2`` with ``theta`` of
+    shape ``(K, |image|)`` and ``K = |memory|``."""
+
+    patterns: Array
+
+    def __init__(self, connects, patterns: ArrayLike):
+        self.connects = tuple(connects)
+        self.patterns = _param(patterns)
+
+    def arity(self):
+        return 2
+
+    def shape_problem(self, shapes):
+        sx, sz = shapes
+        p = _patterns_problem("patterns", self.patterns, sx, self.connects[0])
+        if p is not None:
+            return p
+        if self.patterns.shape[0] != _size(sz):
+            return (
+                f"patterns hold {self.patterns.shape[0]} memories but layer {self.connects[1]!r} "
+                f"has {_size(sz)} units: expected equal"
+            )
+        return None
+
+    def __call__(self, x, z):
+        theta = self.patterns.reshape(self.patterns.shape[0], -1)
+        v = x.ravel()
+        diff = theta - v[None, :]
+        return 0.5 * jnp.dot(z.ravel(), jnp.sum(diff * diff, axis=1)) - 0.5 * jnp.dot(v, v)
+
+
+class Polynomial(AbstractSynapse):
+    """Dense associative memory on one layer (Krotov & Hopfield 2016):
+    ``E = -scale * sum_mu F(xi_mu . xhat)`` with ``F(s) = s^n``, or
+    ``F(s) = max(s, 0)^n`` when ``rectified``."""
+
+    patterns: Array
+    scale: Array
+    n: int = eqx.field(static=True)
+    rectified: bool = eqx.field(static=True)
+
+    def __init__(self, connects, patterns: ArrayLike, n: int = 2, scale: ArrayLike = 1.0, rectified: bool = False):
+        self.connects = tuple(connects)
+        self.patterns = _param(patterns)
+        self.scale = _param(scale)
+        if int(n) != n or n < 1:
+            raise NetworkError(f"polynomial: n must be an integer >= 1, got {n}")
+        self.n = int(n)
+        self.rectified = bool(rectified)
+
+    def arity(self):
+        return 1
+
+    def shape_problem(self, shapes):
+        return _patterns_problem("patterns", self.patterns, shapes[0], self.connects[0])
+
+    def __call__(self, x):
+        s = self.patterns.reshape(self.patterns.shape[0], -1) @ x.ravel()
+        if self.rectified:
+            s = jnp.maximum(s, 0.0)
+        return -self.scale * jnp.sum(jax.lax.integer_pow(s, self.n))
+
+
+class Exponential(AbstractSynapse):
+    """Exponential dense memory on one layer (Demircigil et al. 2017):
+    ``E = -scale * sum_mu exp(beta xi_mu . xhat)``, evaluated as
+    ``-scale * exp(logsumexp(...))``.  With ``logsumexp=True`` the energy is the
+    log-domain form of Ramsauer et al., ``-(scale/beta) logsumexp(beta Xi xhat)``,
+    which stays finite for any overlap."""
+
+    patterns: Array
+    beta: Array
+    scale: Array
+    logsumexp: bool = eqx.field(static=True)
+
+    def __init__(self, connects, patterns: ArrayLike, beta: ArrayLike = 1.0, scale: ArrayLike = 1.0, logsumexp: bool = False):
+        self.connects = tuple(connects)
+        self.patterns = _param(patterns)
+        self.beta = _param(beta)
+        self.scale = _param(scale)
+        self.logsumexp = bool(logsumexp)
+
+    def arity(self):
+        return 1
+
+    def shape_problem(self, shapes):
+        return _patterns_problem("patterns", self.patterns, shapes[0], self.connects[0])
+
+    def __call__(self, x):
+        s = self.beta * (self.patterns.reshape(self.patterns.shape[0], -1) @ x.ravel())
+        lse = jax.nn.logsumexp(s)
+        if self.logsumexp:
+            return -self.scale * lse / self.beta
+        return -self.scale * jnp.exp(lse)
+
+
+class CustomSynapse(AbstractSynapse):
+    """A user-supplied energy ``fn(*xhats) -> scalar`` of the layers in ``connects``."""
+
+    fn: Callable[..., Array] = eqx.field(static=True)
+
+    def __init__(self, connects, fn: Callable[..., Array]):
+        self.connects = tuple(connects)
+        self.fn = fn
+
+    def __call__(self, *xhats):
+        return jnp.asarray(self.fn(*xhats)).reshape(())
+
+    @property
+    def kind(self) -> str:
+        return getattr(self.fn, "__name__", "custom")
+
+
+SYNAPSES: dict[str, type[AbstractSynapse]] = {
+    "dense": Dense,
+    "bias": Bias,
+    "hebbian": Hebbian,
+    "l2_memory": L2Memory,
+    "polynomial": Polynomial,
+    "exponential": Exponential,
+}
+"""Registry from the scenario format's synapse ``type`` to its class."""
