@@ -151,8 +151,9 @@ class Exp(AbstractLagrangian):
     def __call__(self, x):
         z = self.beta * x
         c = self.cap
-        below = jnp.exp(jnp.minimum(z, c))
-        d = jnp.maximum(z - c, 0.0)
+        # `where`, not minimum/maximum: their gradient splits 50/50 at the tie z == c.
+        below = jnp.exp(jnp.where(z <= c, z, c))
+        d = jnp.where(z > c, z - c, 0.0)
         above = jnp.exp(c) * (1.0 + d + 0.5 * d * d)
         return jnp.sum(jnp.where(z <= c, below, above)) / self.beta
 

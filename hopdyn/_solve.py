@@ -67,6 +67,7 @@ class _Params(NamedTuple):
     ss_rtol: Array
     ss_atol: Array
     divergence: Array
+    dtmin: Array
     ts: Array
 
 
@@ -162,25 +163,34 @@ def _max_abs(tree) -> Array:
     return jnp.max(jnp.stack([jnp.max(jnp.abs(v)) for v in jax.tree.leaves(tree)]))
 
 
-def _trouble(network: Network, y: State, f: State, p: _Params) -> Array:
+def _trouble(y: State, f: State, p: _Params) -> Array:
     """Non-finite state or field, or a state beyond the divergence bound."""
     return ~_all_finite(y) | ~_all_finite(f) | (_max_abs(y) > p.divergence)
 
 
+def _field(t, y: State, net: Network) -> State:
+    """The ODE right-hand side as the solver sees it (every solver evaluation goes
+    through here)."""
+    return net.vector_field(y)
+
+
 def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     method = METHODS[cfg.method]
-    term = dfx.ODETerm(lambda t, y, net: net.vector_field(y))
+    term = dfx.ODETerm(lambda t, y, net: _field(t, y, net))
 
     def stop(t, y, net, **kwargs):
-        f = net.vector_field(y)
-        bad = _trouble(net, y, f, p)
+        f = _field(t, y, net)
+        bad = _trouble(y, f, p)
         if cfg.steady:
             return bad | (_rms(f) < p.ss_atol + p.ss_rtol * _rms(y))
         return bad
 
     if method.adaptive:
+        # A NaN inside a step makes the controller reject and shrink the step
+        # without end; dtmin with force_dtmin=False turns that into a failure.
         controller = dfx.PIDController(
-            rtol=p.rtol, atol=p.atol, pcoeff=p.pcoeff, icoeff=p.icoeff, dcoeff=p.dcoeff
+            rtol=p.rtol, atol=p.atol, pcoeff=p.pcoeff, icoeff=p.icoeff, dcoeff=p.dcoeff,
+            dtmin=p.dtmin, force_dtmin=False,
         )
         dt0 = p.dt if cfg.initial_dt else None
     else:
@@ -201,19 +211,30 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
         throw=False,
     )
     ts, ys = sol.ts, sol.ys
-    n_rows = ts.shape[0]
-    rows = jnp.arange(n_rows)
-    reached = jnp.isfinite(ts)  # rows the solve actually got to (the end row included)
+    rows = jnp.arange(ts.shape[0])
+    reached = jnp.isfinite(ts)  # rows the solve got to; the end of the solve is the last
     end = jnp.max(jnp.where(reached, rows, 0))
-    row_ok = reached & jax.vmap(lambda i: _all_finite(jax.tree.map(lambda a: a[i], ys)))(rows)
+    # Rows past the end hold inf; mask them before evaluating anything on them.
+    ys = jax.tree.map(lambda a: jnp.where(reached.reshape((-1,) + (1,) * (a.ndim - 1)), a, 0), ys)
+    terms = jax.vmap(network.energy_terms)(ys)
+    energy = sum(terms.values())
+    xhat = jax.vmap(network.activations)(ys)
+    dEdt = jax.vmap(network.dEdt)(ys)
+
+    # A row is valid if the solve reached it, it does not repeat the previous save
+    # time (the end row does when the solve stops on a save time, e.g. t1), and its
+    # state and energy are finite.  Rows after the first invalid one are invalid.
+    repeat = jnp.concatenate([jnp.zeros(1, bool), ts[1:] == ts[:-1]])
+    finite = jax.vmap(lambda i: _all_finite(jax.tree.map(lambda a: a[i], (ys, xhat))))(rows)
+    row_ok = reached & ~repeat & finite & jnp.isfinite(energy)
     valid = jnp.cumprod(row_ok.astype(jnp.int32)).astype(bool)
     last = jnp.maximum(jnp.sum(valid) - 1, 0)
     fill = lambda a: jnp.where(valid.reshape((-1,) + (1,) * (a.ndim - 1)), a, a[last])
-    xs = jax.tree.map(fill, ys)
+    xs, xhat, terms, energy, dEdt = jax.tree.map(fill, (ys, xhat, terms, energy, dEdt))
     ts_out = fill(jnp.where(reached, ts, ts[end]))
 
     y_end = jax.tree.map(lambda a: a[end], ys)
-    bad_end = _trouble(network, y_end, network.vector_field(y_end), p)
+    bad_end = _trouble(y_end, network.vector_field(y_end), p) | ~jnp.isfinite(network.energy(y_end))
     res = sol.result
     status = jnp.where(
         res == dfx.RESULTS.successful,
@@ -223,10 +244,6 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     )
     status = jnp.where(bad_end, FAILED, status).astype(jnp.int32)
 
-    terms = jax.vmap(network.energy_terms)(xs)
-    energy = sum(terms.values())
-    dEdt = jax.vmap(network.dEdt)(xs)
-    xhat = jax.vmap(network.activations)(xs)
     stats = sol.stats
     n_steps = jnp.asarray(stats["num_steps"], jnp.int32)
     if method.evals_per_step is None:
@@ -302,6 +319,7 @@ def simulate(
     save: int | ArrayLike = 200,
     save_spacing: str = "log",
     divergence: float = 1e8,
+    dtmin: float | None = None,
     dtype=None,
 ) -> Trajectory:
     """Integrate ``tau dx/dt = -dE/dxhat`` from ``x0`` and return a ``Trajectory``.
@@ -322,6 +340,9 @@ def simulate(
       always saved.
     - ``divergence``: a state with ``max |x|`` above it, or any NaN/inf, ends the
       solve with status ``failed`` at the time it happened.
+    - ``dtmin``: adaptive methods fail (status ``failed``) when the step size
+      collapses below it, as it does when a NaN appears inside a step; default
+      ``1e-10 (t1 - t0)``.
     - ``dtype``: ``float32`` or ``float64`` (needs ``jax_enable_x64``); default:
       the dtype of the network's parameters.
     """
@@ -368,7 +389,7 @@ def simulate(
     p = _Params(
         t0=arr(t0), t1=arr(t1), dt=arr(dt if dt is not None else 0.0), rtol=arr(rtol), atol=arr(atol),
         pcoeff=arr(pcoeff), icoeff=arr(icoeff), dcoeff=arr(dcoeff), ss_rtol=arr(ss_rtol), ss_atol=arr(ss_atol),
-        divergence=arr(divergence), ts=arr(ts),
+        divergence=arr(divergence), dtmin=arr(dtmin if dtmin is not None else 1e-10 * (t1 - t0)), ts=arr(ts),
     )
     cfg = _Static(method=method, max_steps=int(max_steps), steady=steady, initial_dt=dt is not None)
     args = (network, x0, p, cfg, batched)

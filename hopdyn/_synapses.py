@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -30,6 +31,7 @@ class AbstractSynapse(eqx.Module):
     """An energy term ``E_s(xhat_a, xhat_b, ...)`` of the layers in ``connects``."""
 
     connects: tuple[str, ...] = eqx.field(static=True)
+    kind: ClassVar[str] = "synapse"  # the scenario format's `type`
 
     @abc.abstractmethod
     def __call__(self, *xhats: Array) -> Array:
@@ -43,10 +45,6 @@ class AbstractSynapse(eqx.Module):
     def arity(self) -> int | None:
         """How many layers it connects (``None``: any number)."""
         return None
-
-    @property
-    def kind(self) -> str:
-        return type(self).__name__.lower()
 
 
 def _patterns_problem(what: str, patterns: Array, shape: tuple[int, ...], layer: str) -> str | None:
@@ -63,6 +61,8 @@ def _patterns_problem(what: str, patterns: Array, shape: tuple[int, ...], layer:
 class Dense(AbstractSynapse):
     """``E = -scale * xhat_a^T W xhat_b`` with ``W`` of shape ``(|a|, |b|)`` (or
     ``a.shape + b.shape``).  Layers of any rank are flattened."""
+
+    kind: ClassVar[str] = "dense"
 
     weights: Array
     scale: Array
@@ -91,6 +91,8 @@ class Dense(AbstractSynapse):
 class Bias(AbstractSynapse):
     """``E = -sum(b * xhat)`` on one layer; ``b`` is a scalar or the layer's shape."""
 
+    kind: ClassVar[str] = "bias"
+
     bias: Array
 
     def __init__(self, connects, bias: ArrayLike):
@@ -118,6 +120,8 @@ class Hebbian(AbstractSynapse):
     Computed from the ``(K, N)`` patterns in ``O(KN)`` without forming ``W``:
     ``E = -scale/(2N) (|Xi xhat|^2 - sum_i d_i xhat_i^2)``, ``d = diag(Xi^T Xi)``.
     """
+
+    kind: ClassVar[str] = "hebbian"
 
     patterns: Array
     scale: Array
@@ -154,6 +158,8 @@ class L2Memory(AbstractSynapse):
     ``E = 1/2 sum_mu zhat_mu |theta_mu - xhat|^2 - 1/2 |xhat|^2`` with ``theta`` of
     shape ``(K, |image|)`` and ``K = |memory|``."""
 
+    kind: ClassVar[str] = "l2_memory"
+
     patterns: Array
 
     def __init__(self, connects, patterns: ArrayLike):
@@ -186,6 +192,8 @@ class Polynomial(AbstractSynapse):
     """Dense associative memory on one layer (Krotov & Hopfield 2016):
     ``E = -scale * sum_mu F(xi_mu . xhat)`` with ``F(s) = s^n``, or
     ``F(s) = max(s, 0)^n`` when ``rectified``."""
+
+    kind: ClassVar[str] = "polynomial"
 
     patterns: Array
     scale: Array
@@ -221,6 +229,8 @@ class Exponential(AbstractSynapse):
     log-domain form of Ramsauer et al., ``-(scale/beta) logsumexp(beta Xi xhat)``,
     which stays finite for any overlap."""
 
+    kind: ClassVar[str] = "exponential"
+
     patterns: Array
     beta: Array
     scale: Array
@@ -250,6 +260,8 @@ class Exponential(AbstractSynapse):
 class CustomSynapse(AbstractSynapse):
     """A user-supplied energy ``fn(*xhats) -> scalar`` of the layers in ``connects``."""
 
+    kind: ClassVar[str] = "custom"
+
     fn: Callable[..., Array] = eqx.field(static=True)
 
     def __init__(self, connects, fn: Callable[..., Array]):
@@ -258,10 +270,6 @@ class CustomSynapse(AbstractSynapse):
 
     def __call__(self, *xhats):
         return jnp.asarray(self.fn(*xhats)).reshape(())
-
-    @property
-    def kind(self) -> str:
-        return getattr(self.fn, "__name__", "custom")
 
 
 SYNAPSES: dict[str, type[AbstractSynapse]] = {

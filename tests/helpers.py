@@ -1,0 +1,78 @@
+"""Networks and hand-written references shared by the tests."""
+
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+import hopdyn as hd
+
+DTYPES = ["float32", "float64"]
+
+
+def seed000(kind: str, K: int = 100, D: int = 30, tau_v: float = 1.0, tau_m: float = 1.0):
+    """Seed 000's CHN (identity memory layer) or DAM (softmax memory layer)."""
+    # Drawn in float32 as in the tutorial (under x64 the same key gives other numbers).
+    Xi = np.asarray(jr.uniform(jr.PRNGKey(55), (K, D), dtype=jnp.float32), dtype=np.float64)
+    mem = hd.Identity() if kind == "chn" else hd.Softmax(1.0)
+    net = hd.Network(
+        neurons={"v": hd.Neuron(D, hd.Sigmoid(1 / (2 * D)), tau_v), "m": hd.Neuron(K, mem, tau_m)},
+        synapses=[hd.Dense(("m", "v"), Xi)],
+    )
+    x0 = {"v": np.asarray(jr.uniform(jr.PRNGKey(3), (D,), dtype=jnp.float32), np.float64),
+          "m": np.asarray(jr.normal(jr.PRNGKey(4), (K,), dtype=jnp.float32), np.float64)}
+    return net, x0, Xi
+
+
+def seed000_field(kind, Xi, v, m, tau_v=1.0, tau_m=1.0):
+    """Hand derivation: tau_v dv/dt = Xi^T mhat - v, tau_m dm/dt = Xi vhat - m."""
+    D = Xi.shape[1]
+    vhat = 1 / (1 + np.exp(-v / (2 * D)))
+    mhat = m if kind == "chn" else np.exp(m - m.max()) / np.exp(m - m.max()).sum()
+    return (Xi.T @ mhat - v) / tau_v, (Xi @ vhat - m) / tau_m
+
+
+def seed001(K=6, D=20, P=3, beta=4.0, lam=2.0, taus=(1.0, 0.5, 0.1), seed=0):
+    """Seed 001's image (identity) / label (softmax) / memory (softmax beta) network."""
+    rng = np.random.default_rng(seed)
+    theta_img = rng.uniform(0, 1, (K, D))
+    theta_lab = np.eye(P)[rng.integers(0, P, K)]
+    net = hd.Network(
+        neurons={
+            "x": hd.Neuron(D, hd.Identity(), taus[0]),
+            "y": hd.Neuron(P, hd.Softmax(1.0), taus[1]),
+            "z": hd.Neuron(K, hd.Softmax(beta), taus[2]),
+        },
+        synapses=[hd.L2Memory(("x", "z"), theta_img), hd.Dense(("z", "y"), theta_lab, scale=lam)],
+    )
+    x0 = {"x": rng.uniform(0, 1, D), "y": rng.normal(size=P), "z": rng.normal(size=K)}
+    return net, x0, theta_img, theta_lab
+
+
+def softmax(a, beta=1.0):
+    e = np.exp(beta * (a - a.max()))
+    return e / e.sum()
+
+
+def seed001_field(theta_img, theta_lab, x, y, z, beta=4.0, lam=2.0, taus=(1.0, 0.5, 0.1)):
+    """Seed 001's equations with the layer leak -x_a of DESIGN.md (the seed's text
+    writes -yhat where its own energy gives -y)."""
+    xhat, yhat, zhat = x, softmax(y), softmax(z, beta)
+    dx = zhat @ (theta_img - xhat[None, :]) + xhat - x
+    dy = lam * theta_lab.T @ zhat - y
+    dz = -0.5 * np.sum((theta_img - xhat[None, :]) ** 2, axis=1) + lam * theta_lab @ yhat - z
+    return dx / taus[0], dy / taus[1], dz / taus[2]
+
+
+def lagrangian_cases():
+    """(id, Lagrangian) for every built-in Lagrangian."""
+    return [
+        ("identity", hd.Identity()),
+        ("sigmoid", hd.Sigmoid(2.0)),
+        ("tanh", hd.Tanh(1.5)),
+        ("softmax", hd.Softmax(3.0)),
+        ("relu", hd.Relu()),
+        ("repu3", hd.Repu(3.0)),
+        ("exp", hd.Exp(0.5)),
+        ("layernorm", hd.LayerNorm(1.3, 0.2)),
+        ("spherical", hd.Spherical()),
+    ]
