@@ -1,0 +1,178 @@
+"""Pattern sources (random draws, files, literal values, rendered glyphs, the
+sample images that ship with matplotlib, one-hot labels) and corruptions
+(sign flips, Gaussian noise, masking).
+
+Everything here is plain numpy: patterns are data, made once before any solve.
+Random draws use ``rng(seed, purpose)``, a generator seeded by the scenario
+seed *and* a name, so adding a pattern never changes the numbers of another.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class PatternError(ValueError):
+    """A pattern could not be made; the message says why (the scenario layer adds the key)."""
+
+
+def rng(seed: int, purpose: str) -> np.random.Generator:
+    """A generator for one purpose (a pattern name, an initial state...), reproducible
+    from the scenario seed."""
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(purpose.encode())])
+
+
+def random_patterns(gen: np.random.Generator, distribution: str, shape: Sequence[int], low=0.0, high=1.0, mean=0.0, std=1.0) -> np.ndarray:
+    """``uniform`` on ``[low, high)``, ``normal(mean, std)``, or ``binary`` (+-1 with equal odds)."""
+    shape = tuple(int(s) for s in shape)
+    if distribution == "uniform":
+        return gen.uniform(low, high, shape)
+    if distribution == "normal":
+        return gen.normal(mean, std, shape)
+    if distribution == "binary":
+        return np.where(gen.random(shape) < 0.5, -1.0, 1.0)
+    raise PatternError(f"unknown distribution {distribution!r}, expected uniform, normal or binary")
+
+
+def load_file(path: str, key: str | None = None) -> np.ndarray:
+    """An array from ``.npy``, ``.npz`` (``key``, or its only array) or ``.csv``."""
+    if not os.path.isfile(path):
+        raise PatternError(f"file not found: {path}")
+    ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext == ".npy":
+            arr = np.load(path, allow_pickle=False)
+        elif ext == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                names = list(z.keys())
+                if key is None:
+                    if len(names) != 1:
+                        raise PatternError(f"{path} holds arrays {names}: name one with `key`")
+                    key = names[0]
+                if key not in names:
+                    raise PatternError(f"{path} has no array {key!r} (it holds {names})")
+                arr = z[key]
+        elif ext == ".csv":
+            arr = np.loadtxt(path, delimiter=",", ndmin=2)
+        else:
+            raise PatternError(f"unsupported file type {ext!r}, expected .npy, .npz or .csv")
+    except PatternError:
+        raise
+    except Exception as e:  # numpy's errors for corrupt files vary
+        raise PatternError(f"could not read {path}: {e}") from None
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise PatternError(f"{path} does not hold real numbers (dtype {arr.dtype})")
+    return arr.astype(np.float64)
+
+
+def _to_values(gray: np.ndarray, encoding: str) -> np.ndarray:
+    """Gray levels in [0, 1] (1 = ink) to ``gray`` or ``binary`` (+-1, threshold 0.5)."""
+    if encoding == "gray":
+        return gray
+    if encoding == "binary":
+        return np.where(gray > 0.5, 1.0, -1.0)
+    raise PatternError(f"unknown encoding {encoding!r}, expected binary or gray")
+
+
+def render_glyphs(names: Sequence[str], size: int, encoding: str = "binary") -> np.ndarray:
+    """Glyphs (letters, digits, any short text) rendered with matplotlib's Agg
+    backend into ``size x size`` images, flattened: shape ``(len(names), size*size)``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if size < 4:
+        raise PatternError(f"size must be >= 4 pixels, got {size}")
+    out = []
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise PatternError(f"glyph names must be non-empty strings, got {name!r}")
+        fig = Figure(figsize=(1, 1), dpi=size)
+        canvas = FigureCanvasAgg(fig)
+        fig.text(0.5, 0.45, name, ha="center", va="center", fontsize=0.8 * 72 / max(1, len(name)) ** 0.8,
+                 family="DejaVu Sans", weight="bold")
+        canvas.draw()
+        rgba = np.asarray(canvas.buffer_rgba(), dtype=np.float64)[..., :3] / 255.0
+        ink = 1.0 - rgba.mean(axis=-1)
+        out.append(_to_values(ink[:size, :size], encoding).ravel())
+    return np.stack(out)
+
+
+SAMPLE_IMAGES = {
+    "grace_hopper": "grace_hopper.jpg",
+    "minduka": "Minduka_Present_Blue_Pack.png",
+    "logo": "logo2.png",
+    "mri": "s1045.ima.gz",
+    "elevation": "jacksboro_fault_dem.npz",
+    "topobathy": "topobathy.npz",
+}
+"""The images that ship with matplotlib, by the name a scenario uses."""
+
+
+def _sample_gray(name: str) -> np.ndarray:
+    import matplotlib
+    from PIL import Image
+
+    if name not in SAMPLE_IMAGES:
+        raise PatternError(f"unknown sample image {name!r}, expected one of {', '.join(SAMPLE_IMAGES)}")
+    path = os.path.join(matplotlib.get_data_path(), "sample_data", SAMPLE_IMAGES[name])
+    if path.endswith(".ima.gz"):
+        with gzip.open(path, "rb") as f:
+            img = np.frombuffer(f.read(), np.uint16).astype(np.float64).reshape(256, 256)
+    elif path.endswith(".npz"):
+        with np.load(path) as z:
+            img = np.asarray(z[list(z.keys())[0]], np.float64)
+    else:
+        with Image.open(path) as im:
+            img = np.asarray(im.convert("L"), np.float64)
+    return img
+
+
+def sample_images(names: Sequence[str], size: int, encoding: str = "gray") -> np.ndarray:
+    """matplotlib's sample images, grayscale, resized to ``size x size`` and scaled
+    to [0, 1] (1 = bright), flattened: shape ``(len(names), size*size)``."""
+    from PIL import Image
+
+    if size < 4:
+        raise PatternError(f"size must be >= 4 pixels, got {size}")
+    out = []
+    for name in names:
+        img = _sample_gray(name)
+        lo, hi = np.nanmin(img), np.nanmax(img)
+        img = np.nan_to_num((img - lo) / (hi - lo if hi > lo else 1.0))
+        small = Image.fromarray((img * 255).astype(np.uint8)).resize((size, size), Image.Resampling.LANCZOS)
+        out.append(_to_values(np.asarray(small, np.float64) / 255.0, encoding).ravel())
+    return np.stack(out)
+
+
+# ------------------------------------------------------------------ corruptions
+def corrupt(x: np.ndarray, gen: np.random.Generator, flip: float = 0.0, noise: float = 0.0, mask: float = 0.0) -> np.ndarray:
+    """Corrupt a pattern (or a batch of them, leading axis): ``flip`` a fraction
+    of entries (exactly ``round(flip * n)`` of them; a sign flip for +-1 data, or
+    ``lo + hi - v`` for data on ``[lo, hi]``), add ``N(0, noise^2)`` noise, and
+    ``mask`` (zero) a fraction of entries.  Applied in that order."""
+    x = np.array(x, dtype=np.float64, copy=True)
+    flat = x.reshape(x.shape[0] if x.ndim > 1 else 1, -1)
+    n = flat.shape[1]
+    for frac, what in ((flip, "flip"), (mask, "mask")):
+        if not 0.0 <= frac <= 1.0:
+            raise PatternError(f"{what} must be a fraction in [0, 1], got {frac}")
+    if noise < 0:
+        raise PatternError(f"noise must be >= 0, got {noise}")
+    lo, hi = float(flat.min()), float(flat.max())
+    for row in flat:
+        if flip:
+            idx = gen.choice(n, int(round(flip * n)), replace=False)
+            if lo < 0 and np.allclose(np.abs(row), np.abs(row).max()):
+                row[idx] = -row[idx]  # +-1 (or +-a) data: a sign flip
+            else:
+                row[idx] = lo + hi - row[idx]
+        if noise:
+            row += gen.normal(0.0, noise, n)
+        if mask:
+            row[gen.choice(n, int(round(mask * n)), replace=False)] = 0.0
+    return flat.reshape(x.shape)

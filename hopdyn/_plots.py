@@ -1,0 +1,316 @@
+"""Figures: energy traces, PCA projection, states as images, 2-D phase portraits
+and an animated retrieval.
+
+Each function takes trajectories already cut to their valid rows
+(``Trajectory.truncated()``, one per batch member) and returns a matplotlib
+``Figure`` (the GIF writer writes its file).  No pyplot global state is used.
+"""
+
+from __future__ import annotations
+
+import io
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ._io import atomic_write
+from ._network import Network
+from ._solve import Trajectory
+
+TIME_LABEL = "time t (units of the time constants τ)"
+
+
+def _log_time(ts: np.ndarray) -> bool:
+    pos = ts[ts > 0]
+    return pos.size > 1 and pos.max() / pos.min() > 100
+
+
+def _time_axis(ax, ts: np.ndarray, short: bool = False) -> None:
+    """Log time axis when the saved times span more than two decades (t = 0 is
+    then drawn at the first saved time, see ``_t_plot``)."""
+    if _log_time(ts):
+        ax.set_xscale("log")
+    if short:
+        ax.set_xlabel("time t" + (" (log scale)" if _log_time(ts) else ""))
+    else:
+        ax.set_xlabel(TIME_LABEL + (" — log scale, t = 0 drawn at the left edge" if _log_time(ts) else ""))
+
+
+def _t_plot(ts: np.ndarray, all_ts: np.ndarray) -> np.ndarray:
+    """Times for plotting: on a log axis, t = 0 is moved to half the first positive time."""
+    if not _log_time(all_ts):
+        return ts
+    first = all_ts[all_ts > 0].min()
+    return np.where(ts > 0, ts, first / 2)
+
+
+def energy_figure(members: list[Trajectory], title: str) -> Figure:
+    """Total energy of every member (top) and the change of each energy term of
+    member 0 from its initial value (bottom)."""
+    fig = Figure(figsize=(8, 6.5), layout="constrained")
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    ts_all = np.concatenate([np.asarray(m.ts) for m in members])
+    single = len(members) == 1
+    for i, m in enumerate(members[:64]):
+        ax1.plot(_t_plot(np.asarray(m.ts), ts_all), np.asarray(m.energy), lw=1.6 if single else 0.8,
+                 color="C0" if single else f"C{i % 10}", alpha=1.0 if single else 0.6)
+    ax1.set_ylabel("total energy E")
+    ax1.set_title(title + ("" if single else f"  ({len(members)} trajectories)"))
+    ax1.grid(alpha=0.3)
+    m0 = members[0]
+    t0 = _t_plot(np.asarray(m0.ts), ts_all)
+    for name, e in m0.energy_terms.items():
+        e = np.asarray(e)
+        ax2.plot(t0, e - e[0], lw=1.4, label=f"{name} (starts at {e[0]:.4g})")
+    ax2.axhline(0.0, color="0.7", lw=0.8)
+    ax2.set_ylabel("change of each term, E_term(t) − E_term(0)" + ("" if single else "\n(first trajectory)"))
+    ax2.legend(fontsize=8, loc="best")
+    ax2.grid(alpha=0.3)
+    _time_axis(ax2, ts_all)
+    ax1.tick_params(labelbottom=False)
+    return fig
+
+
+def _pca(data: np.ndarray, k: int = 2):
+    mean = data.mean(axis=0)
+    _, s, vt = np.linalg.svd(data - mean, full_matrices=False)
+    var = s**2 / max(1, (s**2).sum())
+    return mean, vt[:k], var[:k]
+
+
+def pca_figure(members: list[Trajectory], layer: str, patterns: np.ndarray | None, title: str, space: str = "xhat") -> Figure:
+    """Trajectories of ``layer``'s activations (``space="xhat"``) or internal
+    states (``"x"``) projected on their first two principal components, with
+    the stored patterns marked."""
+    paths = [np.asarray(getattr(m, space)[layer]).reshape(len(m.ts), -1) for m in members]
+    stacked = np.concatenate(paths + ([patterns.reshape(len(patterns), -1)] if patterns is not None else []))
+    mean, comps, var = _pca(stacked)
+    if comps.shape[0] < 2:
+        comps = np.vstack([comps, np.zeros_like(comps)])
+        var = np.append(var, 0.0)
+    fig = Figure(figsize=(7, 6), layout="constrained")
+    ax = fig.subplots()
+    if patterns is not None:
+        p = (patterns.reshape(len(patterns), -1) - mean) @ comps.T
+        ax.scatter(p[:, 0], p[:, 1], marker="*", s=90, c="0.55", edgecolor="k", lw=0.4, zorder=2, label="stored patterns")
+    for i, path in enumerate(paths[:64]):
+        q = (path - mean) @ comps.T
+        ax.plot(q[:, 0], q[:, 1], "-", lw=1.2, color=f"C{i % 10}", zorder=3)
+        ax.plot(q[0, 0], q[0, 1], "o", ms=6, mfc="white", color=f"C{i % 10}", zorder=4, label="start" if i == 0 else None)
+        ax.plot(q[-1, 0], q[-1, 1], "o", ms=6, color=f"C{i % 10}", zorder=4, label="end" if i == 0 else None)
+    what = "activations" if space == "xhat" else "internal states"
+    ax.set_xlabel(f"PC 1 of {what} of {layer!r} ({100 * var[0]:.0f}% of variance)")
+    ax.set_ylabel(f"PC 2 ({100 * var[1]:.0f}% of variance)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _nearest(x: np.ndarray, patterns: np.ndarray) -> int:
+    p = patterns.reshape(len(patterns), -1)
+    sim = p @ x.ravel() / (np.linalg.norm(p, axis=1) * np.linalg.norm(x) + 1e-30)
+    return int(np.argmax(sim))
+
+
+def states_figure(members: list[Trajectory], layer: str, image_shape, patterns: np.ndarray | None, title: str, space: str = "xhat") -> Figure:
+    """Per member (up to 8 rows): the layer's activation as an image at the start,
+    midway, at the end, and the nearest stored pattern.  Without an image shape,
+    a heat map of the activations over the saved times."""
+    if image_shape is None:
+        fig = Figure(figsize=(8, 4.5), layout="constrained")
+        ax = fig.subplots()
+        m = members[0]
+        data = np.asarray(getattr(m, space)[layer]).reshape(len(m.ts), -1).T
+        im = ax.imshow(data, aspect="auto", interpolation="nearest", cmap="viridis")
+        ax.set_xlabel("saved time index (log-spaced in t)")
+        ax.set_ylabel(f"unit of {layer!r}")
+        fig.colorbar(im, ax=ax, label=f"{'activation' if space == 'xhat' else 'internal state'} of {layer!r}")
+        ax.set_title(title)
+        return fig
+    rows = members[:8]
+    cols = ["initial", "midway", "final"] + (["nearest stored"] if patterns is not None else [])
+    fig = Figure(figsize=(1.9 * len(cols) + 0.5, 1.9 * len(rows) + 0.6), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(len(rows), len(cols)))
+    vals = np.concatenate([np.asarray(getattr(m, space)[layer]).ravel() for m in rows])
+    lo, hi = (float(patterns.min()), float(patterns.max())) if patterns is not None else (float(vals.min()), float(vals.max()))
+    for r, m in enumerate(rows):
+        xs = np.asarray(getattr(m, space)[layer]).reshape(len(m.ts), -1)
+        ts = np.asarray(m.ts)
+        picks = [0, len(xs) // 2, len(xs) - 1]
+        images = [xs[i] for i in picks]
+        labels = [f"t = {ts[i]:.3g}" for i in picks]
+        if patterns is not None:
+            k = _nearest(xs[-1], patterns)
+            images.append(patterns.reshape(len(patterns), -1)[k])
+            labels.append(f"pattern {k}")
+        for c, (img, lab) in enumerate(zip(images, labels)):
+            ax = axes[r, c]
+            ax.imshow(img.reshape(image_shape), cmap="gray_r" if lo < 0 else "gray", vmin=lo, vmax=hi, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(lab, fontsize=8)
+            if r == 0:
+                ax.set_title(cols[c], fontsize=10)
+    fig.suptitle(title)
+    return fig
+
+
+# ------------------------------------------------------------------ phase portraits
+def _flat_field(network: Network):
+    """The vector field of a network with two state variables in total, as a map
+    R^2 -> R^2, and the maps between flat vectors and state dicts."""
+    names = list(network.neurons)
+    sizes = [network.neurons[n].size for n in names]
+    if sum(sizes) != 2:
+        raise ValueError(f"a phase portrait needs exactly 2 state variables, this network has {sum(sizes)}")
+
+    def to_state(v):
+        out, i = {}, 0
+        for n, s in zip(names, sizes):
+            out[n] = v[i:i + s].reshape(network.neurons[n].shape)
+            i += s
+        return out
+
+    def field(v):
+        f = network.vector_field(to_state(v))
+        return jnp.concatenate([f[n].ravel() for n in names])
+
+    def flatten(rows):
+        """Saved rows ``{name: (T, *shape)}`` -> ``(T, 2)``."""
+        return np.concatenate([np.asarray(rows[n]).reshape(len(np.asarray(rows[n])), -1) for n in names], axis=1)
+
+    return field, to_state, flatten, names
+
+
+def fixed_points_2d(network: Network, box, n: int = 9):
+    """Fixed points of a two-variable network inside ``box = (x0, x1, y0, y1)``:
+    Newton's method from an ``n x n`` grid of starts, merged, each with the
+    eigenvalues of the Jacobian there and a kind (stable, unstable, saddle)."""
+    field, _, _, _ = _flat_field(network)
+    f = jax.jit(field)
+    jac = jax.jit(jax.jacfwd(field))
+    x0, x1, y0, y1 = box
+    found = []
+    for a in np.linspace(x0, x1, n):
+        for b in np.linspace(y0, y1, n):
+            v = np.array([a, b], dtype=np.float64)
+            for _ in range(60):
+                J = np.asarray(jac(jnp.asarray(v)))
+                r = np.asarray(f(jnp.asarray(v)))
+                try:
+                    step = np.linalg.solve(J, r)
+                except np.linalg.LinAlgError:
+                    break
+                v = v - step
+                if not np.all(np.isfinite(v)) or np.abs(v).max() > 1e6:
+                    break
+                if np.linalg.norm(step) < 1e-12:
+                    break
+            if np.all(np.isfinite(v)) and np.linalg.norm(np.asarray(f(jnp.asarray(v)))) < 1e-8:
+                if not any(np.linalg.norm(v - u) < 1e-6 for u, _, _ in found):
+                    ev = np.linalg.eigvals(np.asarray(jac(jnp.asarray(v))))
+                    re = ev.real
+                    kind = "stable" if np.all(re < 0) else ("unstable" if np.all(re > 0) else "saddle")
+                    found.append((v, ev, kind))
+    return found
+
+
+def phase_figure(network: Network, members: list[Trajectory], title: str) -> Figure:
+    """Streamlines of the vector field, the two nullclines, the fixed points
+    (filled: stable, open: unstable, cross: saddle) and the trajectories."""
+    field, _, flatten, names = _flat_field(network)
+    paths = [flatten(m.x) for m in members]
+    pts = np.concatenate(paths)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    span = np.maximum(hi - lo, 1.0)
+    box = (lo[0] - 0.15 * span[0], hi[0] + 0.15 * span[0], lo[1] - 0.15 * span[1], hi[1] + 0.15 * span[1])
+    fps = fixed_points_2d(network, box)
+    gx, gy = np.meshgrid(np.linspace(box[0], box[1], 60), np.linspace(box[2], box[3], 60))
+    grid = jnp.asarray(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=network.dtype)
+    uv = np.asarray(jax.jit(jax.vmap(field))(grid), dtype=np.float64)
+    u, v = uv[:, 0].reshape(gx.shape), uv[:, 1].reshape(gx.shape)
+    fig = Figure(figsize=(7, 6.2), layout="constrained")
+    ax = fig.subplots()
+    speed = np.hypot(u, v)
+    ax.streamplot(gx, gy, u, v, color=np.log10(speed + 1e-12), cmap="Greys", density=1.2, linewidth=0.7, arrowsize=0.8)
+    ax.contour(gx, gy, u, levels=[0.0], colors="C0", linewidths=1.6)
+    ax.contour(gx, gy, v, levels=[0.0], colors="C1", linewidths=1.6)
+    flat_names = [f"{n}[{i}]" for n in names for i in range(network.neurons[n].size)]
+    ax.plot([], [], color="C0", lw=1.6, label=f"nullcline d{flat_names[0]}/dt = 0")
+    ax.plot([], [], color="C1", lw=1.6, label=f"nullcline d{flat_names[1]}/dt = 0")
+    for i, p in enumerate(paths):
+        ax.plot(p[:, 0], p[:, 1], "-", color="C3", lw=1.1, alpha=0.85, label="trajectories" if i == 0 else None)
+        ax.plot(p[0, 0], p[0, 1], "o", ms=3.5, color="C3")
+    style = {"stable": dict(marker="o", mfc="k", mec="k"), "unstable": dict(marker="o", mfc="white", mec="k"),
+             "saddle": dict(marker="X", mfc="C2", mec="k")}
+    seen = set()
+    for v_, ev, kind in fps:
+        ax.plot(v_[0], v_[1], ms=11, ls="none", zorder=5, label=f"{kind} fixed point" if kind not in seen else None, **style[kind])
+        seen.add(kind)
+    ax.set_xlim(box[0], box[1])
+    ax.set_ylim(box[2], box[3])
+    ax.set_xlabel(f"internal state {flat_names[0]}")
+    ax.set_ylabel(f"internal state {flat_names[1]}")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+# ------------------------------------------------------------------ animation
+def write_animation(path: str, member: Trajectory, layer: str, image_shape, title: str, frames: int = 48, space: str = "xhat") -> None:
+    """An animated GIF of one retrieval: the layer's state (an image, or a bar
+    chart) beside the energy trace with a moving marker."""
+    from PIL import Image
+
+    ts = np.asarray(member.ts)
+    xs = np.asarray(getattr(member, space)[layer]).reshape(len(ts), -1)
+    E = np.asarray(member.energy)
+    tp = _t_plot(ts, ts)
+    what = "activation" if space == "xhat" else "state"
+    picks = np.unique(np.linspace(0, len(ts) - 1, min(frames, len(ts))).round().astype(int))
+    lo, hi = float(xs.min()), float(xs.max())
+    # One figure; the layout is computed on the first draw and then frozen, and
+    # each frame only updates the data of its artists.
+    fig = Figure(figsize=(8, 3.6), layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    a1, a2 = fig.subplots(1, 2, width_ratios=[1, 1.5])
+    if image_shape is not None:
+        art = a1.imshow(xs[0].reshape(image_shape), cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        a1.set_xticks([])
+        a1.set_yticks([])
+        update = lambda i: art.set_data(xs[i].reshape(image_shape))
+    else:
+        bars = a1.bar(np.arange(xs.shape[1]), xs[0], color="C0")
+        a1.set_ylim(min(lo, 0), hi if hi > min(lo, 0) else 1.0)
+        a1.set_xlabel(f"unit of {layer!r}")
+
+        def update(i):
+            for bar, h in zip(bars, xs[i]):
+                bar.set_height(h)
+
+    a2.plot(tp, E, color="0.6", lw=1)
+    (done,) = a2.plot(tp[:1], E[:1], color="C0", lw=2)
+    (dot,) = a2.plot(tp[:1], E[:1], "o", color="C3")
+    _time_axis(a2, ts, short=True)
+    a2.set_ylabel("total energy E")
+    a2.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    head = a1.set_title(f"{what} of {layer!r}, t = {ts[0]:.3g}", fontsize=9)
+    canvas.draw()
+    fig.set_layout_engine("none")
+    images = []
+    for i in picks:
+        update(i)
+        done.set_data(tp[: i + 1], E[: i + 1])
+        dot.set_data(tp[i:i + 1], E[i:i + 1])
+        head.set_text(f"{what} of {layer!r}, t = {ts[i]:.3g}")
+        canvas.draw()
+        images.append(Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("P", palette=Image.Palette.ADAPTIVE))
+    buf = io.BytesIO()
+    durations = [90] * (len(images) - 1) + [1200]
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    atomic_write(path, lambda f: f.write(buf.getvalue()))

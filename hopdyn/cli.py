@@ -1,0 +1,325 @@
+"""The ``hopdyn`` command.
+
+Exit codes: 0 ran and every requested check held; 1 ran but a check failed
+(energy rose, no steady state when one was required, a solve failed, a readout
+missed); 2 invalid input, reported on one line of stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from importlib import resources
+from pathlib import Path
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+# ------------------------------------------------------------------ helpers
+def shipped_dir() -> Path:
+    """Where the shipped scenarios live (installed package data, or the source tree)."""
+    try:
+        p = Path(str(resources.files("hopdyn.scenarios")))
+        if p.is_dir() and any(p.glob("*.yaml")):
+            return p
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def resolve(file: str) -> str:
+    """A path as given, or the name of a shipped scenario."""
+    from ._scenario import ScenarioError
+
+    if os.path.exists(file):
+        return file
+    for cand in (shipped_dir() / file, shipped_dir() / f"{file}.yaml"):
+        if cand.is_file():
+            return str(cand)
+    raise ScenarioError(file, "", "no such file, and not a shipped scenario (see `hopdyn list`)")
+
+
+class Progress:
+    """Elapsed time on stderr while a long step runs, only on a terminal and only
+    once the step has taken more than a second."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label, self.enabled = label, enabled and sys.stderr.isatty()
+        self._done = threading.Event()
+        self._shown = False
+
+    def _run(self):
+        start = time.perf_counter()
+        if self._done.wait(1.0):
+            return
+        spin = "|/-\\"
+        k = 0
+        while not self._done.wait(0.2):
+            self._shown = True
+            sys.stderr.write(f"\r{self.label} {spin[k % 4]} {time.perf_counter() - start:6.1f} s")
+            sys.stderr.flush()
+            k += 1
+
+    def __enter__(self):
+        self._start = time.perf_counter()
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        if self.enabled:
+            self._thread.join()
+            if self._shown:
+                sys.stderr.write(f"\r{self.label} done in {time.perf_counter() - self._start:.1f} s\n")
+                sys.stderr.flush()
+
+
+def _enable_x64():
+    import jax
+
+    # Networks are cast to the scenario's dtype explicitly, so enabling x64
+    # only makes float64 scenarios possible; float32 ones stay float32.
+    jax.config.update("jax_enable_x64", True)
+
+
+# ------------------------------------------------------------------ run
+def _summary(built, traj, members) -> tuple[dict, int]:
+    import numpy as np
+
+    from . import _verify
+    from ._solve import STATUSES
+
+    sc = built.scenario
+    status = np.atleast_1d(np.asarray(traj.status))
+    worst = int(status.max())  # steady_state < horizon < max_steps < failed
+    t_final = np.atleast_1d(np.asarray(traj.t_final, np.float64))
+    evals = np.atleast_1d(np.asarray(traj.vf_evals))
+    E0 = np.array([float(m.energy[0]) for m in members])
+    E1 = np.array([float(m.energy[-1]) for m in members])
+    order = list(built.network.names) + [f"synapse:{i}" for i in range(len(built.network.synapses))]
+    terms_final = {k: float(np.mean([float(m.energy_terms[k][-1]) for m in members])) for k in order}
+    lyap_cfg = sc.checks.lyapunov
+    tol = lyap_cfg.tolerance if not isinstance(lyap_cfg, bool) else 1e-6
+    lyap = _verify.energy_descent(members, tol)
+    result = {
+        "scenario": sc.name,
+        "status": STATUSES[worst],
+        "t_final": float(t_final.max()),
+        "steps": {
+            "accepted": int(np.max(np.asarray(traj.n_accepted))),
+            "rejected": int(np.max(np.asarray(traj.n_rejected))),
+            "vector_field_evals": int(evals.max()) if evals.min() >= 0 else None,
+        },
+        "wall_seconds": {"compile": traj.compile_seconds, "solve": traj.solve_seconds},
+        "energy": {"initial": float(E0.mean()), "final": float(E1.mean()), "terms_final": terms_final},
+        "lyapunov": lyap,
+        "solver": {"method": traj.method, "dtype": sc.dtype, "rtol": sc.solver.rtol, "atol": sc.solver.atol},
+    }
+    if worst == STATUSES.index("failed"):
+        bad = int(np.argmax(status == worst))
+        result["failure"] = {"member": bad, "t": float(t_final[bad])}
+    checks = {"solved": bool(worst != STATUSES.index("failed"))}
+    if lyap_cfg is not False:
+        checks["lyapunov"] = lyap["ok"]
+    if sc.checks.converged:
+        checks["converged"] = bool(np.all(status == STATUSES.index("steady_state")))
+    if sc.outputs.readout is not None:
+        r = sc.outputs.readout
+        finals = np.stack([np.asarray(m.xhat[r.layer][-1]) for m in members])
+        ro = _verify.readout(finals, built.patterns[r.patterns], built.expect if (r.expect or built.expect) else None)
+        result["readout"] = {"layer": r.layer, "patterns": r.patterns, **ro}
+        rc = sc.checks.readout
+        if rc is not None:
+            ok = True
+            if rc.min_accuracy is not None:
+                ok &= ro.get("accuracy", 0.0) >= rc.min_accuracy
+            if rc.max_error is not None:
+                ok &= ro["max_pixel_error"] <= rc.max_error
+            checks["readout"] = bool(ok)
+    if built.batch is not None:
+        result["batch"] = {
+            "size": built.batch,
+            "note": "energy.initial/final and terms_final are means over the batch; status is the worst member's",
+            "members": [
+                {"status": STATUSES[int(s)], "t_final": float(t), "energy_initial": float(a), "energy_final": float(b)}
+                for s, t, a, b in zip(status, t_final, E0, E1)
+            ],
+        }
+    result["checks"] = checks
+    return result, (EXIT_OK if all(checks.values()) else EXIT_CHECK_FAILED)
+
+
+def _trajectory_arrays(traj, members, batched: bool) -> dict:
+    import numpy as np
+
+    if not batched:
+        m = members[0]
+        arrays = {"t": m.ts, "energy": m.energy, "dEdt": m.dEdt}
+        arrays.update({f"x/{k}": v for k, v in m.x.items()})
+        arrays.update({f"xhat/{k}": v for k, v in m.xhat.items()})
+        arrays.update({f"energy/{k}": v for k, v in m.energy_terms.items()})
+    else:
+        arrays = {"t": traj.ts, "energy": traj.energy, "dEdt": traj.dEdt, "valid": traj.valid}
+        arrays.update({f"x/{k}": v for k, v in traj.x.items()})
+        arrays.update({f"xhat/{k}": v for k, v in traj.xhat.items()})
+        arrays.update({f"energy/{k}": v for k, v in traj.energy_terms.items()})
+    arrays["status"] = traj.status
+    arrays["t_final"] = traj.t_final
+    return {k: np.asarray(v) for k, v in arrays.items()}
+
+
+def _figures(built, traj, members, out: str, quiet: bool) -> list[str]:
+    from . import _plots
+    from ._io import write_figure
+
+    sc = built.scenario
+    o = sc.outputs
+    layer = o.layer or next(iter(sc.neurons))
+    pats = built.patterns.get(o.patterns) if o.patterns else None
+    shape = tuple(o.image_shape) if o.image_shape else None
+    space = "xhat" if o.show == "activation" else "x"
+    title = sc.name
+    written = []
+    for kind in dict.fromkeys(o.plots):
+        path = os.path.join(out, f"{kind}.png" if kind != "animation" else "retrieval.gif")
+        if kind == "energy":
+            write_figure(path, _plots.energy_figure(members, title))
+        elif kind == "pca":
+            write_figure(path, _plots.pca_figure(members, layer, pats, title, space))
+        elif kind == "states":
+            write_figure(path, _plots.states_figure(members, layer, shape, pats, title, space))
+        elif kind == "phase":
+            write_figure(path, _plots.phase_figure(built.network.astype(sc.dtype), members, title))
+        elif kind == "animation":
+            _plots.write_animation(path, members[0], layer, shape, title, space=space)
+        written.append(path)
+    return written
+
+
+def cmd_run(args) -> int:
+    from . import _scenario
+    from ._io import write_json, write_npz
+    from ._solve import simulate
+
+    _enable_x64()
+    path = resolve(args.file)
+    built = _scenario.load_and_build(path, args.set)
+    sc = built.scenario
+    out = args.out or os.path.join("plots", sc.name)
+    with Progress(f"solving {sc.name}", not args.quiet):
+        traj = simulate(built.network, built.x0, **built.solver)
+    batched = built.batch is not None
+    members = [traj[i].truncated() for i in range(built.batch)] if batched else [traj.truncated()]
+    result, code = _summary(built, traj, members)
+    write_npz(os.path.join(out, "trajectory.npz"), _trajectory_arrays(traj, members, batched))
+    figures = [] if args.no_plots else _figures(built, traj, members, out, args.quiet)
+    result["files"] = ["result.json", "trajectory.npz"] + [os.path.basename(f) for f in figures]
+    write_json(os.path.join(out, "result.json"), result)
+    if not args.quiet:
+        _print_run(result, out)
+    return code
+
+
+def _print_run(r: dict, out: str) -> None:
+    e, ly = r["energy"], r["lyapunov"]
+    print(f"{r['scenario']}: {r['status']} at t = {r['t_final']:.6g} "
+          f"({r['steps']['accepted']} steps, compile {r['wall_seconds']['compile']:.2f} s, solve {r['wall_seconds']['solve']:.3g} s)")
+    print(f"  energy {e['initial']:.6g} -> {e['final']:.6g}; max dE/dt {ly['max_dEdt']:.3g} (tolerance {ly['tolerance']:g})")
+    if "readout" in r:
+        ro = r["readout"]
+        acc = f"accuracy {ro['accuracy']:.2f}, " if "accuracy" in ro else ""
+        print(f"  readout of {ro['layer']!r}: {acc}nearest {ro['nearest'][:10]}{'...' if len(ro['nearest']) > 10 else ''}, "
+              f"max pixel error {ro['max_pixel_error']:.4f}")
+    failed = [k for k, v in r["checks"].items() if not v]
+    print(f"  checks: {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}; results in {out}/")
+
+
+def cmd_validate(args) -> int:
+    from . import _scenario
+
+    _enable_x64()
+    path = resolve(args.file)
+    built = _scenario.load_and_build(path, args.set)
+    sc = built.scenario
+    sizes = ", ".join(f"{n}{tuple(s.shape)}" for n, s in sc.neurons.items())
+    batch = f", batch of {built.batch}" if built.batch else ""
+    print(f"{path}: valid scenario {sc.name!r}: neurons {sizes}; {len(sc.synapses)} synapses{batch}")
+    return EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    from ._schema import Scenario
+
+    schema = Scenario.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "hopdyn scenario"
+    print(json.dumps(schema, indent=2))
+    return EXIT_OK
+
+
+def cmd_list(args) -> int:
+    import yaml
+
+    folder = shipped_dir()
+    files = sorted(folder.glob("*.yaml"))
+    width = max((len(f.stem) for f in files), default=0)
+    for f in files:
+        try:
+            data = yaml.safe_load(f.read_text())
+            desc = " ".join(str(data.get("description", "")).split())
+        except Exception:  # a listing never fails on one file
+            desc = "(unreadable)"
+        print(f"{f.stem:<{width}}  {desc[:100]}")
+    print(f"\n{len(files)} scenarios in {folder}; run one with `hopdyn run NAME`")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": (cmd_run, "simulate one scenario: result.json, trajectory.npz, figures"),
+    "validate": (cmd_validate, "check a scenario file without simulating"),
+    "schema": (cmd_schema, "print the JSON Schema of scenario files"),
+    "list": (cmd_list, "list the shipped scenarios"),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="hopdyn", description="Energy-based associative memories as continuous-time dynamical systems.")
+    p.add_argument("--version", action="version", version=f"hopdyn {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_) in COMMANDS.items():
+        s = sub.add_parser(name, help=help_, description=help_)
+        if name in ("run", "validate"):
+            s.add_argument("file", metavar="FILE", help="a scenario file, or the name of a shipped scenario")
+            s.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+                           help="override a key, e.g. --set solver.rtol=1e-8 (repeatable)")
+        if name == "run":
+            s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
+            s.add_argument("--no-plots", action="store_true", help="write result.json and trajectory.npz only")
+            s.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ._errors import HopdynError
+
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command][0](args)
+    except HopdynError as e:
+        print(f"hopdyn: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("hopdyn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
