@@ -182,7 +182,10 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
         f = _field(t, y, net)
         bad = _trouble(y, f, p)
         if cfg.steady:
-            return bad | (_rms(f) < p.ss_atol + p.ss_rtol * _rms(y))
+            # tau_a dx_a/dt (the energy gradient): how far each layer moves per
+            # time constant, comparable across layers with different tau.
+            g = {a: f[a] * n.tau for a, n in net.neurons.items()}
+            return bad | (_rms(g) < p.ss_atol + p.ss_rtol * _rms(y))
         return bad
 
     if method.adaptive:
@@ -331,7 +334,8 @@ def simulate(
     - ``rtol``, ``atol``, ``pcoeff``, ``icoeff``, ``dcoeff``: the PID step-size
       controller (Diffrax's default is the integral controller ``icoeff=1``).
       ``dt`` is the initial step of adaptive methods (estimated when ``None``).
-    - ``steady_state``: stop once ``rms(dx/dt) < atol + rtol * rms(x)``; ``True``
+    - ``steady_state``: stop once ``rms(tau dx/dt) < atol + rtol * rms(x)`` (each
+      layer's rate in units of its own time constant); ``True``
       uses the solver's ``rtol``/``atol``, a dict ``{rtol, atol}`` sets them,
       ``False`` integrates to ``t1``.
     - ``max_steps``: step limit (status ``max_steps`` when hit).
