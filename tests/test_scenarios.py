@@ -1,0 +1,114 @@
+"""Every shipped scenario runs with exit 0 and its result is right."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+from hopdyn import _patterns
+from hopdyn.cli import main, shipped_dir
+
+SHIPPED = sorted(p.stem for p in shipped_dir().glob("*.yaml"))
+
+
+def _run(name, tmp_path, *extra):
+    out = tmp_path / name
+    rc = main(["run", name, "--out", str(out), "-q", *extra])
+    with open(out / "result.json") as f:
+        result = json.load(f)
+    return rc, result, out
+
+
+def test_the_issue_scenarios_are_shipped():
+    for name in ["chn-tutorial", "dam-tutorial", "image-label-generate", "image-label-classify",
+                 "two-neuron-phase", "pattern-completion"]:
+        assert name in SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_scenario_runs_and_writes_the_contract_files(name, tmp_path):
+    rc, r, out = _run(name, tmp_path)
+    assert rc == 0, r["checks"]
+    for key in ("scenario", "status", "t_final", "steps", "wall_seconds", "energy", "lyapunov", "checks"):
+        assert key in r
+    assert r["scenario"] == name
+    assert set(r["steps"]) >= {"accepted", "rejected", "vector_field_evals"}
+    assert set(r["energy"]) >= {"initial", "final", "terms_final"}
+    assert r["lyapunov"]["ok"] and r["lyapunov"]["max_dEdt"] <= r["lyapunov"]["tolerance"]
+    assert r["energy"]["final"] < r["energy"]["initial"]
+    for f in r["files"]:
+        assert (out / f).is_file() and (out / f).stat().st_size > 0
+    z = np.load(out / "trajectory.npz")
+    assert {"t", "energy", "dEdt"} <= set(z.files)
+    assert any(k.startswith("x/") for k in z.files) and any(k.startswith("xhat/") for k in z.files)
+    assert any(k.startswith("energy/synapse:") for k in z.files) or name == "missing"
+
+
+@pytest.mark.parametrize("name", ["chn-tutorial", "dam-tutorial"])
+def test_tutorials_fall_to_a_steady_state(name, tmp_path):
+    rc, r, out = _run(name, tmp_path)
+    assert r["status"] == "steady_state" and r["checks"]["converged"]
+    E = np.load(out / "trajectory.npz")["energy"]
+    assert np.all(np.diff(E.astype(np.float64)) <= r["lyapunov"]["rise_tolerance"])
+
+
+def test_generated_images_match_the_clamped_labels(tmp_path):
+    rc, r, out = _run("image-label-generate", tmp_path)
+    glyphs = _patterns.render_glyphs(list("ABCDEFGHIJ"), 16, "gray")
+    x = np.load(out / "trajectory.npz")["x/x"]  # (10, T, 256) for the batch
+    valid = np.load(out / "trajectory.npz")["valid"]
+    for k in range(10):
+        final = x[k][valid[k]][-1]
+        assert np.mean(np.abs(final - glyphs[k])) < 0.01  # pixel error below 1%
+    assert r["readout"]["accuracy"] == 1.0
+
+
+def test_classifier_agrees_with_nearest_neighbour_and_gets_9_of_10(tmp_path):
+    rc, r, out = _run("image-label-classify", tmp_path)
+    assert r["readout"]["correct"] >= 9
+    # The independent reference: L2 nearest neighbour on the same corrupted images.
+    x0 = np.load(out / "trajectory.npz")["x/x"][:, 0]
+    glyphs = _patterns.render_glyphs(list("ABCDEFGHIJ"), 16, "gray")
+    nn = np.argmin(((x0[:, None, :] - glyphs[None]) ** 2).sum(-1), axis=1)
+    assert r["readout"]["nearest"] == nn.tolist()
+
+
+def test_pattern_completion_restores_the_glyphs(tmp_path):
+    rc, r, out = _run("pattern-completion", tmp_path)
+    z = np.load(out / "trajectory.npz")
+    letters = _patterns.render_glyphs(list("ABCDEFGHIJ"), 16, "binary")
+    for member, k in enumerate([0, 3, 6, 9]):
+        final = z["xhat/v"][member][z["valid"][member]][-1]
+        assert np.array_equal(np.sign(final), letters[k])  # every pixel restored
+        assert np.mean(np.sign(z["x/v"][member, 0]) != letters[k]) > 0.3  # it started corrupted
+
+
+def test_two_neuron_phase_has_two_attractors_and_a_saddle(tmp_path):
+    rc, r, out = _run("two-neuron-phase", tmp_path)
+    z = np.load(out / "trajectory.npz")
+    finals = np.array([z["x/s"][i][z["valid"][i]][-1] for i in range(16)])
+    # Closed form: fixed points of x = tanh(2 y), y = tanh(2 x); symmetric ones solve a = tanh(2a).
+    a = brentq(lambda a: a - np.tanh(2 * a), 0.5, 2.0)
+    ends = {tuple(np.sign(f)) for f in finals}
+    assert ends == {(1.0, 1.0), (-1.0, -1.0)}
+    assert np.allclose(np.abs(finals), a, atol=1e-4)
+    from hopdyn._plots import fixed_points_2d
+    from hopdyn._scenario import load_and_build
+
+    built = load_and_build(os.path.join(shipped_dir(), "two-neuron-phase.yaml"))
+    fps = fixed_points_2d(built.network.astype("float64"), (-2, 2, -2, 2))
+    kinds = sorted(k for _, _, k in fps)
+    assert kinds == ["saddle", "stable", "stable"]
+    saddle = next(v for v, _, k in fps if k == "saddle")
+    assert np.allclose(saddle, 0.0, atol=1e-9)
+
+
+def test_same_scenario_same_numbers(tmp_path):
+    _, r1, o1 = _run("dam-tutorial", tmp_path / "a")
+    _, r2, o2 = _run("dam-tutorial", tmp_path / "b")
+    z1, z2 = np.load(o1 / "trajectory.npz"), np.load(o2 / "trajectory.npz")
+    for k in z1.files:
+        np.testing.assert_array_equal(z1[k], z2[k])
+    assert r1["energy"] == r2["energy"]
