@@ -13,7 +13,6 @@ import os
 import sys
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -21,14 +20,13 @@ EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 # ------------------------------------------------------------------ helpers
 def shipped_dir() -> Path:
-    """Where the shipped scenarios live (installed package data, or the source tree)."""
-    try:
-        p = Path(str(resources.files("hopdyn.scenarios")))
-        if p.is_dir() and any(p.glob("*.yaml")):
-            return p
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    """Where the shipped scenarios live: ``hopdyn/scenarios`` in an installed
+    package, or ``scenarios/`` beside the package in a source checkout."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "scenarios", here.parent / "scenarios"):
+        if cand.is_dir() and any(cand.glob("*.yaml")):
+            return cand
+    return here.parent / "scenarios"
 
 
 def resolve(file: str) -> str:
