@@ -23,12 +23,14 @@ from ._lagrangians import (
 from ._network import Network, State
 from ._neurons import Neuron
 from ._solve import METHODS, STATUSES, SolverError, Trajectory, save_times, simulate
+from ._verify import verify
 from ._synapses import (
     SYNAPSES,
     AbstractSynapse,
     Bias,
     CustomSynapse,
     Dense,
+    Directed,
     Exponential,
     Hebbian,
     L2Memory,
@@ -38,8 +40,8 @@ from ._synapses import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "AbstractLagrangian", "AbstractSynapse", "Bias", "CustomLagrangian", "CustomSynapse", "Dense", "Exp",
+    "AbstractLagrangian", "AbstractSynapse", "Bias", "CustomLagrangian", "CustomSynapse", "Dense", "Directed", "Exp",
     "Exponential", "Hebbian", "HopdynError", "Identity", "L2Memory", "LAGRANGIANS", "LayerNorm", "METHODS",
     "Network", "NetworkError", "Neuron", "Polynomial", "Relu", "Repu", "STATUSES", "SYNAPSES", "Sigmoid",
-    "Softmax", "SolverError", "Spherical", "State", "Tanh", "Trajectory", "save_times", "simulate",
+    "Softmax", "SolverError", "Spherical", "State", "Tanh", "Trajectory", "save_times", "simulate", "verify",
 ]

@@ -175,9 +175,21 @@ class Network(eqx.Module):
         """``dE/dxhat_a`` at fixed ``x`` (the layer term contributes ``x_a``)."""
         return jax.grad(self._energy)(self.activations(x), x)
 
+    @property
+    def is_gradient(self) -> bool:
+        """Whether every coupling derives from the energy (no ``Directed`` synapse)."""
+        return all(s.gradient for s in self.synapses)
+
     def vector_field(self, x: State) -> State:
-        """``dx_a/dt = -(1/tau_a) dE/dxhat_a``, zero on clamped elements."""
+        """``dx_a/dt = -(1/tau_a) dE/dxhat_a`` (plus the drive of non-gradient
+        couplings), zero on clamped elements."""
         g = self.energy_gradient(x)
+        if not self.is_gradient:
+            xhat = self.activations(x)
+            for s in self.synapses:
+                if not s.gradient:
+                    src, tgt = s.connects
+                    g[tgt] = g[tgt] - s.force(xhat[src], xhat[tgt])
         dx = {a: -g[a] / n.tau for a, n in self.neurons.items()}
         for a, mask in self.clamps.items():
             dx[a] = jnp.where(mask, jnp.zeros((), dx[a].dtype), dx[a])

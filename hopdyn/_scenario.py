@@ -327,9 +327,10 @@ def _pattern_ref(name: str, patterns: dict, file: str, path: str) -> np.ndarray:
 
 def _synapse(i: int, spec, patterns, file) -> Syn.AbstractSynapse:
     path = f"synapses[{i}]"
-    if spec.type == "dense":
+    if spec.type in ("dense", "directed"):
         w = _pattern_ref(spec.weights, patterns, file, path + ".weights")
-        return Syn.Dense(spec.connects, w.T if spec.transpose else w, spec.scale)
+        cls = Syn.Dense if spec.type == "dense" else Syn.Directed
+        return cls(spec.connects, w.T if spec.transpose else w, spec.scale)
     if spec.type == "bias":
         b = spec.bias if not isinstance(spec.bias, str) else _pattern_ref(spec.bias, patterns, file, path + ".bias")
         return Syn.Bias(spec.connects, b)

@@ -192,8 +192,18 @@ class ExponentialS(_Model):
     logsumexp: bool = False
 
 
+class DirectedS(_Model):
+    """Non-gradient: drives the target with scale * W^T shat_source, no energy, no feedback."""
+
+    type: Literal["directed"]
+    connects: tuple[Name, Name] = Field(description="[source, target]; the same name twice for a recurrent coupling")
+    weights: str = Field(description="a pattern name, shape (|source|, |target|); need not be symmetric")
+    scale: Finite = 1.0
+    transpose: bool = False
+
+
 SynapseSpec = Annotated[
-    Union[DenseS, BiasS, HebbianS, L2MemoryS, PolynomialS, ExponentialS],
+    Union[DenseS, BiasS, HebbianS, L2MemoryS, PolynomialS, ExponentialS, DirectedS],
     Field(discriminator="type"),
 ]
 
@@ -288,10 +298,18 @@ class ReadoutCheck(_Model):
     max_error: NonNegative | None = Field(None, description="largest allowed mean pixel error of the readout layer")
 
 
+class FixedPointCheck(_Model):
+    residual: NonNegative = Field(1e-6, description="largest allowed max |dx/dt| at the refined fixed point")
+
+
 class ChecksSpec(_Model):
     lyapunov: bool | LyapunovCheck = LyapunovCheck()
     converged: bool = False
     readout: ReadoutCheck | None = None
+    convexity: bool = Field(True, description="verify: every Lagrangian convex at the visited states")
+    gradient: bool = Field(True, description="verify: every coupling derives from the energy (no `directed` synapse)")
+    fixed_point: bool | FixedPointCheck = Field(False, description="verify: each end state refines to a fixed point")
+    stable: bool = Field(False, description="verify: each end state is a stable fixed point")
 
 
 class ReadoutSpec(_Model):

@@ -32,6 +32,7 @@ class AbstractSynapse(eqx.Module):
 
     connects: tuple[str, ...] = eqx.field(static=True)
     kind: ClassVar[str] = "synapse"  # the scenario format's `type`
+    gradient: ClassVar[bool] = True  # False: a force with no energy (see Directed)
 
     @abc.abstractmethod
     def __call__(self, *xhats: Array) -> Array:
@@ -272,6 +273,39 @@ class CustomSynapse(AbstractSynapse):
         return jnp.asarray(self.fn(*xhats)).reshape(())
 
 
+class Directed(AbstractSynapse):
+    """A **non-gradient** coupling, ``connects = (source, target)``: the target is
+    driven by ``scale * W^T xhat_source`` with ``W`` of shape ``(|source|, |target|)``
+    and the source feels nothing back (HAMUX's ``no_feedback``).  With
+    ``source == target`` it is a recurrent coupling whose ``W`` need not be
+    symmetric.  It has no energy (its term is 0), so a network holding one is
+    not a gradient system and energy descent is no longer guaranteed."""
+
+    kind: ClassVar[str] = "directed"
+    gradient: ClassVar[bool] = False
+    weights: Array
+    scale: Array
+
+    def __init__(self, connects, weights: ArrayLike, scale: ArrayLike = 1.0):
+        self.connects = tuple(connects)
+        self.weights = _param(weights)
+        self.scale = _param(scale)
+
+    def arity(self):
+        return 2
+
+    def shape_problem(self, shapes):
+        return Dense.shape_problem(self, shapes)
+
+    def __call__(self, xs, xt):
+        return jnp.zeros((), xs.dtype)
+
+    def force(self, xs: Array, xt: Array) -> Array:
+        """The drive on the target layer (added to ``-dE/dxhat_target``)."""
+        w = self.weights.reshape(xs.size, xt.size)
+        return (self.scale * (xs.ravel() @ w)).reshape(xt.shape)
+
+
 SYNAPSES: dict[str, type[AbstractSynapse]] = {
     "dense": Dense,
     "bias": Bias,
@@ -279,5 +313,6 @@ SYNAPSES: dict[str, type[AbstractSynapse]] = {
     "l2_memory": L2Memory,
     "polynomial": Polynomial,
     "exponential": Exponential,
+    "directed": Directed,
 }
 """Registry from the scenario format's synapse ``type`` to its class."""

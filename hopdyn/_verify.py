@@ -60,3 +60,319 @@ def readout(finals: np.ndarray, patterns: np.ndarray, expect: list[int] | None =
         out["correct"] = int(np.sum(nearest == target))
         out["accuracy"] = float(np.mean(nearest == target))
     return out
+
+
+# ====================================================================== premises
+def gradient_structure(network) -> dict:
+    """Whether every coupling derives from the energy.  ``directed`` couplings
+    add forces with no energy: the Lyapunov guarantee then does not apply."""
+    bad = [f"synapses[{i}] ({s.kind} {s.connects[0]} -> {s.connects[1]})"
+           for i, s in enumerate(network.synapses) if not s.gradient]
+    return {"ok": not bad, "non_gradient": bad}
+
+
+def _rows(member, k: int) -> list[int]:
+    n = len(np.asarray(member.ts))
+    return sorted(set(np.linspace(0, n - 1, min(k, n)).round().astype(int).tolist()))
+
+
+def convexity(network, members, rows_per_member: int = 8, max_members: int = 8, dense_limit: int = 512,
+              n_directions: int = 16, seed: int = 0) -> dict:
+    """Each layer's Lagrangian must be convex at the visited states: the smallest
+    eigenvalue of its Hessian (layers of up to ``dense_limit`` units), or the
+    smallest curvature along random directions and the direction of motion
+    (larger layers), must not be negative beyond rounding.  Evaluated in
+    float64 at rows spread along each trajectory."""
+    import jax
+    import jax.numpy as jnp
+
+    net = network.astype(jnp.float64)
+    gen = np.random.default_rng(seed)
+    worst = {"ok": True, "min_curvature": None, "layer": None, "where": None, "layers": {}}
+    for name, neuron in net.neurons.items():
+        lag = neuron.lagrangian
+        size = neuron.size
+        hess = jax.jit(jax.hessian(lambda x: lag(x.reshape(neuron.shape))))
+        hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(lambda y: lag(y.reshape(neuron.shape))), (x,), (v,))[1])
+        lo, where, scale = np.inf, None, 0.0
+        for i, m in enumerate(members[:max_members]):
+            xs = np.asarray(m.x[name], np.float64).reshape(len(np.asarray(m.ts)), -1)
+            ts = np.asarray(m.ts)
+            for r in _rows(m, rows_per_member):
+                x = jnp.asarray(xs[r])
+                if size <= dense_limit:
+                    ev = np.linalg.eigvalsh(np.asarray(hess(x)))
+                    cur, top = float(ev.min()), float(np.abs(ev).max())
+                else:
+                    dirs = gen.normal(size=(n_directions, size))
+                    if r + 1 < len(xs):
+                        dirs = np.vstack([dirs, xs[r + 1] - xs[r]])
+                    dirs /= np.linalg.norm(dirs, axis=1, keepdims=True) + 1e-300
+                    q = np.array([float(jnp.vdot(d, hvp(x, jnp.asarray(d)))) for d in dirs])
+                    cur, top = float(q.min()), float(np.abs(q).max())
+                scale = max(scale, top)
+                if cur < lo:
+                    lo, where = cur, {"member": i, "t": float(ts[r])}
+        tol = 1e-9 * max(1.0, scale)
+        ok = bool(lo >= -tol)
+        worst["layers"][name] = {"ok": ok, "min_curvature": lo, "tolerance": tol, "where": where,
+                                 "method": "eigenvalues" if size <= dense_limit else f"{n_directions} random directions + flow"}
+        if worst["min_curvature"] is None or lo < worst["min_curvature"]:
+            worst.update(min_curvature=lo, layer=name, where=where)
+        worst["ok"] &= ok
+    return worst
+
+
+def bounded_below(members, statuses) -> dict:
+    """Energy bounded below on the visited region: finite everywhere visited, and
+    no trajectory ended by running away (status ``failed``)."""
+    Emin = min(float(np.min(np.asarray(m.energy, np.float64))) for m in members)
+    finite = all(np.all(np.isfinite(np.asarray(m.energy))) for m in members)
+    ran_away = [i for i, s in enumerate(statuses) if s == "failed"]
+    return {"ok": bool(finite and not ran_away), "min_energy": Emin, "failed_members": ran_away}
+
+
+# ====================================================================== fixed points
+class _Free:
+    """Flat vectors of a network's free (unclamped) state entries, and back."""
+
+    def __init__(self, network, base: dict):
+        self.names = list(network.neurons)
+        self.shapes = {n: network.neurons[n].shape for n in self.names}
+        self.base = {n: np.asarray(base[n], np.float64) for n in self.names}
+        self.free = {n: ~np.asarray(network.clamps[n]).ravel() if n in network.clamps else np.ones(network.neurons[n].size, bool)
+                     for n in self.names}
+        self.index = {n: np.flatnonzero(self.free[n]) for n in self.names}
+        self.size = sum(len(i) for i in self.index.values())
+
+    def flat(self, state) -> np.ndarray:
+        return np.concatenate([np.asarray(state[n], np.float64).ravel()[self.index[n]] for n in self.names])
+
+    def state(self, v):
+        import jax.numpy as jnp
+
+        out, k = {}, 0
+        for n in self.names:
+            m = len(self.index[n])
+            full = jnp.asarray(self.base[n].ravel()).at[self.index[n]].set(v[k:k + m])
+            out[n] = full.reshape(self.shapes[n])
+            k += m
+        return out
+
+
+def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, max_steps: int = 100,
+                zero_tol: float = 1e-7, energy_hessian_limit: int = 2000) -> dict:
+    """Refine ``x_end`` to a fixed point of the free variables with Newton's
+    method (optimistix, float64), then classify it from the eigenvalues of the
+    vector field's Jacobian there:
+
+    - ``stable``: every eigenvalue has negative real part;
+    - ``saddle``: some positive (``unstable_directions`` of them), some negative;
+    - ``unstable``: all positive;
+    - ``degenerate``: none positive but some zero (``|Re| <= zero_tol * max|eig|``):
+      linear stability cannot decide; ``manifold_dimension`` zero modes.
+
+    ``flat_directions`` counts the zero eigenvalues of the energy's Hessian in
+    ``x`` (directions along which the activations do not change: the shift of
+    a softmax layer, dead ReLU units...).  The dynamics still relax along them
+    (through the leak ``-x``), so they do not make the verdict."""
+    import jax
+    import jax.numpy as jnp
+    import optimistix as optx
+
+    net = network.astype(jnp.float64)
+    free = _Free(net, x_end)
+    if free.size == 0:
+        return {"kind": "clamped", "residual": 0.0, "refined": True}
+
+    def field(v, _=None):
+        f = net.vector_field(free.state(v))
+        return jnp.concatenate([jnp.ravel(f[n])[free.index[n]] for n in free.names])
+
+    v0 = jnp.asarray(free.flat(x_end))
+    r0 = float(jnp.max(jnp.abs(field(v0))))
+    scale = max(1.0, float(jnp.max(jnp.abs(v0))))
+    # Newton first (quadratic convergence near a root); if it does not converge,
+    # a trust-region least-squares solve (Levenberg-Marquardt) of |f|^2, which
+    # is globally convergent to a stationary point of |f|^2.
+    v, r, steps, method = v0, r0, 0, "none"
+    for name, solver in (("newton", optx.Newton(rtol=rtol, atol=atol)),
+                         ("levenberg-marquardt", optx.LevenbergMarquardt(rtol=rtol, atol=atol))):
+        sol = optx.root_find(field, solver, v0, max_steps=max_steps, throw=False)
+        cand = sol.value
+        rc = float(jnp.max(jnp.abs(field(cand)))) if bool(jnp.all(jnp.isfinite(cand))) else np.inf
+        steps += int(sol.stats["num_steps"])
+        if rc <= 1e-8 * scale or (rc <= r0 and name == "newton" and sol.result == optx.RESULTS.successful):
+            v, r, method = cand, rc, name
+            break
+    found = r <= 1e-6 * scale
+    if not found:
+        return {"kind": "none", "residual": r0, "residual_before": r0, "refined": False, "root_finder_steps": steps,
+                "note": "no fixed point found near the end state (Newton and Levenberg-Marquardt did not converge)"}
+    J = np.asarray(jax.jacfwd(field)(v))
+    ev = np.linalg.eigvals(J)
+    re = ev.real
+    tol = zero_tol * max(1.0, float(np.abs(ev).max()))
+    n_pos, n_zero = int(np.sum(re > tol)), int(np.sum(np.abs(re) <= tol))
+    n_neg = len(re) - n_pos - n_zero
+    if n_pos == 0 and n_zero == 0:
+        kind = "stable"
+    elif n_pos > 0 and n_neg == 0 and n_zero == 0:
+        kind = "unstable"
+    elif n_pos > 0:
+        kind = "saddle"
+    else:
+        kind = "degenerate"
+    out = {
+        "kind": kind, "unstable_directions": n_pos, "zero_modes": n_zero, "stable_directions": n_neg,
+        "residual": r, "residual_before": r0, "refined": True, "root_finder": method, "root_finder_steps": steps,
+        "max_real_eigenvalue": float(re.max()), "eigenvalue_tolerance": tol,
+        "distance_moved": float(np.max(np.abs(np.asarray(v) - np.asarray(v0)))),
+        "state": free.state(v),
+    }
+    if kind == "degenerate":
+        out["manifold_dimension"] = n_zero
+    if free.size <= energy_hessian_limit:
+        H = np.asarray(jax.hessian(lambda u: net.energy(free.state(u)))(v))
+        mu = np.linalg.eigvalsh((H + H.T) / 2)
+        out["flat_directions"] = int(np.sum(np.abs(mu) <= zero_tol * max(1.0, float(np.abs(mu).max()))))
+    return out
+
+
+# ====================================================================== certificates
+def stored_patterns(built) -> tuple[str, str, np.ndarray] | None:
+    """(layer, pattern name, patterns) to compare end states with: the readout's,
+    the outputs' patterns on the outputs' layer, or the first synapse that
+    stores patterns on a layer."""
+    sc = built.scenario
+    if sc.outputs.readout is not None:
+        r = sc.outputs.readout
+        return r.layer, r.patterns, built.patterns[r.patterns]
+    if sc.outputs.patterns is not None:
+        layer = sc.outputs.layer or next(iter(sc.neurons))
+        p = built.patterns[sc.outputs.patterns]
+        if p.ndim >= 2 and int(np.prod(p.shape[1:])) == int(np.prod(sc.neurons[layer].shape)):
+            return layer, sc.outputs.patterns, p
+    for spec in sc.synapses:
+        name = getattr(spec, "patterns", None) or getattr(spec, "weights", None)
+        if not isinstance(name, str):
+            continue
+        if spec.type in ("dense", "directed") and spec.connects[0] == spec.connects[1]:
+            continue  # a recurrent weight matrix stores no patterns
+        p = built.patterns[name]
+        layer = spec.connects[-1] if spec.type in ("dense", "directed") else spec.connects[0]
+        if spec.type in ("dense", "directed") and getattr(spec, "transpose", False):
+            p = p.T
+        if p.ndim >= 2 and int(np.prod(p.shape[1:])) == int(np.prod(sc.neurons[layer].shape)):
+            return layer, name, p
+    return None
+
+
+def nearest_pattern(xhat: np.ndarray, patterns: np.ndarray) -> dict:
+    """The stored pattern with the largest |overlap| (cosine similarity) with
+    ``xhat``; ``negated`` when the overlap is negative (a mirror image)."""
+    p = patterns.reshape(len(patterns), -1).astype(np.float64)
+    x = np.asarray(xhat, np.float64).ravel()
+    cos = p @ x / (np.linalg.norm(p, axis=1) * np.linalg.norm(x) + 1e-300)
+    k = int(np.argmax(np.abs(cos)))
+    return {"pattern": k, "overlap": float(cos[k]), "negated": bool(cos[k] < 0)}
+
+
+# ====================================================================== the report
+def _diagnose(lyap, grad, conv, bounded) -> str | None:
+    if lyap["ok"]:
+        return None
+    if not grad["ok"]:
+        return ("non-gradient couplings (" + ", ".join(grad["non_gradient"]) +
+                "): the dynamics are not a descent of the energy, so the Lyapunov guarantee does not apply")
+    if not conv["ok"]:
+        return (f"the Lagrangian of layer {conv['layer']!r} is not convex at visited states "
+                f"(curvature {conv['min_curvature']:.3g}): dE/dt = -sum tau xdot^T H xdot can be positive")
+    if not bounded["ok"]:
+        return "the energy is not bounded below on the visited region (a trajectory ran away)"
+    return ("every premise holds (convex Lagrangians, gradient couplings, energy bounded below): the rise comes "
+            "from the numerical integration; use an adaptive method, a smaller fixed step or tighter tolerances")
+
+
+def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patterns=None, convexity_check: bool = True,
+           gradient_check: bool = True, converged: bool = False, fixed_point_residual: float | None = None,
+           stable: bool = False, max_members: int = 64) -> dict:
+    """Verify a solved trajectory (batched or not) of ``network``.
+
+    Checks energy descent (``lyapunov_tolerance``; ``None`` skips it) and its
+    premises (convex Lagrangians, gradient couplings, energy bounded below);
+    refines each end state to a fixed point and classifies its stability; and,
+    with ``patterns=(layer, name, array)``, names the nearest stored pattern.
+    ``converged``, ``fixed_point_residual`` and ``stable`` add requirements.
+    Returns the report; ``report["checks"]`` maps each requested check to
+    whether it held, ``report["ok"]`` is their conjunction."""
+    from ._solve import STATUSES
+
+    if trajectory.batch_size is None:
+        members = [trajectory.truncated()]
+    else:
+        members = [trajectory[i].truncated() for i in range(trajectory.batch_size)]
+    statuses = [STATUSES[int(s)] for s in np.atleast_1d(np.asarray(trajectory.status))]
+    lyap = energy_descent(members, lyapunov_tolerance if lyapunov_tolerance is not None else 1e-6)
+    grad = gradient_structure(network)
+    conv = convexity(network, members)
+    bounded = bounded_below(members, statuses)
+    certs = []
+    for i, m in enumerate(members[:max_members]):
+        end = {k: np.asarray(v[-1]) for k, v in m.x.items()}
+        fp = fixed_point(network, end)
+        state = fp.pop("state", None)
+        cert = {"member": i, "status": statuses[i], "t_final": float(np.asarray(m.ts)[-1]),
+                "t_steady": float(np.asarray(m.ts)[-1]) if statuses[i] == "steady_state" else None,
+                "energy_final": float(np.asarray(m.energy)[-1]), "fixed_point": fp}
+        if patterns is not None and state is not None:
+            layer, pname, p = patterns
+            xhat = np.asarray(network.astype("float64").activations(state)[layer])
+            cert["nearest"] = {"layer": layer, "patterns": pname, **nearest_pattern(xhat, p)}
+        certs.append(cert)
+    checks = {"solved": "failed" not in statuses}
+    if lyapunov_tolerance is not None:
+        checks["lyapunov"] = lyap["ok"]
+    if convexity_check:
+        checks["convexity"] = conv["ok"]
+    if gradient_check:
+        checks["gradient"] = grad["ok"]
+    checks["bounded_below"] = bounded["ok"]
+    if converged:
+        checks["converged"] = all(s == "steady_state" for s in statuses)
+    if fixed_point_residual is not None:
+        checks["fixed_point"] = all(c["fixed_point"].get("residual", 0.0) <= fixed_point_residual for c in certs)
+    if stable:
+        checks["stable"] = all(c["fixed_point"]["kind"] in ("stable", "clamped") for c in certs)
+    kinds: dict[str, int] = {}
+    for c in certs:
+        kinds[c["fixed_point"]["kind"]] = kinds.get(c["fixed_point"]["kind"], 0) + 1
+    report = {
+        "members": len(members),
+        "classified_members": len(certs),
+        "lyapunov": lyap,
+        "premises": {"convex": conv, "gradient": grad, "bounded_below": bounded},
+        "diagnosis": _diagnose(lyap, grad, conv, bounded),
+        "fixed_points": kinds,
+        "certificates": certs,
+        "checks": checks,
+        "ok": all(checks.values()),
+    }
+    if not grad["ok"]:
+        report["note"] = ("non-gradient network: the Lyapunov guarantee does not apply; "
+                          f"energy {'still fell' if lyap['ok'] else 'rose'} along the solved trajectories")
+    return report
+
+
+def verify_scenario(built, traj) -> dict:
+    """``verify`` with the checks a scenario asks for (``checks:``)."""
+    c = built.scenario.checks
+    fpc = c.fixed_point
+    report = verify(
+        built.network, traj,
+        lyapunov_tolerance=None if c.lyapunov is False else (1e-6 if c.lyapunov is True else c.lyapunov.tolerance),
+        patterns=stored_patterns(built), convexity_check=c.convexity, gradient_check=c.gradient,
+        converged=c.converged, fixed_point_residual=None if fpc is False else (1e-6 if fpc is True else fpc.residual),
+        stable=c.stable,
+    )
+    return {"scenario": built.scenario.name, **report}

@@ -200,20 +200,26 @@ def _figures(built, traj, members, out: str, quiet: bool) -> list[str]:
     return written
 
 
-def cmd_run(args) -> int:
+def _solve(args):
+    """Load, build and solve the scenario of ``args.file``: (built, trajectory, members)."""
     from . import _scenario
-    from ._io import write_json, write_npz
     from ._solve import simulate
 
     _enable_x64()
-    path = resolve(args.file)
-    built = _scenario.load_and_build(path, args.set)
+    built = _scenario.load_and_build(resolve(args.file), args.set)
+    with Progress(f"solving {built.scenario.name}", not args.quiet):
+        traj = simulate(built.network, built.x0, **built.solver)
+    members = [traj[i].truncated() for i in range(built.batch)] if built.batch is not None else [traj.truncated()]
+    return built, traj, members
+
+
+def cmd_run(args) -> int:
+    from ._io import write_json, write_npz
+
+    built, traj, members = _solve(args)
     sc = built.scenario
     out = args.out or os.path.join("plots", sc.name)
-    with Progress(f"solving {sc.name}", not args.quiet):
-        traj = simulate(built.network, built.x0, **built.solver)
     batched = built.batch is not None
-    members = [traj[i].truncated() for i in range(built.batch)] if batched else [traj.truncated()]
     result, code = _summary(built, traj, members)
     write_npz(os.path.join(out, "trajectory.npz"), _trajectory_arrays(traj, members, batched))
     figures = [] if args.no_plots else _figures(built, traj, members, out, args.quiet)
@@ -236,6 +242,65 @@ def _print_run(r: dict, out: str) -> None:
               f"max pixel error {ro['max_pixel_error']:.4f}")
     failed = [k for k, v in r["checks"].items() if not v]
     print(f"  checks: {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}; results in {out}/")
+
+
+def cmd_verify(args) -> int:
+    from . import _verify
+    from ._io import write_json
+
+    built, traj, members = _solve(args)
+    out = args.out or os.path.join("plots", built.scenario.name)
+    with Progress("verifying", not args.quiet):
+        report = _verify.verify_scenario(built, traj)
+    write_json(os.path.join(out, "verify.json"), report)
+    if not args.quiet:
+        print(verify_table(report))
+        print(f"\nverify.json in {out}/")
+    return EXIT_OK if report["ok"] else EXIT_CHECK_FAILED
+
+
+def _fmt(v, spec=".3g"):
+    return "-" if v is None else format(v, spec)
+
+
+def verify_table(r: dict) -> str:
+    """The verification report as a readable table."""
+    ly, pr = r["lyapunov"], r["premises"]
+    conv, grad, bnd = pr["convex"], pr["gradient"], pr["bounded_below"]
+    certs = r["certificates"]
+    details = {
+        "solved": "no solve failed" if r["checks"]["solved"] else "a solve failed (NaN, divergence or step collapse)",
+        "lyapunov": f"max dE/dt {_fmt(ly['max_dEdt'])} (tolerance {ly['tolerance']:g}); largest rise of saved E "
+                    f"{_fmt(ly['max_rise'])} (allowed {ly['rise_tolerance']:.3g})",
+        "convexity": f"smallest Lagrangian curvature {_fmt(conv['min_curvature'])} (layer {conv['layer']!r})",
+        "gradient": "every coupling derives from the energy" if grad["ok"] else "non-gradient: " + ", ".join(grad["non_gradient"]),
+        "bounded_below": f"lowest energy visited {_fmt(bnd['min_energy'], '.6g')}",
+        "converged": f"{sum(c['status'] == 'steady_state' for c in certs)}/{len(certs)} members reached a steady state",
+        "fixed_point": f"largest residual |dx/dt| {_fmt(max((c['fixed_point'].get('residual', 0.0) for c in certs), default=None))}",
+        "stable": ", ".join(f"{n} {k}" for k, n in r["fixed_points"].items()),
+    }
+    lines = [f"verification of {r.get('scenario', 'a network')} ({r['members']} trajectories)", "",
+             f"{'check':<14} {'result':<7} detail"]
+    for name, ok in r["checks"].items():
+        lines.append(f"{name:<14} {'PASS' if ok else 'FAIL':<7} {details.get(name, '')}")
+    if r.get("diagnosis"):
+        lines += ["", "why energy rose: " + r["diagnosis"]]
+    if r.get("note"):
+        lines += ["", r["note"]]
+    lines += ["", f"{'member':>6} {'status':<13} {'t_steady':>9} {'energy':>12} {'fixed point':<22} {'residual':>9}  nearest stored pattern"]
+    for c in certs[:20]:
+        fp = c["fixed_point"]
+        kind = fp["kind"] + (f" ({fp['unstable_directions']} unstable)" if fp["kind"] == "saddle" else "")
+        kind += f" (dim {fp['manifold_dimension']})" if fp["kind"] == "degenerate" else ""
+        near = ""
+        if "nearest" in c:
+            n = c["nearest"]
+            near = f"{n['patterns']}[{n['pattern']}] overlap {n['overlap']:+.3f}{' (negated)' if n['negated'] else ''}"
+        lines.append(f"{c['member']:>6} {c['status']:<13} {_fmt(c['t_steady'], '9.4g')} {c['energy_final']:>12.6g} "
+                     f"{kind:<22} {_fmt(fp.get('residual'), '9.2g')}  {near}")
+    if len(certs) > 20:
+        lines.append(f"   ... {len(certs) - 20} more members in verify.json")
+    return "\n".join(lines)
 
 
 def cmd_validate(args) -> int:
@@ -280,6 +345,7 @@ def cmd_list(args) -> int:
 
 COMMANDS = {
     "run": (cmd_run, "simulate one scenario: result.json, trajectory.npz, figures"),
+    "verify": (cmd_verify, "Lyapunov, convexity, convergence and stability checks: verify.json and a table"),
     "validate": (cmd_validate, "check a scenario file without simulating"),
     "schema": (cmd_schema, "print the JSON Schema of scenario files"),
     "list": (cmd_list, "list the shipped scenarios"),
@@ -294,14 +360,15 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         s = sub.add_parser(name, help=help_, description=help_)
-        if name in ("run", "validate"):
+        if name in ("run", "validate", "verify"):
             s.add_argument("file", metavar="FILE", help="a scenario file, or the name of a shipped scenario")
             s.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                            help="override a key, e.g. --set solver.rtol=1e-8 (repeatable)")
-        if name == "run":
+        if name in ("run", "verify"):
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
+            s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+        if name == "run":
             s.add_argument("--no-plots", action="store_true", help="write result.json and trajectory.npz only")
-            s.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return p
 
 
