@@ -124,40 +124,70 @@ def convexity(network, members, rows_per_member: int = 8, max_members: int = 8, 
 
 
 def bounded_below(members, statuses) -> dict:
-    """Energy bounded below on the visited region: finite everywhere visited, and
-    no trajectory ended by running away (status ``failed``)."""
+    """Energy bounded below on the visited region: finite wherever visited, and no
+    trajectory that ended by running away (status ``failed``) with its energy
+    falling to its lowest value (a numerical blow-up drives the energy up, which
+    is the integrator's fault, not the energy's)."""
     Emin = min(float(np.min(np.asarray(m.energy, np.float64))) for m in members)
     finite = all(np.all(np.isfinite(np.asarray(m.energy))) for m in members)
-    ran_away = [i for i, s in enumerate(statuses) if s == "failed"]
-    return {"ok": bool(finite and not ran_away), "min_energy": Emin, "failed_members": ran_away}
+    downhill = []
+    for i, (m, s) in enumerate(zip(members, statuses)):
+        E = np.asarray(m.energy, np.float64)
+        if s == "failed" and E.size > 1 and E[-1] <= E.min() and E[-1] < E[0]:
+            downhill.append(i)
+    return {"ok": bool(finite and not downhill), "min_energy": Emin, "runaway_members": downhill}
 
 
 # ====================================================================== fixed points
 class _Free:
-    """Flat vectors of a network's free (unclamped) state entries, and back."""
+    """The free (unclamped) entries of a state as one flat vector.  ``args`` holds
+    everything as arrays (network, indices, clamped base values), so the jitted
+    functions below compile once per network structure, not once per state."""
 
     def __init__(self, network, base: dict):
-        self.names = list(network.neurons)
-        self.shapes = {n: network.neurons[n].shape for n in self.names}
-        self.base = {n: np.asarray(base[n], np.float64) for n in self.names}
-        self.free = {n: ~np.asarray(network.clamps[n]).ravel() if n in network.clamps else np.ones(network.neurons[n].size, bool)
-                     for n in self.names}
-        self.index = {n: np.flatnonzero(self.free[n]) for n in self.names}
-        self.size = sum(len(i) for i in self.index.values())
-
-    def flat(self, state) -> np.ndarray:
-        return np.concatenate([np.asarray(state[n], np.float64).ravel()[self.index[n]] for n in self.names])
-
-    def state(self, v):
         import jax.numpy as jnp
 
-        out, k = {}, 0
-        for n in self.names:
-            m = len(self.index[n])
-            full = jnp.asarray(self.base[n].ravel()).at[self.index[n]].set(v[k:k + m])
-            out[n] = full.reshape(self.shapes[n])
-            k += m
-        return out
+        self.names = list(network.neurons)
+        index = {n: np.flatnonzero(~np.asarray(network.clamps[n]).ravel()) if n in network.clamps
+                 else np.arange(network.neurons[n].size) for n in self.names}
+        self.size = sum(len(i) for i in index.values())
+        self.args = (network, {n: jnp.asarray(index[n]) for n in self.names},
+                     {n: jnp.asarray(np.asarray(base[n], np.float64)) for n in self.names})
+
+    def flat(self, state) -> np.ndarray:
+        _, index, _ = self.args
+        return np.concatenate([np.asarray(state[n], np.float64).ravel()[np.asarray(index[n])] for n in self.names])
+
+
+def _to_state(v, args):
+    net, index, base = args
+    out, k = {}, 0
+    for n in net.neurons:
+        m = index[n].shape[0]
+        out[n] = base[n].ravel().at[index[n]].set(v[k:k + m]).reshape(net.neurons[n].shape)
+        k += m
+    return out
+
+
+def _free_field(v, args):
+    import jax.numpy as jnp
+
+    net, index, _ = args
+    f = net.vector_field(_to_state(v, args))
+    return jnp.concatenate([jnp.ravel(f[n])[index[n]] for n in net.neurons])
+
+
+def _jitted():
+    """Jitted Jacobian, energy Hessian and residual of ``_free_field`` (built once)."""
+    global _JIT
+    if "_JIT" not in globals():
+        import equinox as eqx
+        import jax
+
+        _JIT = (eqx.filter_jit(jax.jacfwd(_free_field)),
+                eqx.filter_jit(jax.hessian(lambda v, args: args[0].energy(_to_state(v, args)))),
+                eqx.filter_jit(lambda v, args: jax.numpy.max(jax.numpy.abs(_free_field(v, args)))))
+    return _JIT
 
 
 def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, max_steps: int = 100,
@@ -184,13 +214,10 @@ def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, 
     free = _Free(net, x_end)
     if free.size == 0:
         return {"kind": "clamped", "residual": 0.0, "refined": True}
-
-    def field(v, _=None):
-        f = net.vector_field(free.state(v))
-        return jnp.concatenate([jnp.ravel(f[n])[free.index[n]] for n in free.names])
-
+    jac, energy_hessian, residual = _jitted()
+    args = free.args
     v0 = jnp.asarray(free.flat(x_end))
-    r0 = float(jnp.max(jnp.abs(field(v0))))
+    r0 = float(residual(v0, args))
     scale = max(1.0, float(jnp.max(jnp.abs(v0))))
     # Newton first (quadratic convergence near a root); if it does not converge,
     # a trust-region least-squares solve (Levenberg-Marquardt) of |f|^2, which
@@ -198,9 +225,9 @@ def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, 
     v, r, steps, method = v0, r0, 0, "none"
     for name, solver in (("newton", optx.Newton(rtol=rtol, atol=atol)),
                          ("levenberg-marquardt", optx.LevenbergMarquardt(rtol=rtol, atol=atol))):
-        sol = optx.root_find(field, solver, v0, max_steps=max_steps, throw=False)
+        sol = optx.root_find(_free_field, solver, v0, args, max_steps=max_steps, throw=False)
         cand = sol.value
-        rc = float(jnp.max(jnp.abs(field(cand)))) if bool(jnp.all(jnp.isfinite(cand))) else np.inf
+        rc = float(residual(cand, args)) if bool(jnp.all(jnp.isfinite(cand))) else np.inf
         steps += int(sol.stats["num_steps"])
         if rc <= 1e-8 * scale or (rc <= r0 and name == "newton" and sol.result == optx.RESULTS.successful):
             v, r, method = cand, rc, name
@@ -209,7 +236,7 @@ def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, 
     if not found:
         return {"kind": "none", "residual": r0, "residual_before": r0, "refined": False, "root_finder_steps": steps,
                 "note": "no fixed point found near the end state (Newton and Levenberg-Marquardt did not converge)"}
-    J = np.asarray(jax.jacfwd(field)(v))
+    J = np.asarray(jac(v, args))
     ev = np.linalg.eigvals(J)
     re = ev.real
     tol = zero_tol * max(1.0, float(np.abs(ev).max()))
@@ -228,12 +255,12 @@ def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, 
         "residual": r, "residual_before": r0, "refined": True, "root_finder": method, "root_finder_steps": steps,
         "max_real_eigenvalue": float(re.max()), "eigenvalue_tolerance": tol,
         "distance_moved": float(np.max(np.abs(np.asarray(v) - np.asarray(v0)))),
-        "state": free.state(v),
+        "state": _to_state(v, args),
     }
     if kind == "degenerate":
         out["manifold_dimension"] = n_zero
     if free.size <= energy_hessian_limit:
-        H = np.asarray(jax.hessian(lambda u: net.energy(free.state(u)))(v))
+        H = np.asarray(energy_hessian(v, args))
         mu = np.linalg.eigvalsh((H + H.T) / 2)
         out["flat_directions"] = int(np.sum(np.abs(mu) <= zero_tol * max(1.0, float(np.abs(mu).max()))))
     return out
