@@ -314,3 +314,123 @@ def write_animation(path: str, member: Trajectory, layer: str, image_shape, titl
     durations = [90] * (len(images) - 1) + [1200]
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
     atomic_write(path, lambda f: f.write(buf.getvalue()))
+
+
+# ------------------------------------------------------------------ basins
+def _attractor_name(att: dict, pname: str | None) -> str:
+    p = pname or "pattern"
+    if att["kind"] == "pattern":
+        return f"{p}[{att['pattern']}]"
+    if att["kind"] == "negated":
+        return f"−{p}[{att['pattern']}]"
+    if att["kind"] == "mixture":
+        return "mix " + "".join(("+" if s > 0 else "−") + str(j) for j, s in zip(att["patterns"], att["signs"]))
+    if att["kind"] == "metastable":
+        return f"avg of {len(att['patterns'])}"
+    return f"attractor {att['label']}"
+
+
+def basin_map_figure(report: dict, meta: dict, labels: np.ndarray, title: str) -> Figure:
+    """Labels on the grid of initial states, coloured by attractor; attractors
+    that lie on the plane are marked where they are."""
+    from matplotlib.colors import ListedColormap
+
+    grid = meta["group"] == 2
+    a, b, lab = meta["grid_a"][grid], meta["grid_b"][grid], labels[grid]
+    n = int(round(np.sqrt(grid.sum())))
+    atts = report["attractors"]
+    present = sorted(set(lab.tolist()))
+    import matplotlib
+
+    tab = matplotlib.colormaps["tab20"]
+    colours = ["0.85"] + [tab((2 * i) % 20 + (i // 10) % 2) for i in range(len(atts))]
+    cmap = ListedColormap(colours)
+    img = (lab + 1).reshape(n, n)
+    fig = Figure(figsize=(7.2, 6.2), layout="constrained")
+    ax = fig.subplots()
+    ax.imshow(img, origin="lower", extent=(a.min(), a.max(), b.min(), b.max()), cmap=cmap, vmin=0, vmax=len(colours) - 1,
+              interpolation="nearest", aspect="auto")
+    for att in atts:
+        if att["label"] in present:
+            ax.plot([], [], "s", color=colours[att["label"] + 1], ms=9,
+                    label=f"{_attractor_name(att, report['patterns'])}{' (' + att['stability'] + ')' if 'stability' in att else ''}: "
+                          f"{100 * report['fractions'].get(str(att['label']), 0):.1f}%")
+        c = att.get("plane_coordinates")
+        if att.get("plane_residual", 1.0) > 0.1:
+            continue  # the attractor does not lie on this plane
+        if c is not None and a.min() <= c[0] <= a.max() and b.min() <= c[1] <= b.max():
+            ax.plot(c[0], c[1], "*", ms=16, mfc=colours[att["label"] + 1], mec="k")
+    if -1 in present:
+        ax.plot([], [], "s", color=colours[0], ms=9, label=f"undecided: {100 * report['fractions'].get('-1', 0):.1f}%")
+    ax.set_xlabel("a  (initial state p0 + a (p1 − p0) + b (p2 − p0))")
+    ax.set_ylabel("b")
+    ax.set_title(f"{title}: basins on the plane of initial states (★ attractors)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return fig
+
+
+def retrieval_figure(report: dict, title: str) -> Figure:
+    r = report["retrieval"]
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(r["corruption"], r["accuracy"], "o-", color="C0")
+    ax.set_xlabel("corruption level of the initial state")
+    ax.set_ylabel("fraction retrieving the corrupted pattern")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    return fig
+
+
+def convergence_figure(t_final: np.ndarray, status: np.ndarray, title: str) -> Figure:
+    from ._solve import STATUSES
+
+    ok = status == STATUSES.index("steady_state")
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    t = t_final[ok]
+    if t.size:
+        bins = np.logspace(np.log10(max(t.min(), 1e-6)), np.log10(t.max() * 1.01 + 1e-12), 30) if t.max() / max(t.min(), 1e-12) > 30 else 30
+        ax.hist(t, bins=bins, color="C0")
+        if not np.isscalar(bins):
+            ax.set_xscale("log")
+    ax.set_xlabel(TIME_LABEL.replace("time t", "time to the steady state"))
+    ax.set_ylabel("trajectories")
+    ax.set_title(f"{title}: {ok.sum()} of {len(ok)} reached a steady state")
+    return fig
+
+
+def attractor_energy_figure(report: dict, title: str) -> Figure:
+    atts = report["attractors"][:40]
+    fig = Figure(figsize=(max(6.5, 0.35 * len(atts) + 3), 4.8), layout="constrained")
+    ax = fig.subplots()
+    x = np.arange(len(atts))
+    ax.bar(x, [t["energy"] for t in atts], color=[f"C{KIND_COLOURS[t['kind']]}" for t in atts])
+    for xi, t in zip(x, atts):
+        ax.annotate(f"{t['count']}", (xi, t["energy"]), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(x, [_attractor_name(t, report["patterns"]) for t in atts], rotation=60, ha="right", fontsize=8)
+    for kind, c in KIND_COLOURS.items():
+        ax.bar([], [], color=f"C{c}", label=kind)
+    ax.set_ylabel("energy at the attractor (numbers: trajectories ending there)")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+KIND_COLOURS = {"pattern": 0, "negated": 1, "mixture": 2, "metastable": 3, "other": 7}
+
+
+def capacity_figure(cap: dict, title: str) -> Figure:
+    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(cap["loads"], cap["retrieved"], "o-", label="fraction retrieved")
+    ax.plot(cap["loads"], cap["mean_overlap"], "s--", alpha=0.7, label="mean overlap with the pattern")
+    if cap["family"] == "hebbian":
+        ax.axvline(0.138, color="0.5", ls=":", label="α_c ≈ 0.138 (Amit et al.)")
+    ax.set_xlabel(f"load K/N  (N = {cap['N']})")
+    ax.set_ylabel(f"retrieval from {100 * cap['flip']:.0f}% flipped signs")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{title}: {cap['family']} network")
+    return fig

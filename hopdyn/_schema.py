@@ -331,6 +331,91 @@ class OutputsSpec(_Model):
     readout: ReadoutSpec | None = None
 
 
+# ------------------------------------------------------------------ basins and capacity
+class CorruptionSweep(_Model):
+    """Stored patterns corrupted at several levels, ``samples`` starts per level."""
+
+    kind: Literal["flip", "noise", "mask"] = "flip"
+    levels: list[NonNegative] = Field(min_length=1, max_length=100)
+    samples: Size = Field(100, description="starts per level (spread over the chosen patterns)")
+    patterns: list[Annotated[int, Field(ge=0)]] | Literal["all"] = "all"
+
+
+class RandomStarts(_Model):
+    """States of the layer drawn at random."""
+
+    samples: Size = 1000
+    distribution: Literal["uniform", "normal", "binary"] = "uniform"
+    low: Finite = -1.0
+    high: Finite = 1.0
+    mean: Finite = 0.0
+    std: Positive = 1.0
+
+
+class GridPoint(_Model):
+    """A point of the layer's state space: ``origin``, a stored pattern (optionally
+    negated), or literal values."""
+
+    origin: Literal[True] | None = None
+    pattern: int | None = Field(None, ge=0, description="row of the basin's patterns")
+    negated: bool = False
+    values: list[Finite] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        _exactly_one(self, ("origin", "pattern", "values"), "a grid point")
+        return self
+
+
+class GridStarts(_Model):
+    """A ``resolution x resolution`` grid on the plane through three points:
+    ``x(a, b) = p0 + a (p1 - p0) + b (p2 - p0)`` for ``a, b`` in ``extent``."""
+
+    through: tuple[GridPoint, GridPoint, GridPoint]
+    extent: tuple[Finite, Finite] = (-1.5, 1.5)
+    resolution: Annotated[int, Field(ge=2, le=2048)] = 64
+
+
+class Ensemble(_Model):
+    corruption: CorruptionSweep | None = None
+    random: RandomStarts | None = None
+    grid: GridStarts | None = None
+
+    @model_validator(mode="after")
+    def _some(self):
+        if self.corruption is None and self.random is None and self.grid is None:
+            raise ValueError("an ensemble needs at least one of corruption, random, grid")
+        return self
+
+
+class BasinsSpec(_Model):
+    """Where the trajectories from an ensemble of initial states end."""
+
+    layer: Name | None = Field(None, description="the layer whose initial states vary and whose end states are labelled")
+    patterns: str | Literal[False] | None = Field(
+        None, description="stored patterns to name attractors by (default: inferred from the synapses; false: none)")
+    ensemble: Ensemble
+    overlap: Fraction = Field(0.95, description="cosine similarity above which an end state is that pattern / mixture / average")
+    cluster: Positive = Field(0.05, description="RMS distance between activations below which two end states are one attractor")
+    mixtures: Annotated[int, Field(ge=1, le=9)] = Field(5, description="largest odd number of patterns in a sign mixture")
+    chunk: Size | None = Field(None, description="trajectories per compiled solve (default: chosen to bound memory)")
+    binarize: bool = Field(False, description="compare sign(activation) with the patterns (binary networks)")
+
+
+class CapacitySpec(_Model):
+    """Retrieval of K stored random +-1 patterns from a corruption, as K grows at fixed N."""
+
+    family: Literal["hebbian", "polynomial", "exponential"]
+    N: Annotated[int, Field(ge=2, le=100_000)]
+    loads: list[Positive] = Field(min_length=1, max_length=100, description="K / N values")
+    flip: Fraction = 0.1
+    trials: Annotated[int, Field(ge=1, le=100_000)] = Field(100, description="patterns tested per K (at most K)")
+    n: Annotated[int, Field(ge=2, le=16)] = Field(3, description="polynomial degree")
+    beta: Positive = Field(1.0, description="exponential: inverse temperature of the log-sum-exp energy")
+    gain: Positive = Field(10.0, description="beta of the tanh neurons")
+    overlap: Fraction = Field(0.9, description="overlap of sign(end state) with the pattern counted as retrieved")
+
+
 class Scenario(_Model):
     """A hopdyn scenario file."""
 
@@ -346,3 +431,5 @@ class Scenario(_Model):
     solver: SolverSpec = SolverSpec()
     checks: ChecksSpec = ChecksSpec()
     outputs: OutputsSpec = OutputsSpec()
+    basins: BasinsSpec | None = None
+    capacity: CapacitySpec | None = None

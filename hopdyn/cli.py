@@ -50,6 +50,14 @@ class Progress:
         self._done = threading.Event()
         self._shown = False
 
+    step = ""
+
+    def update(self, done: int, total: int) -> None:
+        """Show ``done/total`` beside the elapsed time (e.g. chunks solved)."""
+        width = 20
+        fill = int(width * done / max(total, 1))
+        self.step = f" [{'#' * fill}{'.' * (width - fill)}] {done}/{total}"
+
     def _run(self):
         start = time.perf_counter()
         if self._done.wait(1.0):
@@ -58,7 +66,7 @@ class Progress:
         k = 0
         while not self._done.wait(0.2):
             self._shown = True
-            sys.stderr.write(f"\r{self.label} {spin[k % 4]} {time.perf_counter() - start:6.1f} s")
+            sys.stderr.write(f"\r{self.label} {spin[k % 4]}{self.step} {time.perf_counter() - start:6.1f} s")
             sys.stderr.flush()
             k += 1
 
@@ -303,6 +311,80 @@ def verify_table(r: dict) -> str:
     return "\n".join(lines)
 
 
+def cmd_basins(args) -> int:
+    from . import _basins, _plots, _scenario
+    from ._io import write_figure, write_json, write_npz
+    from ._scenario import ScenarioError
+
+    _enable_x64()
+    path = resolve(args.file)
+    sc, _ = _scenario.load(path, args.set)
+    extra = []
+    if args.samples is not None:
+        if args.samples < 1:
+            raise ScenarioError(os.path.basename(path), "--samples", f"expected a positive number, got {args.samples}")
+        ens = sc.basins.ensemble if sc.basins else None
+        if ens is not None and ens.corruption is not None:
+            extra.append(f"basins.ensemble.corruption.samples={args.samples}")
+        if ens is not None and ens.random is not None:
+            extra.append(f"basins.ensemble.random.samples={args.samples}")
+        if ens is not None and ens.grid is not None:
+            extra.append(f"basins.ensemble.grid.resolution={max(2, int(round(args.samples ** 0.5)))}")
+        if sc.capacity is not None:
+            extra.append(f"capacity.trials={args.samples}")
+    built = _scenario.load_and_build(path, list(args.set) + extra)
+    sc = built.scenario
+    if sc.basins is None and sc.capacity is None:
+        raise ScenarioError(os.path.basename(path), "basins", "the scenario has neither a basins: nor a capacity: section")
+    out = args.out or os.path.join("plots", sc.name)
+    report: dict = {"scenario": sc.name}
+    figures = []
+    if sc.basins is not None:
+        with Progress(f"basins of {sc.name}", not args.quiet) as bar:
+            report, arrays = _basins.run_basins(built, out, resume=args.resume, on_chunk=bar.update)
+        write_npz(os.path.join(out, "basins.npz"), arrays)
+        labels, meta = arrays["labels"], {k: arrays[k] for k in ("group", "source", "level", "grid_a", "grid_b")}
+        if sc.basins.ensemble.grid is not None:
+            figures.append(("basin_map.png", _plots.basin_map_figure(report, meta, labels, sc.name)))
+        if report["retrieval"] is not None:
+            figures.append(("retrieval.png", _plots.retrieval_figure(report, sc.name)))
+        figures.append(("convergence_times.png", _plots.convergence_figure(arrays["t_final"], arrays["status"], sc.name)))
+        if report["attractors"]:
+            figures.append(("attractor_energies.png", _plots.attractor_energy_figure(report, sc.name)))
+    if sc.capacity is not None:
+        with Progress(f"capacity sweep of {sc.name}", not args.quiet) as bar:
+            report["capacity"] = _basins.capacity_sweep(built, on_step=bar.update)
+        figures.append(("capacity.png", _plots.capacity_figure(report["capacity"], sc.name)))
+    for name, fig in figures:
+        write_figure(os.path.join(out, name), fig)
+    write_json(os.path.join(out, "basins.json"), report)
+    if not args.quiet:
+        _print_basins(report, out)
+    return EXIT_OK
+
+
+def _print_basins(r: dict, out: str) -> None:
+    from ._plots import _attractor_name
+
+    if "attractors" in r:
+        print(f"{r['scenario']}: {r['samples']} initial states of {r['layer']!r}, {len(r['attractors'])} attractors, "
+              f"{r['undecided']} undecided")
+        for a in r["attractors"][:15]:
+            stab = f", {a['stability']}" if "stability" in a else ""
+            print(f"  {a['label']:>3}  {_attractor_name(a, r['patterns']):<18} {100 * r['fractions'][str(a['label'])]:6.2f}%  "
+                  f"E = {a['energy']:.6g}{stab}")
+        if len(r["attractors"]) > 15:
+            print(f"  ... {len(r['attractors']) - 15} more in basins.json")
+        if r.get("retrieval"):
+            pairs = ", ".join(f"{c:g}: {a:.2f}" for c, a in zip(r["retrieval"]["corruption"], r["retrieval"]["accuracy"]))
+            print(f"  retrieval by corruption level: {pairs}")
+    if "capacity" in r:
+        c = r["capacity"]
+        pairs = ", ".join(f"{lo:.3g}: {f:.2f}" for lo, f in zip(c["loads"], c["retrieved"]))
+        print(f"  capacity ({c['family']}, N = {c['N']}), fraction retrieved by K/N: {pairs}")
+    print(f"  basins.json in {out}/")
+
+
 def cmd_validate(args) -> int:
     from . import _scenario
 
@@ -346,6 +428,7 @@ def cmd_list(args) -> int:
 COMMANDS = {
     "run": (cmd_run, "simulate one scenario: result.json, trajectory.npz, figures"),
     "verify": (cmd_verify, "Lyapunov, convexity, convergence and stability checks: verify.json and a table"),
+    "basins": (cmd_basins, "ensembles of initial states: attractor labels, basin fractions, retrieval, capacity"),
     "validate": (cmd_validate, "check a scenario file without simulating"),
     "schema": (cmd_schema, "print the JSON Schema of scenario files"),
     "list": (cmd_list, "list the shipped scenarios"),
@@ -360,11 +443,14 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         s = sub.add_parser(name, help=help_, description=help_)
-        if name in ("run", "validate", "verify"):
+        if name in ("run", "validate", "verify", "basins"):
             s.add_argument("file", metavar="FILE", help="a scenario file, or the name of a shipped scenario")
             s.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
                            help="override a key, e.g. --set solver.rtol=1e-8 (repeatable)")
-        if name in ("run", "verify"):
+        if name == "basins":
+            s.add_argument("--samples", type=int, metavar="N", help="starts per corruption level / random samples / ~N grid points")
+            s.add_argument("--resume", action="store_true", help="continue an interrupted run from its saved chunks")
+        if name in ("run", "verify", "basins"):
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
             s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
         if name == "run":
