@@ -199,6 +199,20 @@ class Network(eqx.Module):
         """The exact rate ``dE/dt`` along the flow: a JVP of ``E`` along ``dx/dt``."""
         return jax.jvp(self.energy, (x,), (self.vector_field(x),))[1]
 
+    def dEdt_scale(self, x: State) -> Array:
+        """The sum of the magnitudes of the terms the JVP in ``dEdt`` adds up:
+        ``|xhat . xdot|`` twice per layer (from ``<xhat, x>`` and from ``L``; they
+        cancel analytically) and ``|H xdot| (|x| + |dE_syn/dxhat|)``.  Rounding
+        makes ``dEdt`` uncertain by a few ``eps`` times this; the Lyapunov check
+        allows for it."""
+        xdot = self.vector_field(x)
+        xhat, hxdot = jax.jvp(self.activations, (x,), (xdot,))
+        syn = jax.grad(lambda xh: sum((s(*(xh[c] for c in s.connects)) for s in self.synapses), jnp.zeros(())))(xhat)
+        return sum(
+            2 * jnp.sum(jnp.abs(xhat[a] * xdot[a])) + jnp.sum(jnp.abs(hxdot[a]) * (jnp.abs(x[a]) + jnp.abs(syn[a])))
+            for a in self.neurons
+        )
+
     # ----------------------------------------------------------------- clamps
     def clamp(self, *names: str, **masks) -> "Network":
         """A copy with whole layers (``names``) or parts (``name=mask``) clamped,

@@ -35,7 +35,8 @@ class ScenarioError(HopdynError, ValueError):
     def __init__(self, file: str, path: str, message: str):
         self.file, self.path, self.message = file, path, message
         where = f"{file}: {path}: " if path else f"{file}: "
-        super().__init__(where + " ".join(str(message).split()))
+        # one line, whatever the key names hold
+        super().__init__(" ".join((where + str(message)).split()))
 
 
 # ------------------------------------------------------------------ YAML

@@ -85,6 +85,7 @@ class Trajectory(eqx.Module):
     energy: Array
     energy_terms: dict[str, Array]
     dEdt: Array
+    dEdt_scale: Array
     valid: Array
     status: Array
     t_final: Array
@@ -132,10 +133,10 @@ class Trajectory(eqx.Module):
         n = int(self.n_saved)
         cut = lambda a: a[:n]
         return eqx.tree_at(
-            lambda t: (t.ts, t.x, t.xhat, t.energy, t.energy_terms, t.dEdt, t.valid),
+            lambda t: (t.ts, t.x, t.xhat, t.energy, t.energy_terms, t.dEdt, t.dEdt_scale, t.valid),
             self,
             (cut(self.ts), jax.tree.map(cut, self.x), jax.tree.map(cut, self.xhat), cut(self.energy),
-             jax.tree.map(cut, self.energy_terms), cut(self.dEdt), cut(self.valid)),
+             jax.tree.map(cut, self.energy_terms), cut(self.dEdt), cut(self.dEdt_scale), cut(self.valid)),
         )
 
 
@@ -223,6 +224,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     energy = sum(terms.values())
     xhat = jax.vmap(network.activations)(ys)
     dEdt = jax.vmap(network.dEdt)(ys)
+    dEdt_scale = jax.vmap(network.dEdt_scale)(ys)
 
     # A row is valid if the solve reached it, it does not repeat the previous save
     # time (the end row does when the solve stops on a save time, e.g. t1), and its
@@ -233,7 +235,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     valid = jnp.cumprod(row_ok.astype(jnp.int32)).astype(bool)
     last = jnp.maximum(jnp.sum(valid) - 1, 0)
     fill = lambda a: jnp.where(valid.reshape((-1,) + (1,) * (a.ndim - 1)), a, a[last])
-    xs, xhat, terms, energy, dEdt = jax.tree.map(fill, (ys, xhat, terms, energy, dEdt))
+    xs, xhat, terms, energy, dEdt, dEdt_scale = jax.tree.map(fill, (ys, xhat, terms, energy, dEdt, dEdt_scale))
     ts_out = fill(jnp.where(reached, ts, ts[end]))
 
     y_end = jax.tree.map(lambda a: a[end], ys)
@@ -254,7 +256,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     else:
         evals = (method.evals_per_step * n_steps + method.evals_init).astype(jnp.int32)
     return dict(
-        ts=ts_out, x=xs, xhat=xhat, energy=energy, energy_terms=terms, dEdt=dEdt, valid=valid,
+        ts=ts_out, x=xs, xhat=xhat, energy=energy, energy_terms=terms, dEdt=dEdt, dEdt_scale=dEdt_scale, valid=valid,
         status=status, t_final=ts[end], n_steps=n_steps,
         n_accepted=jnp.asarray(stats["num_accepted_steps"], jnp.int32),
         n_rejected=jnp.asarray(stats["num_rejected_steps"], jnp.int32), vf_evals=evals,

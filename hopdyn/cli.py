@@ -242,7 +242,8 @@ def _print_run(r: dict, out: str) -> None:
     e, ly = r["energy"], r["lyapunov"]
     print(f"{r['scenario']}: {r['status']} at t = {r['t_final']:.6g} "
           f"({r['steps']['accepted']} steps, compile {r['wall_seconds']['compile']:.2f} s, solve {r['wall_seconds']['solve']:.3g} s)")
-    print(f"  energy {e['initial']:.6g} -> {e['final']:.6g}; max dE/dt {ly['max_dEdt']:.3g} (tolerance {ly['tolerance']:g})")
+    print(f"  energy {e['initial']:.6g} -> {e['final']:.6g}; max dE/dt {ly['max_dEdt']:.3g} "
+          f"(allowed there: {ly['tolerance']:g} + rounding {ly['max_dEdt_rounding']:.2g})")
     if "readout" in r:
         ro = r["readout"]
         acc = f"accuracy {ro['accuracy']:.2f}, " if "accuracy" in ro else ""
@@ -278,7 +279,8 @@ def verify_table(r: dict) -> str:
     certs = r["certificates"]
     details = {
         "solved": "no solve failed" if r["checks"]["solved"] else "a solve failed (NaN, divergence or step collapse)",
-        "lyapunov": f"max dE/dt {_fmt(ly['max_dEdt'])} (tolerance {ly['tolerance']:g}); largest rise of saved E "
+        "lyapunov": f"max dE/dt {_fmt(ly['max_dEdt'])} (allowed there: {ly['tolerance']:g} + rounding "
+                    f"{ly['max_dEdt_rounding']:.2g}); largest rise of saved E "
                     f"{_fmt(ly['max_rise'])} (allowed {ly['rise_tolerance']:.3g})",
         "convexity": f"smallest Lagrangian curvature {_fmt(conv['min_curvature'])} (layer {conv['layer']!r})",
         "gradient": "every coupling derives from the energy" if grad["ok"] else "non-gradient: " + ", ".join(grad["non_gradient"]),

@@ -40,7 +40,9 @@ def test_shipped_scenario_runs_and_writes_the_contract_files(name, tmp_path):
         assert rc == 1 and not r["checks"]["lyapunov"] and r["lyapunov"]["max_dEdt"] > r["lyapunov"]["tolerance"]
     else:
         assert rc == 0, r["checks"]
-        assert r["lyapunov"]["ok"] and r["lyapunov"]["max_dEdt"] <= r["lyapunov"]["tolerance"]
+        ly = r["lyapunov"]
+        assert ly["ok"] and ly["where"]["dEdt"] <= ly["tolerance"] + ly["rounding_allowance"]
+        assert ly["rounding_allowance"] < 1e-2  # the rounding allowance stays small
         assert r["energy"]["final"] < r["energy"]["initial"]
     for f in r["files"]:
         assert (out / f).is_file() and (out / f).stat().st_size > 0
