@@ -59,11 +59,9 @@ def _patterns_problem(what: str, patterns: Array, shape: tuple[int, ...], layer:
     return None
 
 
-class Dense(AbstractSynapse):
-    """``E = -scale * xhat_a^T W xhat_b`` with ``W`` of shape ``(|a|, |b|)`` (or
-    ``a.shape + b.shape``).  Layers of any rank are flattened."""
-
-    kind: ClassVar[str] = "dense"
+class _AbstractWeightedPair(AbstractSynapse):
+    """A coupling of two layers through a matrix ``W`` of shape ``(|a|, |b|)`` (or
+    ``a.shape + b.shape``) and a scalar ``scale``; layers of any rank are flattened."""
 
     weights: Array
     scale: Array
@@ -84,9 +82,17 @@ class Dense(AbstractSynapse):
         a, b = self.connects
         return f"weights shape {w} does not match layers {a!r} {tuple(sa)} and {b!r} {tuple(sb)}: expected ({_size(sa)}, {_size(sb)})"
 
+    def _matrix(self, xa, xb):
+        return self.weights.reshape(xa.size, xb.size)
+
+
+class Dense(_AbstractWeightedPair):
+    """``E = -scale * xhat_a^T W xhat_b`` with ``W`` of shape ``(|a|, |b|)``."""
+
+    kind: ClassVar[str] = "dense"
+
     def __call__(self, xa, xb):
-        w = self.weights.reshape(xa.size, xb.size)
-        return -self.scale * jnp.dot(xa.ravel(), w @ xb.ravel())
+        return -self.scale * jnp.dot(xa.ravel(), self._matrix(xa, xb) @ xb.ravel())
 
 
 class Bias(AbstractSynapse):
@@ -273,7 +279,7 @@ class CustomSynapse(AbstractSynapse):
         return jnp.asarray(self.fn(*xhats)).reshape(())
 
 
-class Directed(AbstractSynapse):
+class Directed(_AbstractWeightedPair):
     """A **non-gradient** coupling, ``connects = (source, target)``: the target is
     driven by ``scale * W^T xhat_source`` with ``W`` of shape ``(|source|, |target|)``
     and the source feels nothing back (HAMUX's ``no_feedback``).  With
@@ -283,27 +289,13 @@ class Directed(AbstractSynapse):
 
     kind: ClassVar[str] = "directed"
     gradient: ClassVar[bool] = False
-    weights: Array
-    scale: Array
-
-    def __init__(self, connects, weights: ArrayLike, scale: ArrayLike = 1.0):
-        self.connects = tuple(connects)
-        self.weights = _param(weights)
-        self.scale = _param(scale)
-
-    def arity(self):
-        return 2
-
-    def shape_problem(self, shapes):
-        return Dense.shape_problem(self, shapes)
 
     def __call__(self, xs, xt):
         return jnp.zeros((), xs.dtype)
 
     def force(self, xs: Array, xt: Array) -> Array:
         """The drive on the target layer (added to ``-dE/dxhat_target``)."""
-        w = self.weights.reshape(xs.size, xt.size)
-        return (self.scale * (xs.ravel() @ w)).reshape(xt.shape)
+        return (self.scale * (xs.ravel() @ self._matrix(xs, xt))).reshape(xt.shape)
 
 
 SYNAPSES: dict[str, type[AbstractSynapse]] = {
