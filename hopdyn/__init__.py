@@ -5,6 +5,17 @@ Declare neurons (a convex Lagrangian and a time constant each) and synapses
 autodiff and solves it with Diffrax.
 """
 
+from ._discrete import (
+    DiscreteRun,
+    classical_async,
+    classical_sync,
+    dense_async,
+    hebbian,
+    modern_energy,
+    modern_retrieval,
+    unlearn,
+    update_orders,
+)
 from ._errors import HopdynError, NetworkError
 from ._lagrangians import (
     LAGRANGIANS,
@@ -40,6 +51,8 @@ from ._synapses import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "DiscreteRun", "classical_async", "classical_sync", "dense_async", "hebbian", "modern_energy",
+    "modern_retrieval", "unlearn", "update_orders",
     "AbstractLagrangian", "AbstractSynapse", "Bias", "CustomLagrangian", "CustomSynapse", "Dense", "Directed", "Exp",
     "Exponential", "Hebbian", "HopdynError", "Identity", "L2Memory", "LAGRANGIANS", "LayerNorm", "METHODS",
     "Network", "NetworkError", "Neuron", "Polynomial", "Relu", "Repu", "STATUSES", "SYNAPSES", "Sigmoid",
