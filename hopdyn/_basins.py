@@ -185,10 +185,6 @@ def solve_ensemble(built: Built, layer: str, x0: np.ndarray, partial: str, resum
 
 
 # ------------------------------------------------------------------ labelling
-def _unit(a: np.ndarray) -> np.ndarray:
-    return a / (np.linalg.norm(a, axis=-1, keepdims=True) + 1e-300)
-
-
 def classify_end_state(a: np.ndarray, patterns: np.ndarray | None, overlap: float, mixtures: int):
     """The name of one end state (activations ``a``): ``("pattern", j)``,
     ``("negated", j)``, ``("mixture", ((j, sign), ...))`` for
@@ -196,7 +192,7 @@ def classify_end_state(a: np.ndarray, patterns: np.ndarray | None, overlap: floa
     ``("metastable", (j, ...))`` for the average of several patterns, or None."""
     if patterns is None:
         return None
-    cos = _unit(patterns) @ _unit(a)
+    cos = P.cosine_similarity(a, patterns)
     j = int(np.argmax(np.abs(cos)))
     if abs(cos[j]) >= overlap:
         return ("pattern", j) if cos[j] > 0 else ("negated", j)
@@ -205,12 +201,12 @@ def classify_end_state(a: np.ndarray, patterns: np.ndarray | None, overlap: floa
         top = order[:k]
         signs = np.sign(cos[top])
         cand = np.sign(signs @ patterns[top])
-        if np.linalg.norm(cand) > 0 and float(_unit(cand) @ _unit(a)) >= overlap:
+        if float(P.cosine_similarity(a, cand[None])[0]) >= overlap:
             return ("mixture", tuple(sorted((int(t), int(s)) for t, s in zip(top, signs))))
     pos = np.argsort(-cos)
     for k in range(2, len(patterns) + 1):
         cand = patterns[pos[:k]].mean(axis=0)
-        if np.linalg.norm(cand) > 0 and float(_unit(cand) @ _unit(a)) >= overlap:
+        if float(P.cosine_similarity(a, cand[None])[0]) >= overlap:
             return ("metastable", tuple(sorted(int(t) for t in pos[:k])))
     return None
 

@@ -149,6 +149,17 @@ def sample_images(names: Sequence[str], size: int, encoding: str = "gray") -> np
     return np.stack(out)
 
 
+def cosine_similarity(x: np.ndarray, patterns: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each state (rows of ``x``, or one state) with each
+    stored pattern (rows of ``patterns``): shape ``(B, K)``, or ``(K,)`` for one
+    state.  A zero vector has similarity 0 with everything."""
+    p = np.asarray(patterns, np.float64).reshape(len(patterns), -1)
+    one = np.ndim(x) == 1
+    v = np.asarray(x, np.float64).reshape(1 if one else len(x), -1)
+    sim = (v @ p.T) / (np.linalg.norm(v, axis=1, keepdims=True) * np.linalg.norm(p, axis=1)[None, :] + 1e-300)
+    return sim[0] if one else sim
+
+
 # ------------------------------------------------------------------ corruptions
 def corrupt(x: np.ndarray, gen: np.random.Generator, flip: float = 0.0, noise: float = 0.0, mask: float = 0.0) -> np.ndarray:
     """Corrupt a pattern (or a batch of them, leading axis): ``flip`` a fraction

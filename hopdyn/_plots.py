@@ -111,9 +111,9 @@ def pca_figure(members: list[Trajectory], layer: str, patterns: np.ndarray | Non
 
 
 def _nearest(x: np.ndarray, patterns: np.ndarray) -> int:
-    p = patterns.reshape(len(patterns), -1)
-    sim = p @ x.ravel() / (np.linalg.norm(p, axis=1) * np.linalg.norm(x) + 1e-30)
-    return int(np.argmax(sim))
+    from ._patterns import cosine_similarity
+
+    return int(np.argmax(cosine_similarity(x.ravel(), patterns)))
 
 
 def states_figure(members: list[Trajectory], layer: str, image_shape, patterns: np.ndarray | None, title: str, space: str = "xhat") -> Figure:

@@ -59,9 +59,11 @@ def readout(finals: np.ndarray, patterns: np.ndarray, expect: list[int] | None =
     the nearest pattern of each member (largest cosine similarity), and the
     mean absolute error to the expected (or nearest) pattern as a fraction of
     the patterns' value range ("pixel error")."""
+    from ._patterns import cosine_similarity
+
     p = patterns.reshape(len(patterns), -1).astype(np.float64)
     x = finals.reshape(len(finals), -1).astype(np.float64)
-    sim = (x @ p.T) / (np.linalg.norm(x, axis=1, keepdims=True) * np.linalg.norm(p, axis=1)[None, :] + 1e-30)
+    sim = cosine_similarity(x, p)
     nearest = np.argmax(sim, axis=1)
     target = np.asarray(expect) if expect is not None else nearest
     span = float(p.max() - p.min()) or 1.0
@@ -311,9 +313,9 @@ def stored_patterns(built) -> tuple[str, str, np.ndarray] | None:
 def nearest_pattern(xhat: np.ndarray, patterns: np.ndarray) -> dict:
     """The stored pattern with the largest |overlap| (cosine similarity) with
     ``xhat``; ``negated`` when the overlap is negative (a mirror image)."""
-    p = patterns.reshape(len(patterns), -1).astype(np.float64)
-    x = np.asarray(xhat, np.float64).ravel()
-    cos = p @ x / (np.linalg.norm(p, axis=1) * np.linalg.norm(x) + 1e-300)
+    from ._patterns import cosine_similarity
+
+    cos = cosine_similarity(np.asarray(xhat, np.float64).ravel(), patterns)
     k = int(np.argmax(np.abs(cos)))
     return {"pattern": k, "overlap": float(cos[k]), "negated": bool(cos[k] < 0)}
 

@@ -73,7 +73,8 @@ def _load(data):
 
 
 def test_base_is_valid():
-    build(validate(BASE, "fuzz.yaml"), "fuzz.yaml")
+    built = build(validate(BASE, "fuzz.yaml"), "fuzz.yaml")
+    assert built.network.names == ("v", "m") and built.batch == 2
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -106,7 +107,8 @@ def test_arbitrary_text_fails_cleanly(text):
 def test_shuffled_yaml_characters_fail_cleanly(chars):
     try:
         data = parse_yaml("".join(chars), "fuzz.yaml")
-    except ScenarioError:
+    except ScenarioError as e:
+        assert "\n" not in str(e) and str(e).startswith("fuzz.yaml")
         return
     _load(data)
 
