@@ -180,38 +180,45 @@ class Network(eqx.Module):
         """Whether every coupling derives from the energy (no ``Directed`` synapse)."""
         return all(s.gradient for s in self.synapses)
 
-    def vector_field(self, x: State) -> State:
-        """``dx_a/dt = -(1/tau_a) dE/dxhat_a`` (plus the drive of non-gradient
-        couplings), zero on clamped elements."""
+    def _flow(self, x: State) -> tuple[State, State]:
+        """The energy gradient ``dE/dxhat`` and the rate ``dx/dt`` it drives."""
         g = self.energy_gradient(x)
+        force = dict(g)
         if not self.is_gradient:
             xhat = self.activations(x)
             for s in self.synapses:
                 if not s.gradient:
                     src, tgt = s.connects
-                    g[tgt] = g[tgt] - s.force(xhat[src], xhat[tgt])
-        dx = {a: -g[a] / n.tau for a, n in self.neurons.items()}
+                    force[tgt] = force[tgt] - s.force(xhat[src], xhat[tgt])
+        dx = {a: -force[a] / n.tau for a, n in self.neurons.items()}
         for a, mask in self.clamps.items():
             dx[a] = jnp.where(mask, jnp.zeros((), dx[a].dtype), dx[a])
-        return dx
+        return g, dx
+
+    def vector_field(self, x: State) -> State:
+        """``dx_a/dt = -(1/tau_a) dE/dxhat_a`` (plus the drive of non-gradient
+        couplings), zero on clamped elements."""
+        return self._flow(x)[1]
 
     def dEdt(self, x: State) -> Array:
         """The exact rate ``dE/dt`` along the flow: a JVP of ``E`` along ``dx/dt``."""
         return jax.jvp(self.energy, (x,), (self.vector_field(x),))[1]
 
-    def dEdt_scale(self, x: State) -> Array:
-        """The sum of the magnitudes of the terms the JVP in ``dEdt`` adds up:
+    def dEdt_and_scale(self, x: State) -> tuple[Array, Array]:
+        """``dEdt(x)`` and the sum of the magnitudes of the terms its JVP adds up:
         ``|xhat . xdot|`` twice per layer (from ``<xhat, x>`` and from ``L``; they
         cancel analytically) and ``|H xdot| (|x| + |dE_syn/dxhat|)``.  Rounding
-        makes ``dEdt`` uncertain by a few ``eps`` times this; the Lyapunov check
-        allows for it."""
-        xdot = self.vector_field(x)
+        makes ``dEdt`` uncertain by a few ``eps`` times this scale; the Lyapunov
+        check allows for it.  One evaluation of the flow serves both."""
+        g, xdot = self._flow(x)
+        dEdt = jax.jvp(self.energy, (x,), (xdot,))[1]
         xhat, hxdot = jax.jvp(self.activations, (x,), (xdot,))
-        syn = jax.grad(lambda xh: sum((s(*(xh[c] for c in s.connects)) for s in self.synapses), jnp.zeros(())))(xhat)
-        return sum(
+        syn = {a: g[a] - x[a] for a in self.neurons}  # the layer term contributes exactly x
+        scale = sum(
             2 * jnp.sum(jnp.abs(xhat[a] * xdot[a])) + jnp.sum(jnp.abs(hxdot[a]) * (jnp.abs(x[a]) + jnp.abs(syn[a])))
             for a in self.neurons
         )
+        return dEdt, scale
 
     # ----------------------------------------------------------------- clamps
     def clamp(self, *names: str, **masks) -> "Network":

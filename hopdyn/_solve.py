@@ -107,6 +107,13 @@ class Trajectory(eqx.Module):
             raise TypeError("not a batched trajectory")
         return jax.tree.map(lambda a: a[i], self)
 
+    def members(self) -> list["Trajectory"]:
+        """Each trajectory cut to its valid rows: one for an unbatched trajectory,
+        one per member of a batch."""
+        if self.batch_size is None:
+            return [self.truncated()]
+        return [self[i].truncated() for i in range(self.batch_size)]
+
     @property
     def status_name(self) -> str | list[str]:
         s = np.asarray(self.status)
@@ -223,8 +230,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     terms = jax.vmap(network.energy_terms)(ys)
     energy = sum(terms.values())
     xhat = jax.vmap(network.activations)(ys)
-    dEdt = jax.vmap(network.dEdt)(ys)
-    dEdt_scale = jax.vmap(network.dEdt_scale)(ys)
+    dEdt, dEdt_scale = jax.vmap(network.dEdt_and_scale)(ys)
 
     # A row is valid if the solve reached it, it does not repeat the previous save
     # time (the end row does when the solve stops on a save time, e.g. t1), and its

@@ -3,6 +3,8 @@ retrieval readouts against stored patterns."""
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._solve import Trajectory
@@ -192,17 +194,15 @@ def _free_field(v, args):
     return jnp.concatenate([jnp.ravel(f[n])[index[n]] for n in net.neurons])
 
 
+@functools.cache
 def _jitted():
     """Jitted Jacobian, energy Hessian and residual of ``_free_field`` (built once)."""
-    global _JIT
-    if "_JIT" not in globals():
-        import equinox as eqx
-        import jax
+    import equinox as eqx
+    import jax
 
-        _JIT = (eqx.filter_jit(jax.jacfwd(_free_field)),
-                eqx.filter_jit(jax.hessian(lambda v, args: args[0].energy(_to_state(v, args)))),
-                eqx.filter_jit(lambda v, args: jax.numpy.max(jax.numpy.abs(_free_field(v, args)))))
-    return _JIT
+    return (eqx.filter_jit(jax.jacfwd(_free_field)),
+            eqx.filter_jit(jax.hessian(lambda v, args: args[0].energy(_to_state(v, args)))),
+            eqx.filter_jit(lambda v, args: jax.numpy.max(jax.numpy.abs(_free_field(v, args)))))
 
 
 def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, max_steps: int = 100,
@@ -350,10 +350,8 @@ def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patt
     whether it held, ``report["ok"]`` is their conjunction."""
     from ._solve import STATUSES
 
-    if trajectory.batch_size is None:
-        members = [trajectory.truncated()]
-    else:
-        members = [trajectory[i].truncated() for i in range(trajectory.batch_size)]
+    members = trajectory.members()
+    net64 = network.astype("float64")
     statuses = [STATUSES[int(s)] for s in np.atleast_1d(np.asarray(trajectory.status))]
     lyap = energy_descent(members, lyapunov_tolerance if lyapunov_tolerance is not None else 1e-6)
     grad = gradient_structure(network)
@@ -369,7 +367,7 @@ def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patt
                 "energy_final": float(np.asarray(m.energy)[-1]), "fixed_point": fp}
         if patterns is not None and state is not None:
             layer, pname, p = patterns
-            xhat = np.asarray(network.astype("float64").activations(state)[layer])
+            xhat = np.asarray(net64.activations(state)[layer])
             cert["nearest"] = {"layer": layer, "patterns": pname, **nearest_pattern(xhat, p)}
         certs.append(cert)
     checks = {"solved": "failed" not in statuses}

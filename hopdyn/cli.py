@@ -138,7 +138,7 @@ def _summary(built, traj, members) -> tuple[dict, int]:
     if sc.outputs.readout is not None:
         r = sc.outputs.readout
         finals = np.stack([np.asarray(m.xhat[r.layer][-1]) for m in members])
-        ro = _verify.readout(finals, built.patterns[r.patterns], built.expect if (r.expect or built.expect) else None)
+        ro = _verify.readout(finals, built.patterns[r.patterns], built.expect)
         result["readout"] = {"layer": r.layer, "patterns": r.patterns, **ro}
         rc = sc.checks.readout
         if rc is not None:
@@ -217,8 +217,7 @@ def _solve(args):
     built = _scenario.load_and_build(resolve(args.file), args.set)
     with Progress(f"solving {built.scenario.name}", not args.quiet):
         traj = simulate(built.network, built.x0, **built.solver)
-    members = [traj[i].truncated() for i in range(built.batch)] if built.batch is not None else [traj.truncated()]
-    return built, traj, members
+    return built, traj, traj.members()
 
 
 def cmd_run(args) -> int:
