@@ -172,7 +172,8 @@ def solve_ensemble(built: Built, layer: str, x0: np.ndarray, partial: str, resum
             part = np.concatenate([part, np.repeat(part[-1:], chunk - n, axis=0)])
         start = {k: np.broadcast_to(v, (chunk,) + v.shape) for k, v in base.items() if k != layer}
         start[layer] = part
-        tr = simulate(built.network, start, **solver)
+        # a fresh seed per chunk: asynchronous rules draw other update orders
+        tr = simulate(built.network, start, **dict(solver, seed=solver.get("seed", 0) + i))
         arrays = {"status": np.asarray(tr.status)[:n], "t_final": np.asarray(tr.t_final)[:n],
                   "energy_end": np.asarray(tr.final_energy)[:n]}
         for k, v in tr.final_state.items():
@@ -236,10 +237,17 @@ def label_end_states(act: np.ndarray, status: np.ndarray, patterns, overlap: flo
     return labels, distinct
 
 
-def attractor_table(keys, labels, energies, x_end, network, classify: int = 32) -> list[dict]:
+def attractor_table(keys, labels, energies, x_end, network, classify: int = 32, method: str = "tsit5") -> list[dict]:
     """One entry per attractor: label, kind, patterns, count, energy, and the
-    stability of a representative end state (the first 32 attractors)."""
+    stability of a representative end state (the first 32 attractors): of the
+    ODE's fixed point, or against single flips for binary rules."""
+    from ._discrete import BINARY_METHODS, flip_stability, free_layers
     from ._verify import fixed_point
+
+    if method in BINARY_METHODS:
+        layer = free_layers(network)[0]
+        net64 = network.astype("float64")
+        fixed_point = lambda net, x: flip_stability(net64, x, layer)  # noqa: E731
 
     out = []
     for lab, key in enumerate(keys):
@@ -257,7 +265,7 @@ def attractor_table(keys, labels, energies, x_end, network, classify: int = 32) 
         if lab < classify:
             fp = fixed_point(network, {k: v[members[0]] for k, v in x_end.items()})
             entry["stability"] = fp["kind"]
-            entry["unstable_directions"] = fp.get("unstable_directions")
+            entry["unstable_directions"] = fp.get("unstable_directions", fp.get("unstable_units"))
         out.append(entry)
     return out
 
@@ -292,12 +300,19 @@ def run_basins(built: Built, out: str, resume: bool = False, on_chunk=None) -> t
     x0, meta, plane = make_ensemble(built, layer, patterns)
     res = solve_ensemble(built, layer, x0, os.path.join(out, "basins.partial"), resume, on_chunk)
     x_end = {k[len("x_end/"):]: v for k, v in res.items() if k.startswith("x_end/")}
+    from ._discrete import BINARY_METHODS
+
+    method = built.solver["method"]
     net64 = built.network.astype("float64")
-    act = np.asarray(jax.vmap(lambda x: net64.neurons[layer].activation(x))(np.asarray(x_end[layer], np.float64)))
-    act = act.reshape(len(act), -1)
+    if method in BINARY_METHODS:  # the end states are the units' +-1 values
+        act = np.asarray(x_end[layer], np.float64).reshape(len(x0), -1)
+    else:
+        act = np.asarray(jax.vmap(lambda x: net64.neurons[layer].activation(x))(np.asarray(x_end[layer], np.float64)))
+        act = act.reshape(len(act), -1)
     cmp = np.sign(act) if spec.binarize else act
     labels, keys = label_end_states(cmp, res["status"], patterns, spec.overlap, spec.cluster, spec.mixtures)
-    attractors = attractor_table(keys, labels, res["energy_end"].astype(np.float64), x_end, built.network)
+    attractors = attractor_table(keys, labels, res["energy_end"].astype(np.float64), x_end, built.network,
+                                 method=method)
     report = {
         "scenario": built.scenario.name,
         "samples": int(len(x0)),
@@ -345,26 +360,93 @@ def capacity_network(family: str, xi: np.ndarray, spec):
     return Network({"s": Neuron(N, Tanh(spec.gain))}, [syn])
 
 
-def capacity_sweep(built: Built, on_step=None) -> dict:
-    """For each load K/N: store K random +-1 patterns, start from ``trials`` of
-    them with a fraction ``flip`` of signs flipped, and count the fraction
-    retrieved (overlap of sign(end state) with the pattern >= ``overlap``)."""
-    spec = built.scenario.capacity
-    N = spec.N
-    Ks, retrieved, overlaps = [], [], []
-    for i, load in enumerate(spec.loads):
-        K = max(1, int(round(load * N)))
-        xi = P.random_patterns(P.rng(built.scenario.seed, f"capacity:{spec.family}:{K}"), "binary", (K, N))
+def _crossing(loads, errors, target):
+    """The load at which the bit-error rate crosses ``target``: Phi^-1(error)
+    interpolated linearly in log(load) between the bracketing points."""
+    from statistics import NormalDist
+
+    pts = [(np.log(lo), NormalDist().inv_cdf(e)) for lo, e in zip(loads, errors) if 0 < e < 0.5]
+    z = NormalDist().inv_cdf(target)
+    for (a0, z0), (a1, z1) in zip(pts, pts[1:]):
+        if (z0 - z) * (z1 - z) <= 0 and z1 != z0:
+            return float(np.exp(a0 + (z - z0) * (a1 - a0) / (z1 - z0)))
+    return None
+
+
+def nearest_ceiling(starts: np.ndarray, xi: np.ndarray, idx: np.ndarray) -> float:
+    """The fraction of corrupted starts strictly closer (in Hamming distance) to
+    their own pattern than to any other: no decoder can repair more."""
+    d = (starts[:, None, :] != xi[None]).sum(-1)
+    own = d[np.arange(len(idx)), idx]
+    return float(np.mean((np.sum(d <= own[:, None], axis=1) == 1)))
+
+
+def _capacity_series(built: Built, spec, N: int, key_n: str, method: str, step) -> dict:
+    from math import erfc, sqrt
+
+    out = {k: [] for k in ("loads", "K", "retrieved", "exact", "mean_overlap", "bit_error", "nearest_ceiling")}
+    for load in spec.loads:
+        K = max(1, int(round(load * N**spec.load_power)))
+        xi = P.random_patterns(P.rng(built.scenario.seed, f"capacity:{spec.family}:{key_n}{K}"), "binary", (K, N))
         trials = min(spec.trials, K)
-        x0 = P.corrupt(xi[:trials], P.rng(built.scenario.seed, f"capacity:flip:{K}"), flip=spec.flip)
+        x0 = P.corrupt(xi[:trials], P.rng(built.scenario.seed, f"capacity:flip:{key_n}{K}"), flip=spec.flip)
         net = capacity_network(spec.family, xi, spec)
-        tr = simulate(net, {"s": x0}, **dict(built.solver, save=2))
+        tr = simulate(net, {"s": x0}, **dict(built.solver, method=method, save=2))
         end = np.sign(np.asarray(tr.final_state["s"], np.float64))
         m = np.sum(end * xi[:trials], axis=1) / N
-        Ks.append(K)
-        retrieved.append(float(np.mean(m >= spec.overlap)))
-        overlaps.append(float(np.mean(m)))
+        out["loads"].append(K / N**spec.load_power)
+        out["K"].append(K)
+        out["retrieved"].append(float(np.mean(m >= spec.overlap)))
+        out["exact"].append(float(np.mean(np.all(end == xi[:trials], axis=1))))
+        out["mean_overlap"].append(float(np.mean(m)))
+        out["bit_error"].append(float(np.mean(end != xi[:trials])))
+        if spec.flip > 0 and trials * K * N <= 2e9:
+            out["nearest_ceiling"].append(nearest_ceiling(x0, xi, np.arange(trials)))
+        step()
+    if not out["nearest_ceiling"]:
+        del out["nearest_ceiling"]
+    if spec.family == "hebbian" and spec.load_power == 1:
+        # signal-to-noise: one synchronous update flips a bit with probability Phi(-sqrt(N/K))
+        out["one_step_theory"] = [0.5 * erfc(sqrt(N / K) / sqrt(2)) for K in out["K"]]
+    out["critical_load"] = _crossing(out["loads"], out["bit_error"], spec.error_rate)
+    return out
+
+
+def capacity_sweep(built: Built, on_step=None) -> dict:
+    """For each N and load: store K random +-1 patterns, start from ``trials`` of
+    them with a fraction ``flip`` of signs flipped, run the scenario's solver
+    (an ODE method or a discrete rule), and measure the fraction retrieved
+    (overlap of sign(end state) with the pattern >= ``overlap``), the fraction
+    repaired exactly, the bit-error rate and, for flipped starts, the
+    nearest-neighbour ceiling.  ``critical_load`` is where the bit-error rate
+    crosses ``error_rate``; with several N, ``scaling_exponent`` is the slope of
+    log K_c against log N.  ``outputs.compare`` repeats the sweep with another
+    method on the same patterns."""
+    spec = built.scenario.capacity
+    Ns = spec.N if isinstance(spec.N, list) else [spec.N]
+    methods = [built.solver["method"]] + ([built.scenario.outputs.compare] if built.scenario.outputs.compare else [])
+    total, done = len(Ns) * len(spec.loads) * len(methods), [0]
+
+    def step():
+        done[0] += 1
         if on_step:
-            on_step(i + 1, len(spec.loads))
-    return {"family": spec.family, "N": N, "loads": [k / N for k in Ks], "K": Ks, "flip": spec.flip,
-            "overlap_threshold": spec.overlap, "retrieved": retrieved, "mean_overlap": overlaps}
+            on_step(done[0], total)
+
+    def sweep(method):
+        series = [_capacity_series(built, spec, N, "" if not isinstance(spec.N, list) else f"{N}:", method, step)
+                  for N in Ns]
+        if not isinstance(spec.N, list):
+            return {"method": method, "N": spec.N, **series[0]}
+        res = {"method": method, "N": Ns, "series": series}
+        kc = [s["critical_load"] for s in series]
+        if len(Ns) >= 2 and all(k is not None for k in kc):
+            Kc = [k * N**spec.load_power for k, N in zip(kc, Ns)]
+            res["critical_K"] = Kc
+            res["scaling_exponent"] = float(np.polyfit(np.log(Ns), np.log(Kc), 1)[0])
+        return res
+
+    report = {"family": spec.family, "flip": spec.flip, "overlap_threshold": spec.overlap,
+              "error_rate": spec.error_rate, "load_power": spec.load_power, **sweep(methods[0])}
+    if len(methods) > 1:
+        report["compare"] = sweep(methods[1])
+    return report

@@ -19,11 +19,18 @@ works on one state; batches go through ``jax.vmap``.
 
 from __future__ import annotations
 
+import time
+from typing import NamedTuple
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
+
+from ._compile import compiled
+from ._errors import HopdynError
+from ._trajectory import CYCLE, FAILED, MAX_STEPS, STEADY_STATE, Trajectory
 
 FIXED_POINT, CYCLE, MAX_SWEEPS = 0, 1, 2
 DISCRETE_STATUSES = ("fixed_point", "cycle", "max_sweeps")
@@ -79,30 +86,62 @@ def _energy(w, b, y):
     return -0.5 * y @ (w @ y) - b @ y
 
 
-def _sweep_loop(step, y0, energy, n_sweeps, converged):
-    """Run ``step(y, k) -> (y_new, changed)`` sweep by sweep until ``converged``."""
-    S = n_sweeps
-    states = jnp.zeros((S + 1,) + y0.shape, y0.dtype).at[0].set(y0)
-    energies = jnp.zeros(S + 1, y0.dtype).at[0].set(energy(y0))
-    flips = jnp.zeros(S, y0.dtype)
+def _sweep_loop(step, y0, energy, n_sweeps, stop) -> DiscreteRun:
+    """Run ``step(y, k) -> (y_new, change)`` sweep by sweep (``y`` any pytree)
+    until ``stop(y_new, y, y_before, change) -> (fixed_point, cycle)`` says so or
+    ``n_sweeps`` were made.  ``energy=None`` records zeros."""
+    S, tm = n_sweeps, jax.tree.map
+    dtype = jax.tree.leaves(y0)[0].dtype
+    energy = energy or (lambda y: jnp.zeros((), dtype))
+    states = tm(lambda a: jnp.zeros((S + 1,) + a.shape, a.dtype).at[0].set(a), y0)
+    energies = jnp.zeros(S + 1, dtype).at[0].set(energy(y0))
+    flips = jnp.zeros(S, dtype)
 
     def cond(c):
-        k, _, done, *_ = c
-        return (k < S) & ~done
+        return (c[0] < S) & (c[2] == MAX_SWEEPS)
 
     def body(c):
         k, y, _, states, energies, flips, prev = c
-        y_new, changed = step(y, k)
-        status_done = converged(y_new, y, prev, changed)
-        return (k + 1, y_new, status_done, states.at[k + 1].set(y_new), energies.at[k + 1].set(energy(y_new)),
-                flips.at[k].set(changed), y)
+        y_new, change = step(y, k)
+        fixed, cycle = stop(y_new, y, prev, change)
+        status = jnp.where(fixed, FIXED_POINT, jnp.where(cycle, CYCLE, MAX_SWEEPS))
+        states = tm(lambda s, v: s.at[k + 1].set(v), states, y_new)
+        return k + 1, y_new, status, states, energies.at[k + 1].set(energy(y_new)), flips.at[k].set(change), y
 
-    init = (0, y0, jnp.asarray(False), states, energies, flips, y0)
-    k, y, done, states, energies, flips, prev = jax.lax.while_loop(cond, body, init)
+    init = (0, y0, jnp.asarray(MAX_SWEEPS), states, energies, flips, y0)
+    k, y, status, states, energies, flips, _ = jax.lax.while_loop(cond, body, init)
     rows = jnp.arange(S + 1)
-    states = jnp.where((rows <= k)[:, None], states, y)
+    states = tm(lambda s, v: jnp.where((rows <= k).reshape((-1,) + (1,) * v.ndim), s, v), states, y)
     energies = jnp.where(rows <= k, energies, energy(y))
-    return k, y, done, states, energies, flips, prev
+    return DiscreteRun(states, energies, flips, k, status)
+
+
+def _binary_stop(yn, y, prev, changed):
+    return changed == 0, jnp.all(yn == prev) & (changed != 0)
+
+
+def _classical_async(w, b, y0, order, n_sweeps, free, energy=None) -> DiscreteRun:
+    def step(y, k):
+        def upd(y, i):
+            yi = jnp.where(free[i], sgn(w[i] @ y + b[i]), y[i])
+            return y.at[i].set(yi), yi != y[i]
+
+        y, flipped = jax.lax.scan(upd, y, order(k))
+        return y, jnp.sum(flipped).astype(y.dtype)
+
+    return _sweep_loop(step, y0, energy, n_sweeps, _binary_stop)
+
+
+def _classical_sync(w, b, y0, n_sweeps, free, energy=None) -> DiscreteRun:
+    def step(y, k):
+        y_new = jnp.where(free, sgn(w @ y + b), y)
+        return y_new, jnp.sum(y_new != y).astype(y.dtype)
+
+    return _sweep_loop(step, y0, energy, n_sweeps, _binary_stop)
+
+
+def _all_free(n):
+    return jnp.ones(n, bool)
 
 
 @eqx.filter_jit
@@ -110,18 +149,7 @@ def classical_async(w: Array, b: Array, y0: Array, orders: Array) -> DiscreteRun
     """Asynchronous sign updates in the order ``orders[k]`` of sweep ``k``; stops
     after the first sweep in which no unit flips (a fixed point)."""
     w, b = jnp.asarray(w, y0.dtype), jnp.asarray(b, y0.dtype)
-
-    def step(y, k):
-        def upd(y, i):
-            yi = sgn(w[i] @ y + b[i])
-            return y.at[i].set(yi), yi != y[i]
-
-        y, flipped = jax.lax.scan(upd, y, orders[k])
-        return y, jnp.sum(flipped).astype(y.dtype)
-
-    k, y, done, states, energies, flips, _ = _sweep_loop(
-        step, y0, lambda y: _energy(w, b, y), orders.shape[0], lambda yn, y, prev, ch: ch == 0)
-    return DiscreteRun(states, energies, flips, k, jnp.where(done, FIXED_POINT, MAX_SWEEPS))
+    return _classical_async(w, b, y0, lambda k: orders[k], orders.shape[0], _all_free(y0.size), lambda y: _energy(w, b, y))
 
 
 @eqx.filter_jit
@@ -130,22 +158,12 @@ def classical_sync(w: Array, b: Array, y0: Array, max_sweeps: int = 100) -> Disc
     the state returns to the one two updates before (a period-2 cycle, status
     ``cycle``) instead of oscillating until ``max_sweeps``."""
     w, b = jnp.asarray(w, y0.dtype), jnp.asarray(b, y0.dtype)
-
-    def step(y, k):
-        y_new = sgn(w @ y + b)
-        return y_new, jnp.sum(y_new != y).astype(y.dtype)
-
-    k, y, done, states, energies, flips, prev = _sweep_loop(
-        step, y0, lambda y: _energy(w, b, y), max_sweeps,
-        lambda yn, y, prev, ch: (ch == 0) | jnp.all(yn == prev))
-    fixed = flips[jnp.maximum(k - 1, 0)] == 0
-    status = jnp.where(done, jnp.where(fixed, FIXED_POINT, CYCLE), MAX_SWEEPS)
-    return DiscreteRun(states, energies, flips, k, status)
+    return _classical_sync(w, b, y0, max_sweeps, _all_free(y0.size), lambda y: _energy(w, b, y))
 
 
-def _dense_energy(xi, kind, n, rectified, beta):
-    """``E(y) = -sum_mu F(xi_mu . y)``; for ``F = exp`` the log-domain
-    ``-(1/beta) logsumexp(beta Xi y)`` (a monotone transform of ``-sum exp``)."""
+def _dense_energy(kind, n, rectified, beta):
+    """``E(s) = -sum_mu F(s_mu)`` of the overlaps ``s = Xi y``; for ``F = exp`` the
+    log-domain ``-(1/beta) logsumexp(beta s)`` (a monotone transform of ``-sum exp``)."""
 
     def energy(s):
         if kind == "exponential":
@@ -156,6 +174,24 @@ def _dense_energy(xi, kind, n, rectified, beta):
     return energy
 
 
+def _dense_async(xi, y0, order, n_sweeps, free, kind, n, rectified, beta, record_energy=True) -> DiscreteRun:
+    e_of = _dense_energy(kind, n, rectified, beta)
+
+    def step(y, k):
+        def upd(carry, i):
+            y, s = carry
+            base = s - xi[:, i] * y[i]
+            e_on, e_off = e_of(base + xi[:, i]), e_of(base - xi[:, i])
+            yi = jnp.where(free[i], sgn(e_off - e_on), y[i])
+            return (y.at[i].set(yi), base + xi[:, i] * yi), yi != y[i]
+
+        (y, _), flipped = jax.lax.scan(upd, (y, xi @ y), order(k))
+        return y, jnp.sum(flipped).astype(y.dtype)
+
+    energy = (lambda y: e_of(xi @ y)) if record_energy else None
+    return _sweep_loop(step, y0, energy, n_sweeps, _binary_stop)
+
+
 @eqx.filter_jit
 def dense_async(xi: Array, y0: Array, orders: Array, kind: str = "polynomial", n: int = 2, rectified: bool = False,
                 beta: float | Array = 1.0) -> DiscreteRun:
@@ -164,22 +200,7 @@ def dense_async(xi: Array, y0: Array, orders: Array, kind: str = "polynomial", n
     ``y_i = sgn(E(y_i = -1) - E(y_i = +1))``).  The overlaps ``Xi y`` are
     updated incrementally, so a sweep costs ``O(K N)``."""
     xi, beta = jnp.asarray(xi, y0.dtype), jnp.asarray(beta, y0.dtype)
-    e_of = _dense_energy(xi, kind, n, rectified, beta)
-
-    def step(y, k):
-        def upd(carry, i):
-            y, s = carry
-            base = s - xi[:, i] * y[i]
-            e_on, e_off = e_of(base + xi[:, i]), e_of(base - xi[:, i])
-            yi = sgn(e_off - e_on)
-            return (y.at[i].set(yi), base + xi[:, i] * yi), yi != y[i]
-
-        (y, _), flipped = jax.lax.scan(upd, (y, xi @ y), orders[k])
-        return y, jnp.sum(flipped).astype(y.dtype)
-
-    k, y, done, states, energies, flips, _ = _sweep_loop(
-        step, y0, lambda y: e_of(xi @ y), orders.shape[0], lambda yn, y, prev, ch: ch == 0)
-    return DiscreteRun(states, energies, flips, k, jnp.where(done, FIXED_POINT, MAX_SWEEPS))
+    return _dense_async(xi, y0, lambda k: orders[k], orders.shape[0], _all_free(y0.size), kind, n, rectified, beta)
 
 
 def modern_energy(x: Array, beta, xi: Array) -> Array:
@@ -199,6 +220,263 @@ def modern_retrieval(x: Array, xi0: Array, beta, max_iter: int = 100, tol: float
         v_new = x.T @ jax.nn.softmax(beta * (x @ v))
         return v_new, jnp.max(jnp.abs(v_new - v))
 
-    k, v, done, states, energies, flips, _ = _sweep_loop(
-        step, xi0, lambda v: modern_energy(x, beta, v), max_iter, lambda vn, v, prev, ch: ch <= tol)
-    return DiscreteRun(states, energies, flips, k, jnp.where(done, FIXED_POINT, MAX_SWEEPS))
+    return _sweep_loop(step, xi0, lambda v: modern_energy(x, beta, v), max_iter,
+                       lambda vn, v, prev, ch: (ch <= tol, jnp.asarray(False)))
+
+
+# ====================================================================== networks
+# The rules above, applied to a ``Network`` so scenarios, ``verify`` and
+# ``basins`` treat them like the ODE solvers (``simulate(method=...)``).
+
+DISCRETE_METHODS = ("async", "sync", "dense_async", "retrieval")
+BINARY_METHODS = ("async", "sync", "dense_async")
+
+
+class DiscreteError(HopdynError, ValueError):
+    """A network the chosen discrete rule cannot run."""
+
+
+def sweep_orders(seed: int, sweeps: int, n: int, member: int = 0) -> np.ndarray:
+    """The unit orders ``simulate(method="async" | "dense_async", seed=seed)``
+    uses for batch member ``member`` (0 for an unbatched run): one permutation
+    of ``n`` units per sweep, from ``jax.random``.  For replays."""
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), member)
+    return np.stack([np.asarray(jax.random.permutation(jax.random.fold_in(key, k), n)) for k in range(sweeps)])
+
+
+def free_layers(network) -> list[str]:
+    """Layers with at least one unclamped element."""
+    return [a for a in network.names if not (a in network.clamps and bool(np.all(np.asarray(network.clamps[a]))))]
+
+
+def _synapse_energy(network, layer, y, xhat):
+    """The synapses' energy with ``layer``'s activations set to ``y`` (flat)."""
+    xhat = {**xhat, layer: y.reshape(network.neurons[layer].shape)}
+    return sum((s(*(xhat[c] for c in s.connects)) for s in network.synapses), jnp.zeros((), y.dtype))
+
+
+def _free_mask(network, layer) -> Array:
+    mask = network.clamps.get(layer)
+    size = int(np.prod(network.neurons[layer].shape))
+    return jnp.ones(size, bool) if mask is None else ~mask.ravel()
+
+
+class _Plan(NamedTuple):
+    """What a discrete run needs besides the state, prepared (and checked) once."""
+
+    method: str
+    layers: tuple[str, ...]  # the binary layer, or the retrieval order
+    weights: Array | None  # async/sync: -Hessian of the synapse energy, zero diagonal
+    dense: tuple | None  # dense_async: (patterns, kind, n, rectified, beta)
+
+
+def plan(network, x0: dict, method: str, order=None) -> _Plan:
+    """Check that ``method`` can run ``network`` and precompute what it needs.
+    Raises ``DiscreteError`` with a sentence saying why not."""
+    if method not in DISCRETE_METHODS:
+        raise DiscreteError(f"solver.method: unknown discrete method {method!r}; expected one of {', '.join(DISCRETE_METHODS)}")
+    free = free_layers(network)
+    if method == "retrieval":
+        if order is None:
+            order = sorted(free, key=lambda a: float(network.neurons[a].tau))  # fast layers first (stable)
+        order = tuple(order)
+        bad = [a for a in order if a not in free]
+        if bad or not order:
+            raise DiscreteError(f"solver.order: expected names of free layers ({', '.join(free)}), got {list(order)}")
+        return _Plan(method, order, None, None)
+    if order is not None:
+        raise DiscreteError(f"solver.order: only method retrieval takes a layer order, not {method}")
+    if not network.is_gradient:
+        raise DiscreteError(f"solver.method: {method} needs an energy for every coupling; this network has directed synapses")
+    if len(free) != 1:
+        raise DiscreteError(f"solver.method: {method} updates one layer of binary units; this network has {len(free)} free "
+                            f"layers ({', '.join(free) or 'none'}): clamp the others")
+    (a,) = free
+    touching = [s for s in network.synapses if a in s.connects]
+    if method == "dense_async":
+        from ._synapses import Exponential, Polynomial
+
+        if len(touching) != 1 or not isinstance(touching[0], (Polynomial, Exponential)):
+            raise DiscreteError(f"solver.method: dense_async needs exactly one polynomial or exponential synapse on layer "
+                                f"{a!r}, found {', '.join(s.kind for s in touching) or 'none'}")
+        s = touching[0]
+        if not float(s.scale) > 0:
+            raise DiscreteError(f"solver.method: dense_async needs a positive synapse scale, got {float(s.scale)}")
+        xi = s.patterns.reshape(s.patterns.shape[0], -1)
+        kind = "exponential" if isinstance(s, Exponential) else "polynomial"
+        dense = (xi, kind, getattr(s, "n", 2), getattr(s, "rectified", False), getattr(s, "beta", jnp.ones(())))
+        return _Plan(method, (a,), None, dense)
+    # async / sync: the synapse energy must be quadratic in the layer.
+    first = jax.tree.map(lambda v: v[0] if network.batch_size(x0) is not None else v, x0)
+    xhat = network.activations(first)
+    n = int(np.prod(network.neurons[a].shape))
+    f = lambda y: _synapse_energy(network, a, y, xhat)
+    zero = jnp.zeros(n, network.dtype)
+    w = -jax.hessian(f)(zero)
+    b = -jax.grad(f)(zero)
+    gen = np.random.default_rng(0)
+    for _ in range(3):
+        y = jnp.asarray(gen.choice([-1.0, 1.0], n), network.dtype)
+        quad = f(zero) - 0.5 * y @ (w @ y) - b @ y
+        scale = 1.0 + float(jnp.abs(f(zero))) + 0.5 * float(jnp.sum(jnp.abs(w))) + float(jnp.sum(jnp.abs(b)))
+        if not abs(float(f(y) - quad)) <= 1e-4 * scale:
+            raise DiscreteError(f"solver.method: {method} needs an energy quadratic in layer {a!r} (hebbian, dense, bias "
+                                f"synapses); its synapses ({', '.join(s.kind for s in touching)}) are not — use dense_async "
+                                f"for polynomial/exponential memories or retrieval")
+    w = w * (1 - jnp.eye(n, dtype=w.dtype))  # y_i^2 = 1: the diagonal only adds a constant
+    return _Plan(method, (a,), w, None)
+
+
+class _DParams(NamedTuple):
+    key: Array
+    ss_rtol: Array
+    ss_atol: Array
+
+
+class _DStatic(NamedTuple):
+    method: str
+    layers: tuple[str, ...]
+    sweeps: int
+    keep_ends: bool
+    dense_static: tuple | None  # (kind, n, rectified)
+
+
+def _rms(tree) -> Array:
+    leaves = jax.tree.leaves(tree)
+    return jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in leaves) / sum(v.size for v in leaves))
+
+
+def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
+    """One member: run the rule, then express the run as a ``Trajectory``'s arrays."""
+    S = cfg.sweeps
+    rows = jnp.arange(S + 1)
+    xhat0 = network.activations(x)
+    key = jax.random.fold_in(p.key, member)
+    if cfg.method in BINARY_METHODS:
+        (a,) = cfg.layers
+        shape = network.neurons[a].shape
+        y0 = sgn(x[a].ravel())
+        n = y0.size
+        free = _free_mask(network, a)
+        order = lambda k: jax.random.permutation(jax.random.fold_in(key, k), n)
+        if cfg.method == "dense_async":
+            kind, deg, rectified = cfg.dense_static
+            xi, beta = arrays
+            run = _dense_async(xi, y0, order, S, free, kind, deg, rectified, beta, record_energy=False)
+        else:
+            (w,) = arrays
+            b = -jax.grad(lambda y: _synapse_energy(network, a, y, xhat0))(jnp.zeros_like(y0))
+            rule = _classical_async if cfg.method == "async" else _classical_sync
+            run = rule(w, b, y0, order, S, free) if cfg.method == "async" else rule(w, b, y0, S, free)
+        ys = run.states.reshape((S + 1,) + shape)
+        xs = {c: (ys if c == a else jnp.broadcast_to(v, (S + 1,) + v.shape)) for c, v in x.items()}
+        xhats = {c: (ys if c == a else jnp.broadcast_to(v, (S + 1,) + v.shape)) for c, v in xhat0.items()}
+        terms = jax.vmap(network._energy_terms)(xhats, xs)
+        terms[a] = jnp.zeros(S + 1, ys.dtype)  # binary units: no Lagrangian term
+    else:
+        taus = {c: network.neurons[c].tau for c in cfg.layers}
+
+        def step(y, k):
+            new = y
+            for c in cfg.layers:  # each layer jumps to its equilibrium given the others
+                new = {**new, c: new[c] + taus[c] * network.vector_field(new)[c]}
+            return new, _rms(jax.tree.map(jnp.subtract, new, y))
+
+        def stop(yn, y, prev, change):
+            tol = p.ss_atol + p.ss_rtol * _rms(yn)
+            back = _rms(jax.tree.map(jnp.subtract, yn, prev))
+            return change <= tol, (back <= tol) & (change > tol)
+
+        run = _sweep_loop(step, x, None, S, stop)
+        xs = run.states
+        xhats = jax.vmap(network.activations)(xs)
+        terms = jax.vmap(network.energy_terms)(xs)
+    k = run.sweeps
+    energy = sum(terms.values())
+    mag = sum(jnp.abs(v) for v in terms.values())
+    dEdt = jnp.concatenate([jnp.zeros(1, energy.dtype), jnp.diff(energy)])  # change per sweep
+    scale = jnp.concatenate([mag[:1], mag[1:] + mag[:-1]])
+    status = jnp.asarray([STEADY_STATE, CYCLE, MAX_STEPS])[run.status]
+    finite = jnp.all(jnp.isfinite(energy)) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(xs)]))
+    status = jnp.where(finite, status, FAILED).astype(jnp.int32)
+    ts = rows.astype(energy.dtype)
+    valid = rows <= k
+    out = dict(ts=ts, x=xs, xhat=xhats, energy=energy, energy_terms=terms, dEdt=dEdt, dEdt_scale=scale, valid=valid)
+    if cfg.keep_ends:  # the start and the end only (what an ensemble needs)
+        pick = jnp.stack([jnp.zeros((), k.dtype), k])
+        out = jax.tree.map(lambda v: v[pick], out)
+        out["dEdt"] = out["energy"] - out["energy"][0]
+        out["dEdt_scale"] = mag[0] + mag[k] + jnp.zeros(2, energy.dtype)
+        out["valid"] = jnp.stack([jnp.asarray(True), k > 0])
+    sweeps = k.astype(jnp.int32)
+    return dict(**out, status=status, t_final=k.astype(energy.dtype), n_steps=sweeps, n_accepted=sweeps,
+                n_rejected=jnp.zeros((), jnp.int32), vf_evals=jnp.asarray(-1, jnp.int32))
+
+
+@eqx.filter_jit
+def _run(network, x0, arrays, p: _DParams, cfg: _DStatic, batched: bool):
+    if batched:
+        b = network.batch_size(x0)
+        return jax.vmap(lambda x, m: _one(network, x, arrays, p, cfg, m))(x0, jnp.arange(b))
+    return _one(network, x0, arrays, p, cfg, 0)
+
+
+def simulate_discrete(network, x0: dict, *, method: str, max_sweeps: int = 100, seed: int = 0, rtol: float = 1e-6,
+                      atol: float = 1e-8, order=None, keep_ends: bool = False) -> Trajectory:
+    """Run a discrete rule on ``network`` from the full (possibly batched) state
+    ``x0``; ``simulate(method=...)`` calls this.  Rows of the ``Trajectory`` are
+    sweeps (``ts = 0, 1, 2...``); ``dEdt`` holds the energy change of each sweep.
+
+    - ``async`` / ``sync``: the one free layer's units are ``sgn(x0)``; the
+      synapse energy must be quadratic in them (Hebbian, dense, bias), with
+      ``W`` its negative Hessian (diagonal dropped) and ``b`` its negative
+      gradient at 0 (clamped layers act through ``b``).  ``async`` visits the
+      units in a fresh random order each sweep (``sweep_orders`` replays it).
+    - ``dense_async``: one polynomial or exponential synapse on the free layer.
+    - ``retrieval``: each free layer in ``order`` (default: by ``tau``, fast
+      first) jumps to its equilibrium given the others, ``x_a <- -dE_syn/dxhat_a``
+      (for an identity layer with a log-sum-exp memory: Ramsauer's update);
+      stops when ``rms(change) <= atol + rtol rms(x)``.
+    Statuses: ``steady_state`` (a fixed point), ``cycle`` (back to the state of
+    two sweeps before), ``max_steps`` (``max_sweeps`` made), ``failed``."""
+    if int(max_sweeps) != max_sweeps or max_sweeps < 1:
+        raise DiscreteError(f"solver.max_sweeps: expected an integer >= 1, got {max_sweeps}")
+    pl = plan(network, x0, method, order)
+    if method == "dense_async":
+        xi, kind, deg, rectified, beta = pl.dense
+        arrays, dense_static = (xi, beta), (kind, int(deg), bool(rectified))
+    else:
+        arrays, dense_static = ((pl.weights,) if pl.weights is not None else ()), None
+    dtype = network.dtype
+    p = _DParams(jax.random.PRNGKey(seed), jnp.asarray(rtol, dtype), jnp.asarray(atol, dtype))
+    cfg = _DStatic(method, pl.layers, int(max_sweeps), bool(keep_ends), dense_static)
+    args = (network, x0, arrays, p, cfg, network.batch_size(x0) is not None)
+    fn, compile_seconds = compiled(_run, *args)
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    return Trajectory(**out, method=method, compile_seconds=compile_seconds, solve_seconds=time.perf_counter() - start)
+
+
+def flip_stability(network, x_end: dict, layer: str) -> dict:
+    """Stability of a binary end state against single flips: the energy change of
+    flipping each free unit of ``layer``.  ``stable`` when every flip raises the
+    energy, ``degenerate`` when some flip leaves it unchanged (within rounding),
+    ``unstable`` when one lowers it (not a fixed point of the asynchronous rule)."""
+    xhat = network.activations(x_end)
+    y = sgn(jnp.asarray(x_end[layer]).ravel())
+    f = jax.jit(lambda y: _synapse_energy(network, layer, y, xhat))
+    free = np.asarray(_free_mask(network, layer))
+    e0 = float(f(y))
+    flipped = jax.vmap(lambda i: f(y.at[i].multiply(-1.0)))(jnp.arange(y.size))
+    gains = (np.asarray(flipped, np.float64) - e0)[free]
+    tol = 64 * float(np.finfo(np.asarray(y).dtype).eps) * (1.0 + abs(e0))
+    if gains.size == 0:
+        kind = "clamped"
+    elif gains.min() < -tol:
+        kind = "unstable"
+    elif gains.min() <= tol:
+        kind = "degenerate"
+    else:
+        kind = "stable"
+    return {"kind": kind, "min_flip_gain": float(gains.min()) if gains.size else None,
+            "unstable_units": int(np.sum(gains < -tol)), "marginal_units": int(np.sum(np.abs(gains) <= tol))}

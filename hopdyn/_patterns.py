@@ -27,9 +27,36 @@ def rng(seed: int, purpose: str) -> np.random.Generator:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(purpose.encode())])
 
 
-def random_patterns(gen: np.random.Generator, distribution: str, shape: Sequence[int], low=0.0, high=1.0, mean=0.0, std=1.0) -> np.ndarray:
-    """``uniform`` on ``[low, high)``, ``normal(mean, std)``, or ``binary`` (+-1 with equal odds)."""
+def random_patterns(gen: np.random.Generator, distribution: str, shape: Sequence[int], low=0.0, high=1.0, mean=0.0, std=1.0,
+                    clusters: int | None = None, spread: float = 0.1, norm: float | None = None) -> np.ndarray:
+    """``uniform`` on ``[low, high)``, ``normal(mean, std)``, or ``binary`` (+-1 with equal odds).
+
+    With ``clusters = c`` the rows form ``c`` contiguous groups: ``c`` centres are
+    drawn from the distribution and each row is its centre plus ``N(0, spread^2)``
+    offsets (binary: each sign of the centre flipped with probability ``spread``).
+    ``norm`` rescales every row to that Euclidean norm."""
     shape = tuple(int(s) for s in shape)
+    if clusters is not None:
+        if not 1 <= clusters <= shape[0]:
+            raise PatternError(f"clusters must be between 1 and the number of rows {shape[0]}, got {clusters}")
+        centres = random_patterns(gen, distribution, (clusters,) + shape[1:], low, high, mean, std)
+        rows = centres[np.arange(shape[0]) * clusters // shape[0]]
+        if distribution == "binary":
+            out = np.where(gen.random(shape) < spread, -rows, rows)
+        else:
+            out = rows + gen.normal(0.0, spread, shape)
+        return _renorm(out, norm)
+    return _renorm(_draw(gen, distribution, shape, low, high, mean, std), norm)
+
+
+def _renorm(x: np.ndarray, norm: float | None) -> np.ndarray:
+    if norm is None:
+        return x
+    flat = x.reshape(x.shape[0], -1)
+    return (norm * flat / np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-300)).reshape(x.shape)
+
+
+def _draw(gen, distribution, shape, low, high, mean, std) -> np.ndarray:
     if distribution == "uniform":
         return gen.uniform(low, high, shape)
     if distribution == "normal":
@@ -161,15 +188,18 @@ def cosine_similarity(x: np.ndarray, patterns: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ corruptions
-def corrupt(x: np.ndarray, gen: np.random.Generator, flip: float = 0.0, noise: float = 0.0, mask: float = 0.0) -> np.ndarray:
+def corrupt(x: np.ndarray, gen: np.random.Generator, flip: float = 0.0, noise: float = 0.0, mask: float = 0.0,
+            occlude: float = 0.0, fill: float = 0.0) -> np.ndarray:
     """Corrupt a pattern (or a batch of them, leading axis): ``flip`` a fraction
     of entries (exactly ``round(flip * n)`` of them; a sign flip for +-1 data, or
-    ``lo + hi - v`` for data on ``[lo, hi]``), add ``N(0, noise^2)`` noise, and
-    ``mask`` (zero) a fraction of entries.  Applied in that order."""
+    ``lo + hi - v`` for data on ``[lo, hi]``), add ``N(0, noise^2)`` noise,
+    ``mask`` (zero) a fraction of entries chosen at random, and ``occlude`` the
+    last fraction of entries (the bottom of a row-major image) with ``fill``.
+    Applied in that order."""
     x = np.array(x, dtype=np.float64, copy=True)
     flat = x.reshape(x.shape[0] if x.ndim > 1 else 1, -1)
     n = flat.shape[1]
-    for frac, what in ((flip, "flip"), (mask, "mask")):
+    for frac, what in ((flip, "flip"), (mask, "mask"), (occlude, "occlude")):
         if not 0.0 <= frac <= 1.0:
             raise PatternError(f"{what} must be a fraction in [0, 1], got {frac}")
     if noise < 0:
@@ -186,4 +216,6 @@ def corrupt(x: np.ndarray, gen: np.random.Generator, flip: float = 0.0, noise: f
             row += gen.normal(0.0, noise, n)
         if mask:
             row[gen.choice(n, int(round(mask * n)), replace=False)] = 0.0
+        if occlude:
+            row[n - int(round(occlude * n)):] = fill
     return flat.reshape(x.shape)

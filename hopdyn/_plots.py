@@ -110,10 +110,14 @@ def pca_figure(members: list[Trajectory], layer: str, patterns: np.ndarray | Non
     return fig
 
 
-def _nearest(x: np.ndarray, patterns: np.ndarray) -> int:
+def _nearest(x: np.ndarray, patterns: np.ndarray) -> tuple[int, float]:
+    """The stored pattern with the largest |cosine similarity| and its sign
+    (-1: the end state is that pattern's mirror image, a ghost)."""
     from ._patterns import cosine_similarity
 
-    return int(np.argmax(cosine_similarity(x.ravel(), patterns)))
+    cos = cosine_similarity(x.ravel(), patterns)
+    k = int(np.argmax(np.abs(cos)))
+    return k, (1.0 if cos[k] >= 0 else -1.0)
 
 
 def states_figure(members: list[Trajectory], layer: str, image_shape, patterns: np.ndarray | None, title: str, space: str = "xhat") -> Figure:
@@ -144,9 +148,9 @@ def states_figure(members: list[Trajectory], layer: str, image_shape, patterns: 
         images = [xs[i] for i in picks]
         labels = [f"t = {ts[i]:.3g}" for i in picks]
         if patterns is not None:
-            k = _nearest(xs[-1], patterns)
-            images.append(patterns.reshape(len(patterns), -1)[k])
-            labels.append(f"pattern {k}")
+            k, sign = _nearest(xs[-1], patterns)
+            images.append(sign * patterns.reshape(len(patterns), -1)[k])
+            labels.append(f"pattern {k}" if sign > 0 else f"−pattern {k} (ghost)")
         for c, (img, lab) in enumerate(zip(images, labels)):
             ax = axes[r, c]
             ax.imshow(img.reshape(image_shape), cmap="gray_r" if lo < 0 else "gray", vmin=lo, vmax=hi, interpolation="nearest")
@@ -421,16 +425,75 @@ KIND_COLOURS = {"pattern": 0, "negated": 1, "mixture": 2, "metastable": 3, "othe
 
 
 def capacity_figure(cap: dict, title: str) -> Figure:
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
-    ax = fig.subplots()
-    ax.plot(cap["loads"], cap["retrieved"], "o-", label="fraction retrieved")
-    ax.plot(cap["loads"], cap["mean_overlap"], "s--", alpha=0.7, label="mean overlap with the pattern")
-    if cap["family"] == "hebbian":
-        ax.axvline(0.138, color="0.5", ls=":", label="α_c ≈ 0.138 (Amit et al.)")
-    ax.set_xlabel(f"load K/N  (N = {cap['N']})")
-    ax.set_ylabel(f"retrieval from {100 * cap['flip']:.0f}% flipped signs")
-    ax.set_ylim(-0.03, 1.03)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title(f"{title}: {cap['family']} network")
+    """Retrieval and bit errors against load (one N), or the critical load against
+    N (a scaling series); ``compare`` runs are overlaid dashed."""
+    fig = Figure(figsize=(11, 4.3), layout="constrained")
+    ax, bx = fig.subplots(1, 2)
+    runs = [cap] + ([cap["compare"]] if "compare" in cap else [])
+    unit = "K/N" if cap.get("load_power", 1) == 1 else f"K/N^{cap['load_power']:g}"
+    if "series" not in cap:
+        for r, ls in zip(runs, ("-", "--")):
+            ax.plot(r["loads"], r["retrieved"], "o" + ls, label=f"{r['method']}: fraction retrieved")
+            ax.plot(r["loads"], r["exact"], "s" + ls, alpha=0.6, label=f"{r['method']}: repaired exactly")
+            err = np.maximum(np.asarray(r["bit_error"]), 1e-6)
+            bx.semilogy(r["loads"], err, "o" + ls, label=f"{r['method']}: bit-error rate")
+        if "nearest_ceiling" in cap:
+            ax.plot(cap["loads"], cap["nearest_ceiling"], ":", color="0.3", label="nearest-neighbour ceiling")
+        if "one_step_theory" in cap:
+            bx.semilogy(cap["loads"], cap["one_step_theory"], "k:", label="Φ(-√(N/K)), one update")
+        if cap["family"] == "hebbian" and cap.get("load_power", 1) == 1:
+            ax.axvline(0.138, color="0.5", ls=":", label="α_c ≈ 0.138 (Amit et al.)")
+        for b in (ax, bx):
+            b.set_xlabel(f"load {unit}  (N = {cap['N']})")
+        ax.set_ylabel(f"from {100 * cap['flip']:.0f}% flipped signs")
+        ax.set_ylim(-0.03, 1.03)
+    else:
+        for r, ls in zip(runs, ("-", "--")):
+            for N, ser in zip(r["N"], r["series"]):
+                bx.loglog(ser["K"], np.maximum(ser["bit_error"], 1e-6), "o" + ls, label=f"{r['method']} N = {N}")
+            if "critical_K" in r:
+                ax.loglog(r["N"], r["critical_K"], "o" + ls, label=f"{r['method']}: slope {r['scaling_exponent']:.2f}")
+        bx.axhline(cap["error_rate"], color="0.5", ls=":")
+        ax.set_xlabel("N")
+        ax.set_ylabel(f"K at bit-error rate {cap['error_rate']:g}")
+        bx.set_xlabel("K")
+    bx.set_ylabel("bit-error rate of the end states")
+    for b in (ax, bx):
+        b.grid(alpha=0.3)
+        b.legend(fontsize=7)
+    fig.suptitle(f"{title}: {cap['family']} memory")
+    return fig
+
+
+def compare_figure(runs: list[tuple[str, list[Trajectory]]], layer: str, patterns: np.ndarray | None,
+                   activations, title: str) -> Figure:
+    """The same starts run by two methods (e.g. a discrete rule and its ODE): the
+    overlap of ``layer`` with the stored pattern nearest to the first run's end
+    state, and the energy, against time (ODE) or sweeps (discrete rules)."""
+    from ._discrete import DISCRETE_METHODS
+    from ._patterns import cosine_similarity
+
+    fig = Figure(figsize=(11, 4.3), layout="constrained")
+    ax, bx = fig.subplots(1, 2)
+    first_members = runs[0][1]
+    targets = []
+    for m in first_members:
+        end = np.asarray(activations(runs[0][0], m, layer)[-1], np.float64).ravel()
+        targets.append(int(np.argmax(np.abs(cosine_similarity(end, patterns)))) if patterns is not None else None)
+    for (method, members), ls in zip(runs, ("-", "--")):
+        unit = "sweeps" if method in DISCRETE_METHODS else "t"
+        for i, (m, k) in enumerate(zip(members[:8], targets)):
+            t = np.asarray(m.ts)
+            lab = f"{method} ({unit})" if i == 0 else None
+            if k is not None:
+                a = np.asarray(activations(method, m, layer), np.float64).reshape(len(t), -1)
+                ax.plot(t, cosine_similarity(a, patterns[k:k + 1])[:, 0], ls, color=f"C{i % 10}", label=lab)
+            bx.plot(t, np.asarray(m.energy), ls, color=f"C{i % 10}", label=lab)
+    ax.set_ylabel(f"overlap of {layer!r} with the nearest stored pattern")
+    bx.set_ylabel("energy (each method's own)")
+    for b in (ax, bx):
+        b.set_xlabel("time t (ODE) · sweeps (discrete rule)")
+        b.grid(alpha=0.3)
+        b.legend(fontsize=8)
+    fig.suptitle(f"{title}: {' vs '.join(r[0] for r in runs)} from the same starts")
     return fig

@@ -293,7 +293,8 @@ def _make_pattern(name: str, spec: S.PatternSource, sc: S.Scenario, base: str, f
         if spec.random is not None:
             r = spec.random
             _check_size(r.shape, file, path + ".random.shape")
-            arr = P.random_patterns(P.rng(sc.seed, f"pattern:{name}"), r.distribution, r.shape, r.low, r.high, r.mean, r.std)
+            arr = P.random_patterns(P.rng(sc.seed, f"pattern:{name}"), r.distribution, r.shape, r.low, r.high, r.mean, r.std,
+                                    r.clusters, r.spread, r.norm)
         elif spec.file is not None:
             arr = P.load_file(os.path.join(base, spec.file), spec.key)
         elif spec.values is not None:
@@ -326,7 +327,7 @@ def _pattern_ref(name: str, patterns: dict, file: str, path: str) -> np.ndarray:
     return patterns[name]
 
 
-def _synapse(i: int, spec, patterns, file) -> Syn.AbstractSynapse:
+def _synapse(i: int, spec, patterns, file, seed: int) -> Syn.AbstractSynapse:
     path = f"synapses[{i}]"
     if spec.type in ("dense", "directed"):
         w = _pattern_ref(spec.weights, patterns, file, path + ".weights")
@@ -336,6 +337,16 @@ def _synapse(i: int, spec, patterns, file) -> Syn.AbstractSynapse:
         b = spec.bias if not isinstance(spec.bias, str) else _pattern_ref(spec.bias, patterns, file, path + ".bias")
         return Syn.Bias(spec.connects, b)
     xi = _pattern_ref(spec.patterns, patterns, file, path + ".patterns")
+    if spec.type == "hebbian" and spec.unlearn is not None:
+        from ._discrete import hebbian, unlearn
+
+        flat = xi.reshape(xi.shape[0], -1)
+        if flat.shape[1] > 8192:
+            raise ScenarioError(file, path + ".unlearn", f"unlearning forms W explicitly; {flat.shape[1]} units is too many (at most 8192)")
+        u = spec.unlearn
+        w = unlearn(hebbian(flat), u.dreams, u.rate, int(P.rng(seed, f"unlearn:{i}").integers(2**31)))
+        (a,) = spec.connects
+        return Syn.Dense((a, a), spec.scale * w, 0.5)  # E = -1/2 xhat^T W xhat
     if spec.type == "hebbian":
         return Syn.Hebbian(spec.connects, xi, spec.scale)
     if spec.type == "l2_memory":
@@ -394,7 +405,7 @@ def _initial(name: str, spec: S.InitialSpec, shape: tuple, sc: S.Scenario, patte
         rows = xi.reshape(k, size)[idx if many else [idx]]
         if spec.corrupt is not None:
             c = spec.corrupt
-            rows = P.corrupt(rows, gen, flip=c.flip, noise=c.noise, mask=c.mask)
+            rows = P.corrupt(rows, gen, **c.model_dump())
         x = rows.reshape((len(rows),) + shape) if many else rows.reshape(shape)
         indices = list(idx) if many else [idx]
     return x * spec.scale, indices
@@ -439,7 +450,7 @@ def build(sc: S.Scenario, path: str) -> Built:
             neurons[name] = Neuron(tuple(spec.shape), _lagrangian(spec.lagrangian), spec.tau)
     except NetworkError as e:
         raise ScenarioError(file, f"neurons.{name}", str(e)) from None
-    synapses = [_synapse(i, s, patterns, file) for i, s in enumerate(sc.synapses)]
+    synapses = [_synapse(i, s, patterns, file, sc.seed) for i, s in enumerate(sc.synapses)]
 
     clamps = {}
     specs = {n: True for n in sc.clamp} if isinstance(sc.clamp, list) else dict(sc.clamp)
@@ -510,12 +521,26 @@ def build(sc: S.Scenario, path: str) -> Built:
         ts = np.asarray(s.save.ts)
         if ts.size < 1 or np.any(np.diff(ts) <= 0) or ts[0] < s.t0 or ts[-1] > s.t1:
             raise ScenarioError(file, "solver.save.ts", f"expected increasing times within [t0, t1] = [{s.t0}, {s.t1}]")
+    from . import _discrete
+
+    for where, method in (("solver.method", s.method), ("outputs.compare", sc.outputs.compare)):
+        if method not in _discrete.DISCRETE_METHODS or (where == "outputs.compare" and sc.capacity is not None):
+            continue
+        try:
+            _discrete.plan(network, network.init_state(x0), method, s.order if method == "retrieval" else None)
+        except _discrete.DiscreteError as e:
+            msg = str(e)
+            key, _, msg = msg.partition(": ") if msg.startswith("solver.") else (where, "", msg)
+            raise ScenarioError(file, where if key == "solver.method" else key, msg) from None
+    if s.order is not None and "retrieval" not in (s.method, sc.outputs.compare):
+        raise ScenarioError(file, "solver.order", f"only method retrieval takes a layer order, not {s.method}")
     steady = s.steady_state if isinstance(s.steady_state, bool) else s.steady_state.model_dump()
     solver = dict(
         method=s.method, t0=s.t0, t1=s.t1, dt=s.dt, rtol=s.rtol, atol=s.atol, pcoeff=s.pcoeff, icoeff=s.icoeff,
         dcoeff=s.dcoeff, steady_state=steady, max_steps=s.max_steps,
         save=np.asarray(s.save.ts) if s.save.ts is not None else s.save.n, save_spacing=s.save.spacing,
-        divergence=s.divergence, dtmin=s.dtmin, dtype=sc.dtype,
+        divergence=s.divergence, dtmin=s.dtmin, dtype=sc.dtype, max_sweeps=s.max_sweeps, order=s.order,
+        seed=int(P.rng(sc.seed, "update-orders").integers(2**31)),
     )
     return Built(sc, path, network, x0, batch, patterns, solver, expect)
 

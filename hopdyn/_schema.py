@@ -40,6 +40,9 @@ class RandomPatterns(_Model):
     high: Finite = 1.0
     mean: Finite = 0.0
     std: Positive = 1.0
+    clusters: Size | None = Field(None, description="rows in this many contiguous groups around random centres")
+    spread: NonNegative = Field(0.1, description="clusters: std of the offsets from the centre (binary: flip probability)")
+    norm: Positive | None = Field(None, description="rescale every row to this Euclidean norm")
 
 
 class Images(_Model):
@@ -153,6 +156,14 @@ class BiasS(_Model):
     bias: Finite | str = Field(description="a number, or a pattern name of the layer's shape")
 
 
+class UnlearnSpec(_Model):
+    """Hopfield, Feinstein & Palmer (1983): relax random states to fixed points and
+    subtract rate/N of each one's outer product from W."""
+
+    dreams: Annotated[int, Field(ge=1, le=100_000)]
+    rate: Positive = 0.01
+
+
 class HebbianS(_Model):
     """Classical W = (scale/N) sum xi xi^T, zero diagonal, E = -1/2 xhat^T W xhat."""
 
@@ -160,6 +171,7 @@ class HebbianS(_Model):
     connects: tuple[Name]
     patterns: str
     scale: Finite = 1.0
+    unlearn: UnlearnSpec | None = Field(None, description="unlearning after storage (W is then formed explicitly)")
 
 
 class L2MemoryS(_Model):
@@ -213,6 +225,8 @@ class Corruption(_Model):
     flip: Fraction = Field(0.0, description="fraction of entries flipped (sign, or lo+hi-v for [lo, hi] data)")
     noise: NonNegative = Field(0.0, description="standard deviation of added Gaussian noise")
     mask: Fraction = Field(0.0, description="fraction of entries set to zero")
+    occlude: Fraction = Field(0.0, description="fraction of entries at the end (the bottom of an image) set to `fill`")
+    fill: Finite = Field(0.0, description="the value occluded entries take")
 
 
 class RandomInit(_Model):
@@ -272,8 +286,15 @@ class SteadyStateSpec(_Model):
     atol: NonNegative = 1e-8
 
 
+Method = Literal["tsit5", "dopri5", "dopri8", "kvaerno5", "euler", "async", "sync", "dense_async", "retrieval"]
+
+
 class SolverSpec(_Model):
-    method: Literal["tsit5", "dopri5", "dopri8", "kvaerno5", "euler"] = "tsit5"
+    method: Method = Field(
+        "tsit5", description="an ODE solver, or a discrete rule: async/sync (binary units, quadratic energy), "
+        "dense_async (polynomial/exponential memory), retrieval (each layer jumps to its equilibrium)")
+    max_sweeps: Annotated[int, Field(ge=1, le=100_000)] = Field(100, description="discrete rules: the most sweeps")
+    order: list[Name] | None = Field(None, description="retrieval: the layers in update order (default: by tau, fast first)")
     rtol: NonNegative = 1e-6
     atol: NonNegative = 1e-8
     dt: Positive | None = Field(None, description="fixed step (euler) or initial step (adaptive)")
@@ -328,6 +349,8 @@ class OutputsSpec(_Model):
     patterns: str | None = Field(None, description="stored patterns marked in pca/states (default: none)")
     image_shape: list[Size] | None = Field(None, description="show the layer as an image of this shape")
     show: Literal["activation", "state"] = Field("activation", description="plot the layer's activations or internal states")
+    compare: Method | None = Field(
+        None, description="run the same scenario with this method too and overlay both (compare.png, capacity curves)")
     readout: ReadoutSpec | None = None
 
 
@@ -406,8 +429,11 @@ class CapacitySpec(_Model):
     """Retrieval of K stored random +-1 patterns from a corruption, as K grows at fixed N."""
 
     family: Literal["hebbian", "polynomial", "exponential"]
-    N: Annotated[int, Field(ge=2, le=100_000)]
-    loads: list[Positive] = Field(min_length=1, max_length=100, description="K / N values")
+    N: Annotated[int, Field(ge=2, le=100_000)] | list[Annotated[int, Field(ge=2, le=100_000)]] = Field(
+        description="number of units, or a list of them for a scaling series")
+    loads: list[Positive] = Field(min_length=1, max_length=100, description="K / N^load_power values")
+    load_power: Positive = Field(1.0, description="loads are K / N^load_power (2 for the N^2 scaling of x^3 memories)")
+    error_rate: Annotated[float, Field(gt=0, lt=0.5)] = Field(0.01, description="bit-error rate that defines the critical load")
     flip: Fraction = 0.1
     trials: Annotated[int, Field(ge=1, le=100_000)] = Field(100, description="patterns tested per K (at most K)")
     n: Annotated[int, Field(ge=2, le=16)] = Field(3, description="polynomial degree")

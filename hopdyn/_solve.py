@@ -9,7 +9,6 @@ new solver method or a new number of saved times recompiles.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from typing import NamedTuple
 
 import diffrax as dfx
@@ -19,11 +18,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
+from ._compile import compiled
+from ._discrete import DISCRETE_METHODS, simulate_discrete
 from ._errors import HopdynError
 from ._network import Network, State
 
-STATUSES = ("steady_state", "horizon", "max_steps", "failed")
-STEADY_STATE, HORIZON, MAX_STEPS, FAILED = range(4)
+from ._trajectory import FAILED, HORIZON, MAX_STEPS, STATUSES, STEADY_STATE, Trajectory  # noqa: F401  (re-exported)
 
 
 class SolverError(HopdynError, ValueError):
@@ -69,90 +69,6 @@ class _Params(NamedTuple):
     divergence: Array
     dtmin: Array
     ts: Array
-
-
-class Trajectory(eqx.Module):
-    """The result of ``simulate``.
-
-    Arrays have a leading batch axis when the initial state had one.  Saved rows
-    run over ``ts``; rows past the end of the solve (an early steady state or a
-    failure) repeat the last valid row and are marked ``False`` in ``valid``.
-    """
-
-    ts: Array
-    x: dict[str, Array]
-    xhat: dict[str, Array]
-    energy: Array
-    energy_terms: dict[str, Array]
-    dEdt: Array
-    dEdt_scale: Array
-    valid: Array
-    status: Array
-    t_final: Array
-    n_steps: Array
-    n_accepted: Array
-    n_rejected: Array
-    vf_evals: Array
-    method: str = eqx.field(static=True)
-    compile_seconds: float = eqx.field(static=True, default=0.0)
-    solve_seconds: float = eqx.field(static=True, default=0.0)
-
-    @property
-    def batch_size(self) -> int | None:
-        return self.status.shape[0] if self.status.ndim else None
-
-    def __getitem__(self, i) -> "Trajectory":
-        """Member ``i`` of a batched trajectory."""
-        if self.batch_size is None:
-            raise TypeError("not a batched trajectory")
-        return jax.tree.map(lambda a: a[i], self)
-
-    def members(self) -> list["Trajectory"]:
-        """Each trajectory cut to its valid rows: one for an unbatched trajectory,
-        one per member of a batch."""
-        if self.batch_size is None:
-            return [self.truncated()]
-        return [self[i].truncated() for i in range(self.batch_size)]
-
-    @property
-    def status_name(self) -> str | list[str]:
-        s = np.asarray(self.status)
-        return STATUSES[int(s)] if s.ndim == 0 else [STATUSES[int(v)] for v in s]
-
-    @property
-    def n_saved(self) -> Array:
-        """How many saved rows are valid."""
-        return jnp.sum(self.valid, axis=-1)
-
-    @property
-    def final_state(self) -> dict[str, Array]:
-        """Internal states at the end of the solve (the last valid row)."""
-        return jax.tree.map(lambda a: _last(a, self.valid), self.x)
-
-    @property
-    def final_energy(self) -> Array:
-        return _last(self.energy, self.valid)
-
-    def truncated(self) -> "Trajectory":
-        """An unbatched trajectory cut to its valid rows (for writing and plotting)."""
-        if self.batch_size is not None:
-            raise TypeError("truncate the members of a batch one at a time: traj[i].truncated()")
-        n = int(self.n_saved)
-        cut = lambda a: a[:n]
-        return eqx.tree_at(
-            lambda t: (t.ts, t.x, t.xhat, t.energy, t.energy_terms, t.dEdt, t.dEdt_scale, t.valid),
-            self,
-            (cut(self.ts), jax.tree.map(cut, self.x), jax.tree.map(cut, self.xhat), cut(self.energy),
-             jax.tree.map(cut, self.energy_terms), cut(self.dEdt), cut(self.dEdt_scale), cut(self.valid)),
-        )
-
-
-def _last(a: Array, valid: Array) -> Array:
-    """The row of ``a`` at the last valid saved time (batched or not)."""
-    idx = jnp.sum(valid, axis=-1) - 1
-    if valid.ndim == 1:
-        return a[idx]
-    return jax.vmap(lambda r, i: r[i])(a, idx)
 
 
 # ---------------------------------------------------------------- the solve
@@ -275,31 +191,6 @@ def _run(network: Network, x0: State, p: _Params, cfg: _Static, batched: bool):
     return jax.vmap(one)(x0) if batched else one(x0)
 
 
-_COMPILED: OrderedDict = OrderedDict()
-_CACHE_SIZE = 32
-
-
-def _compiled(*args):
-    """The compiled solve for ``args`` and the seconds spent compiling it (0 when
-    cached).  The key is everything that forces a recompile: the pytree
-    structure, the static (non-array) leaves and the shapes/dtypes of arrays;
-    array *values* (beta, tolerances, weights, save times) are not in it."""
-    dynamic, static = eqx.partition(args, eqx.is_array)
-    leaves, treedef = jax.tree.flatten(dynamic)
-    key = (treedef, jax.tree.structure(static), tuple(jax.tree.leaves(static)),
-           tuple((leaf.shape, jnp.result_type(leaf)) for leaf in leaves))
-    if key in _COMPILED:
-        _COMPILED.move_to_end(key)
-        return _COMPILED[key], 0.0
-    start = time.perf_counter()
-    fn = _run.lower(*args).compile()
-    seconds = time.perf_counter() - start
-    _COMPILED[key] = fn
-    if len(_COMPILED) > _CACHE_SIZE:
-        _COMPILED.popitem(last=False)
-    return fn, seconds
-
-
 def save_times(t0: float, t1: float, n: int, spacing: str = "log") -> np.ndarray:
     """``n`` save times from ``t0`` to ``t1``: ``linear``, or ``log`` (``t0`` then
     ``n - 1`` times log-spaced over five decades up to ``t1``)."""
@@ -332,6 +223,9 @@ def simulate(
     divergence: float = 1e8,
     dtmin: float | None = None,
     dtype=None,
+    max_sweeps: int = 100,
+    seed: int = 0,
+    order=None,
 ) -> Trajectory:
     """Integrate ``tau dx/dt = -dE/dxhat`` from ``x0`` and return a ``Trajectory``.
 
@@ -357,9 +251,17 @@ def simulate(
       ``1e-10 (t1 - t0)``.
     - ``dtype``: ``float32`` or ``float64`` (needs ``jax_enable_x64``); default:
       the dtype of the network's parameters.
+
+    Discrete rules (``method`` ``async``, ``sync``, ``dense_async``,
+    ``retrieval``; see ``hopdyn._discrete.simulate_discrete``) return the same
+    ``Trajectory`` with one row per sweep: ``max_sweeps`` bounds the sweeps,
+    ``seed`` draws the asynchronous update orders, ``order`` lists the layers
+    ``retrieval`` updates, the steady-state tolerances stop ``retrieval``, and
+    ``save=2`` keeps only the start and the end; the other arguments belong to
+    the ODE solvers and are ignored.
     """
-    if method not in METHODS:
-        raise SolverError(f"solver.method: unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    if method not in METHODS and method not in DISCRETE_METHODS:
+        raise SolverError(f"solver.method: unknown method {method!r}; expected one of {', '.join((*METHODS, *DISCRETE_METHODS))}")
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.dtype(network.dtype)
     if dtype == jnp.float64 and not jax.config.jax_enable_x64:
         raise SolverError("dtype float64 needs jax.config.update('jax_enable_x64', True) before any JAX work")
@@ -368,6 +270,11 @@ def simulate(
     network = network.astype(dtype)
     x0 = network.init_state(x0, dtype=dtype)
     batched = network.batch_size(x0) is not None
+    if method in DISCRETE_METHODS:
+        ss = steady_state if isinstance(steady_state, dict) else {}
+        return simulate_discrete(network, x0, method=method, max_sweeps=max_sweeps, seed=seed, order=order if method == "retrieval" else None,
+                                 rtol=ss.get("rtol", rtol), atol=ss.get("atol", atol),
+                                 keep_ends=np.ndim(save) == 0 and int(save) == 2)
 
     t0, t1 = float(t0), float(t1)
     if not (np.isfinite(t0) and np.isfinite(t1) and t1 > t0):
@@ -405,7 +312,7 @@ def simulate(
     )
     cfg = _Static(method=method, max_steps=int(max_steps), steady=steady, initial_dt=dt is not None)
     args = (network, x0, p, cfg, batched)
-    fn, compile_seconds = _compiled(*args)
+    fn, compile_seconds = compiled(_run, *args)
     start = time.perf_counter()
     out = jax.block_until_ready(fn(*args))
     solve_seconds = time.perf_counter() - start

@@ -99,11 +99,11 @@ def _summary(built, traj, members) -> tuple[dict, int]:
     import numpy as np
 
     from . import _verify
-    from ._solve import STATUSES
+    from ._trajectory import STATUSES, worst_status
 
     sc = built.scenario
     status = np.atleast_1d(np.asarray(traj.status))
-    worst = int(status.max())  # steady_state < horizon < max_steps < failed
+    worst = worst_status(status)  # steady_state < horizon < cycle < max_steps < failed
     t_final = np.atleast_1d(np.asarray(traj.t_final, np.float64))
     evals = np.atleast_1d(np.asarray(traj.vf_evals))
     E0 = np.array([float(m.energy[0]) for m in members])
@@ -131,7 +131,7 @@ def _summary(built, traj, members) -> tuple[dict, int]:
         bad = int(np.argmax(status == worst))
         result["failure"] = {"member": bad, "t": float(t_final[bad])}
     checks = {"solved": bool(worst != STATUSES.index("failed"))}
-    if lyap_cfg is not False:
+    if lyap_cfg is not False and traj.method != "sync":  # synchronous updates may cycle: reported, not required
         checks["lyapunov"] = lyap["ok"]
     if sc.checks.converged:
         checks["converged"] = bool(np.all(status == STATUSES.index("steady_state")))
@@ -230,11 +230,52 @@ def cmd_run(args) -> int:
     result, code = _summary(built, traj, members)
     write_npz(os.path.join(out, "trajectory.npz"), _trajectory_arrays(traj, members, batched))
     figures = [] if args.no_plots else _figures(built, traj, members, out, args.quiet)
+    if sc.outputs.compare:
+        result["compare"], fig = _compare(built, traj, members, args)
+        if fig is not None:
+            figures.append(fig)
     result["files"] = ["result.json", "trajectory.npz"] + [os.path.basename(f) for f in figures]
     write_json(os.path.join(out, "result.json"), result)
     if not args.quiet:
         _print_run(result, out)
     return code
+
+
+def _compare(built, traj, members, args):
+    """Run the scenario's starts with ``outputs.compare`` too: a summary for
+    result.json and ``compare.png``."""
+    import numpy as np
+
+    from . import _plots, _verify
+    from ._discrete import BINARY_METHODS
+    from ._io import write_figure
+    from ._solve import simulate
+    from ._trajectory import STATUSES, worst_status
+
+    sc = built.scenario
+    method = sc.outputs.compare
+    with Progress(f"solving {sc.name} with {method}", not args.quiet):
+        other = simulate(built.network, built.x0, **dict(built.solver, method=method))
+    omembers = other.members()
+    target = _verify.stored_patterns(built)
+    layer, pname, pats = target if target is not None else (sc.outputs.layer or next(iter(sc.neurons)), None, None)
+
+    def act(meth, m, lay):
+        return np.asarray(m.x[lay]) if meth in BINARY_METHODS else np.asarray(m.xhat[lay])
+
+    summary = {"method": method, "status": STATUSES[worst_status(other.status)],
+               "t_final": float(np.max(np.asarray(other.t_final))),
+               "energy_final": float(np.mean([float(m.energy[-1]) for m in omembers]))}
+    if pats is not None:
+        near = lambda meth, ms: [_verify.nearest_pattern(np.sign(act(meth, m, layer)[-1]), pats) for m in ms]
+        a, b = near(traj.method, members), near(method, omembers)
+        summary["nearest"] = {"layer": layer, "patterns": pname, traj.method: a, method: b}
+        summary["same_end_pattern"] = [x["pattern"] == y["pattern"] and x["negated"] == y["negated"] for x, y in zip(a, b)]
+    fig = None
+    if not args.no_plots:
+        fig = os.path.join(args.out or os.path.join("plots", sc.name), "compare.png")
+        write_figure(fig, _plots.compare_figure([(traj.method, members), (method, omembers)], layer, pats, act, sc.name))
+    return summary, fig
 
 
 def _print_run(r: dict, out: str) -> None:
@@ -381,8 +422,12 @@ def _print_basins(r: dict, out: str) -> None:
             print(f"  retrieval by corruption level: {pairs}")
     if "capacity" in r:
         c = r["capacity"]
-        pairs = ", ".join(f"{lo:.3g}: {f:.2f}" for lo, f in zip(c["loads"], c["retrieved"]))
-        print(f"  capacity ({c['family']}, N = {c['N']}), fraction retrieved by K/N: {pairs}")
+        for run in [c] + ([c["compare"]] if "compare" in c else []):
+            for N, ser in zip(*((run["N"], run["series"]) if "series" in run else ([run["N"]], [run]))):
+                pairs = ", ".join(f"{lo:.3g}: {f:.2f}/{e:.2g}" for lo, f, e in zip(ser["loads"], ser["retrieved"], ser["bit_error"]))
+                print(f"  {c['family']} memory, {run['method']}, N = {N}: retrieved/bit error by load: {pairs}")
+            if "scaling_exponent" in run:
+                print(f"  {run['method']}: critical K grows like N^{run['scaling_exponent']:.2f}")
     print(f"  basins.json in {out}/")
 
 

@@ -10,6 +10,7 @@ from scipy.integrate import solve_ivp
 
 import hopdyn as hd
 import hopdyn._solve as solve_mod
+import hopdyn._compile as compile_mod
 
 ADAPTIVE = ["tsit5", "dopri5", "dopri8", "kvaerno5"]
 
@@ -173,13 +174,13 @@ def test_vector_field_evaluation_count_is_exact(method, monkeypatch):
         return real(t, y, net)
 
     monkeypatch.setattr(solve_mod, "_field", counting)
-    solve_mod._COMPILED.clear()
+    compile_mod._COMPILED.clear()
     try:
         net, x0, _ = seed000("dam", K=10, D=6)
         tr = hd.simulate(net, x0, method=method, dt=0.05, t1=40.0, save=5)
         jax.effects_barrier()
     finally:
-        solve_mod._COMPILED.clear()
+        compile_mod._COMPILED.clear()
     assert int(tr.vf_evals) == len(calls)
     assert int(tr.n_accepted) + int(tr.n_rejected) == int(tr.n_steps)
 

@@ -1,0 +1,106 @@
+"""``Trajectory``: what every solver (ODE or discrete rule) returns, and the
+statuses it ends with."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+STATUSES = ("steady_state", "horizon", "max_steps", "failed", "cycle")
+"""Status names by code.  ``cycle`` (a discrete rule that returned to a state it
+left two sweeps before) is appended so the older codes keep their values."""
+STEADY_STATE, HORIZON, MAX_STEPS, FAILED, CYCLE = range(5)
+_SEVERITY = (0, 1, 3, 4, 2)  # steady_state < horizon < cycle < max_steps < failed
+
+
+def worst_status(status) -> int:
+    """The most severe status code among ``status`` (a scalar or an array)."""
+    codes = np.atleast_1d(np.asarray(status)).astype(int)
+    return int(max(codes, key=lambda c: _SEVERITY[c]))
+
+
+class Trajectory(eqx.Module):
+    """The result of ``simulate``.
+
+    Arrays have a leading batch axis when the initial state had one.  Saved rows
+    run over ``ts``; rows past the end of the solve (an early steady state or a
+    failure) repeat the last valid row and are marked ``False`` in ``valid``.
+    """
+
+    ts: Array
+    x: dict[str, Array]
+    xhat: dict[str, Array]
+    energy: Array
+    energy_terms: dict[str, Array]
+    dEdt: Array
+    dEdt_scale: Array
+    valid: Array
+    status: Array
+    t_final: Array
+    n_steps: Array
+    n_accepted: Array
+    n_rejected: Array
+    vf_evals: Array
+    method: str = eqx.field(static=True)
+    compile_seconds: float = eqx.field(static=True, default=0.0)
+    solve_seconds: float = eqx.field(static=True, default=0.0)
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.status.shape[0] if self.status.ndim else None
+
+    def __getitem__(self, i) -> "Trajectory":
+        """Member ``i`` of a batched trajectory."""
+        if self.batch_size is None:
+            raise TypeError("not a batched trajectory")
+        return jax.tree.map(lambda a: a[i], self)
+
+    def members(self) -> list["Trajectory"]:
+        """Each trajectory cut to its valid rows: one for an unbatched trajectory,
+        one per member of a batch."""
+        if self.batch_size is None:
+            return [self.truncated()]
+        return [self[i].truncated() for i in range(self.batch_size)]
+
+    @property
+    def status_name(self) -> str | list[str]:
+        s = np.asarray(self.status)
+        return STATUSES[int(s)] if s.ndim == 0 else [STATUSES[int(v)] for v in s]
+
+    @property
+    def n_saved(self) -> Array:
+        """How many saved rows are valid."""
+        return jnp.sum(self.valid, axis=-1)
+
+    @property
+    def final_state(self) -> dict[str, Array]:
+        """Internal states at the end of the solve (the last valid row)."""
+        return jax.tree.map(lambda a: _last(a, self.valid), self.x)
+
+    @property
+    def final_energy(self) -> Array:
+        return _last(self.energy, self.valid)
+
+    def truncated(self) -> "Trajectory":
+        """An unbatched trajectory cut to its valid rows (for writing and plotting)."""
+        if self.batch_size is not None:
+            raise TypeError("truncate the members of a batch one at a time: traj[i].truncated()")
+        n = int(self.n_saved)
+        cut = lambda a: a[:n]
+        return eqx.tree_at(
+            lambda t: (t.ts, t.x, t.xhat, t.energy, t.energy_terms, t.dEdt, t.dEdt_scale, t.valid),
+            self,
+            (cut(self.ts), jax.tree.map(cut, self.x), jax.tree.map(cut, self.xhat), cut(self.energy),
+             jax.tree.map(cut, self.energy_terms), cut(self.dEdt), cut(self.dEdt_scale), cut(self.valid)),
+        )
+
+
+def _last(a: Array, valid: Array) -> Array:
+    """The row of ``a`` at the last valid saved time (batched or not)."""
+    idx = jnp.sum(valid, axis=-1) - 1
+    if valid.ndim == 1:
+        return a[idx]
+    return jax.vmap(lambda r, i: r[i])(a, idx)
