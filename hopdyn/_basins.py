@@ -405,7 +405,8 @@ def _capacity_series(built: Built, spec, N: int, key_n: str, method: str, step) 
         step()
     if not out["nearest_ceiling"]:
         del out["nearest_ceiling"]
-    if spec.family == "hebbian" and spec.load_power == 1:
+    one_update = method == "sync" and built.solver.get("max_sweeps") == 1 and spec.flip == 0
+    if spec.family == "hebbian" and spec.load_power == 1 and one_update:
         # signal-to-noise: one synchronous update flips a bit with probability Phi(-sqrt(N/K))
         out["one_step_theory"] = [0.5 * erfc(sqrt(N / K) / sqrt(2)) for K in out["K"]]
     out["critical_load"] = _crossing(out["loads"], out["bit_error"], spec.error_rate)

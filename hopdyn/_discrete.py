@@ -30,7 +30,8 @@ from jaxtyping import Array
 
 from ._compile import compiled
 from ._errors import HopdynError
-from ._trajectory import CYCLE, FAILED, MAX_STEPS, STEADY_STATE, Trajectory
+from . import _trajectory as T
+from ._trajectory import Trajectory
 
 FIXED_POINT, CYCLE, MAX_SWEEPS = 0, 1, 2
 DISCRETE_STATUSES = ("fixed_point", "cycle", "max_sweeps")
@@ -396,9 +397,9 @@ def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
     mag = sum(jnp.abs(v) for v in terms.values())
     dEdt = jnp.concatenate([jnp.zeros(1, energy.dtype), jnp.diff(energy)])  # change per sweep
     scale = jnp.concatenate([mag[:1], mag[1:] + mag[:-1]])
-    status = jnp.asarray([STEADY_STATE, CYCLE, MAX_STEPS])[run.status]
+    status = jnp.asarray([T.STEADY_STATE, T.CYCLE, T.MAX_STEPS])[run.status]  # from the rule's codes
     finite = jnp.all(jnp.isfinite(energy)) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(xs)]))
-    status = jnp.where(finite, status, FAILED).astype(jnp.int32)
+    status = jnp.where(finite, status, T.FAILED).astype(jnp.int32)
     ts = rows.astype(energy.dtype)
     valid = rows <= k
     out = dict(ts=ts, x=xs, xhat=xhats, energy=energy, energy_terms=terms, dEdt=dEdt, dEdt_scale=scale, valid=valid)

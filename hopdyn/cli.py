@@ -280,10 +280,21 @@ def _compare(built, traj, members, args):
 
 def _print_run(r: dict, out: str) -> None:
     e, ly = r["energy"], r["lyapunov"]
-    print(f"{r['scenario']}: {r['status']} at t = {r['t_final']:.6g} "
-          f"({r['steps']['accepted']} steps, compile {r['wall_seconds']['compile']:.2f} s, solve {r['wall_seconds']['solve']:.3g} s)")
-    print(f"  energy {e['initial']:.6g} -> {e['final']:.6g}; max dE/dt {ly['max_dEdt']:.3g} "
+    from ._discrete import DISCRETE_METHODS
+
+    discrete = r["solver"]["method"] in DISCRETE_METHODS
+    when = f"sweep {r['t_final']:.0f}" if discrete else f"t = {r['t_final']:.6g}"
+    steps = "sweeps" if discrete else "steps"
+    print(f"{r['scenario']}: {r['status']} at {when} "
+          f"({r['steps']['accepted']} {steps}, compile {r['wall_seconds']['compile']:.2f} s, solve {r['wall_seconds']['solve']:.3g} s)")
+    rate = "largest energy change per sweep" if discrete else "max dE/dt"
+    print(f"  energy {e['initial']:.6g} -> {e['final']:.6g}; {rate} {ly['max_dEdt']:.3g} "
           f"(allowed there: {ly['tolerance']:g} + rounding {ly['max_dEdt_rounding']:.2g})")
+    if "compare" in r:
+        c = r["compare"]
+        same = c.get("same_end_pattern")
+        agree = f"; same end pattern for {sum(same)}/{len(same)}" if same is not None else ""
+        print(f"  {c['method']} from the same starts: {c['status']}, energy {c['energy_final']:.6g}{agree}")
     if "readout" in r:
         ro = r["readout"]
         acc = f"accuracy {ro['accuracy']:.2f}, " if "accuracy" in ro else ""

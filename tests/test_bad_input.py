@@ -81,6 +81,20 @@ CORPUS = [
     ("unknown-method", _sub("solver: {t1: 50.0}", "solver: {method: rk4}"), "solver.method"),
     ("negative-rtol", _sub("solver: {t1: 50.0}", "solver: {rtol: -1.0e-6}"), "solver.rtol"),
     ("euler-without-dt", _sub("solver: {t1: 50.0}", "solver: {method: euler}"), "solver.dt"),
+    ("async-two-free-layers", _sub("solver: {t1: 50.0}", "solver: {method: async}"), "solver.method: async updates one layer"),
+    ("dense-async-without-memory", _sub("solver: {t1: 50.0}", "solver: {method: dense_async}") + "clamp: [m]\n",
+     "solver.method: dense_async needs exactly one polynomial or exponential synapse"),
+    ("async-non-quadratic", _sub("solver: {t1: 50.0}", "solver: {method: async}").replace(
+        "{type: dense, connects: [m, v], weights: Xi}", "{type: polynomial, connects: [v], patterns: Xi, n: 3}")
+     + "clamp: [m]\n", "solver.method: async needs an energy quadratic"),
+    ("order-without-retrieval", _sub("solver: {t1: 50.0}", "solver: {order: [v]}"), "solver.order"),
+    ("order-unknown-layer", _sub("solver: {t1: 50.0}", "solver: {method: retrieval, order: [w]}"), "solver.order"),
+    ("zero-max-sweeps", _sub("solver: {t1: 50.0}", "solver: {method: sync, max_sweeps: 0}"), "solver.max_sweeps"),
+    ("compare-unknown-method", GOOD + "outputs: {compare: rk4}\n", "outputs.compare"),
+    ("too-many-clusters", _sub("shape: [4, 3]}", "shape: [4, 3], clusters: 9}"), "patterns.Xi.random"),
+    ("unlearn-without-dreams", _sub("solver: {t1: 50.0}", "solver: {t1: 50.0}").replace(
+        "{type: dense, connects: [m, v], weights: Xi}", "{type: dense, connects: [m, v], weights: Xi}\n  - {type: hebbian, connects: [m], patterns: Xi, unlearn: {rate: 0.1}}"),
+     "unlearn.dreams"),
     ("t1-before-t0", _sub("solver: {t1: 50.0}", "solver: {t0: 10.0, t1: 5.0}"), "solver.t1"),
     ("save-times-decreasing", _sub("solver: {t1: 50.0}", "solver: {t1: 50.0, save: {ts: [3.0, 1.0]}}"), "solver.save.ts"),
     ("bad-dtype", GOOD + "dtype: float16\n", "dtype"),
