@@ -374,11 +374,14 @@ def _crossing(loads, errors, target):
 
 
 def nearest_ceiling(starts: np.ndarray, xi: np.ndarray, idx: np.ndarray) -> float:
-    """The fraction of corrupted starts strictly closer (in Hamming distance) to
-    their own pattern than to any other: no decoder can repair more."""
+    """The success rate of the nearest-neighbour decoder (Hamming distance, ties
+    broken at random) on these corrupted starts: the mean over starts of
+    ``1 / #nearest`` when their own pattern is among the nearest, else 0."""
     d = (starts[:, None, :] != xi[None]).sum(-1)
     own = d[np.arange(len(idx)), idx]
-    return float(np.mean((np.sum(d <= own[:, None], axis=1) == 1)))
+    best = d.min(axis=1)
+    ties = np.sum(d == best[:, None], axis=1)
+    return float(np.mean(np.where(own == best, 1.0 / ties, 0.0)))
 
 
 def _capacity_series(built: Built, spec, N: int, key_n: str, method: str, step) -> dict:

@@ -214,16 +214,19 @@ def test_one_step_error_scenario_tracks_signal_to_noise(tmp_path):
         assert abs(got - theory) / theory < 0.2, (got, theory)
 
 
-def test_exponential_repair_scenario_against_the_nearest_neighbour_ceiling(tmp_path):
-    """VALIDATION item 7 on the shipped scenario.  Measured: exact repair 0.98 /
-    0.94 / 0.83 at K = 256 / 1024 / 4096 with ceilings 0.99 / 0.99 / 0.955 — the
-    ">= 99%" of VALIDATION.md is above what any decoder can do at K = 4096."""
+def test_exponential_repair_scenario_against_the_nearest_neighbour_decoder(tmp_path):
+    """VALIDATION item 7 on the shipped scenario, against the success rate of the
+    nearest-neighbour decoder on the same starts (ties broken at random).
+    Measured: one sweep repairs 0.98 / 0.94 / 0.83 at K = 256 / 1024 / 4096
+    (decoder 0.99 / 0.99 / 0.98); the continuous counterpart 0.99 / 0.99 / 0.97.
+    The ">= 99%" of VALIDATION.md is above the decoder at K = 4096."""
     rc, r = _run_json(tmp_path, "basins", "exponential-repair")
     c = r["capacity"]
-    assert c["K"] == [256, 1024, 4096]
-    assert c["exact"][0] >= 0.97
-    for got, ceiling in zip(c["exact"], c["nearest_ceiling"]):
-        assert got <= ceiling + 1e-9 and got >= ceiling - 0.15
+    assert c["K"] == [256, 1024, 4096] and c["compare"]["method"] == "tsit5"
+    assert c["exact"][0] >= 0.97 and c["exact"][2] >= 0.8
+    for one_sweep, ode, ceiling in zip(c["exact"], c["compare"]["exact"], c["nearest_ceiling"]):
+        assert one_sweep <= ceiling + 0.02 and ode <= ceiling + 0.02
+        assert ode >= ceiling - 0.02  # the ODE decodes (almost) as well as the nearest neighbour
 
 
 @pytest.mark.slow
