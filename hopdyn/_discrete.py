@@ -278,6 +278,7 @@ def plan(network, x0: dict, method: str, order=None) -> _Plan:
         raise DiscreteError(f"solver.method: unknown discrete method {method!r}; expected one of {', '.join(DISCRETE_METHODS)}")
     free = free_layers(network)
     if method == "retrieval":
+        free = [a for a in free if not network.neurons[a].quasi_static]  # those follow the others
         if order is None:
             order = sorted(free, key=lambda a: float(network.neurons[a].tau))  # fast layers first (stable)
         order = tuple(order)
@@ -381,6 +382,7 @@ def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
             new = y
             for c in cfg.layers:  # each layer jumps to its equilibrium given the others
                 new = {**new, c: new[c] + taus[c] * network.vector_field(new)[c]}
+            new = network.equilibrate(new)  # and quasi-static layers follow
             return new, _rms(jax.tree.map(jnp.subtract, new, y))
 
         def stop(yn, y, prev, change):
@@ -388,7 +390,7 @@ def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
             back = _rms(jax.tree.map(jnp.subtract, yn, prev))
             return change <= tol, (back <= tol) & (change > tol)
 
-        run = _sweep_loop(step, x, None, S, stop)
+        run = _sweep_loop(step, network.equilibrate(x), None, S, stop)
         xs = run.states
         xhats = jax.vmap(network.activations)(xs)
         terms = jax.vmap(network.energy_terms)(xs)

@@ -76,6 +76,8 @@ class Network(eqx.Module):
             if not isinstance(neuron, Neuron):
                 raise NetworkError(f"neuron {name!r}: expected a hopdyn.Neuron, got {type(neuron).__name__}")
             _check_finite(neuron, f"neuron {name!r}")
+        if all(n.quasi_static for n in self.neurons.values()):
+            raise NetworkError("every layer has tau = 0: at least one layer must have tau > 0 to evolve")
         for i, syn in enumerate(self.synapses):
             where = f"synapse {i} ({syn.kind})" if isinstance(syn, AbstractSynapse) else f"synapse {i}"
             if not isinstance(syn, AbstractSynapse):
@@ -180,8 +182,9 @@ class Network(eqx.Module):
         """Whether every coupling derives from the energy (no ``Directed`` synapse)."""
         return all(s.gradient for s in self.synapses)
 
-    def _flow(self, x: State) -> tuple[State, State]:
-        """The energy gradient ``dE/dxhat`` and the rate ``dx/dt`` it drives."""
+    def _forces(self, x: State) -> tuple[State, State]:
+        """The energy gradient ``dE/dxhat`` and the force it and any non-gradient
+        coupling exert on each layer (``tau dx/dt = -force``)."""
         g = self.energy_gradient(x)
         force = dict(g)
         if not self.is_gradient:
@@ -190,19 +193,69 @@ class Network(eqx.Module):
                 if not s.gradient:
                     src, tgt = s.connects
                     force[tgt] = force[tgt] - s.force(xhat[src], xhat[tgt])
-        dx = {a: -force[a] / n.tau for a, n in self.neurons.items()}
+        return g, force
+
+    # ------------------------------------------------------------ quasi-static
+    @property
+    def quasi_static(self) -> tuple[str, ...]:
+        """Layers with ``tau = 0``: always at their equilibrium given the others."""
+        return tuple(a for a, n in self.neurons.items() if n.quasi_static)
+
+    @property
+    def closed_form_equilibrium(self) -> bool:
+        """Whether the quasi-static layers' inputs do not depend on themselves (no
+        synapse touches two of them, or one twice): their equilibrium is then
+        one evaluation of their input, ``x_a = -dE_syn/dxhat_a``."""
+        fast = set(self.quasi_static)
+        return all(sum(c in fast for c in s.connects) <= 1 for s in self.synapses)
+
+    def equilibrate(self, x: State) -> State:
+        """``x`` with every quasi-static layer at its equilibrium given the other
+        layers (``dE/dxhat_a = 0``, i.e. ``x_a`` equal to its input): in closed
+        form when ``closed_form_equilibrium``, by fixed-point iteration
+        (optimistix, implicit adjoint) otherwise.  Clamped elements keep their
+        values."""
+        fast = self.quasi_static
+        if not fast:
+            return x
+
+        def update(x):
+            _, force = self._forces(x)
+            new = {}
+            for a in fast:
+                eq = x[a] - force[a]  # the layer term contributes exactly x_a to dE/dxhat_a
+                new[a] = jnp.where(self.clamps[a], x[a], eq) if a in self.clamps else eq
+            return new
+
+        if self.closed_form_equilibrium:
+            return {**x, **update(x)}
+        import optimistix as optx
+
+        sol = optx.fixed_point(lambda y, _: update({**x, **y}), optx.FixedPointIteration(rtol=1e-7, atol=1e-9),
+                               {a: x[a] for a in fast}, max_steps=1000, throw=False)
+        return {**x, **sol.value}
+
+    def _flow(self, x: State) -> tuple[State, State]:
+        """The energy gradient ``dE/dxhat`` and the rate ``dx/dt`` it drives, at
+        ``x`` with its quasi-static layers equilibrated (they do not move)."""
+        x = self.equilibrate(x)
+        g, force = self._forces(x)
+        dx = {a: (jnp.zeros_like(x[a]) if n.quasi_static else -force[a] / n.tau) for a, n in self.neurons.items()}
         for a, mask in self.clamps.items():
             dx[a] = jnp.where(mask, jnp.zeros((), dx[a].dtype), dx[a])
         return g, dx
 
     def vector_field(self, x: State) -> State:
         """``dx_a/dt = -(1/tau_a) dE/dxhat_a`` (plus the drive of non-gradient
-        couplings), zero on clamped elements."""
+        couplings), zero on clamped elements and quasi-static layers (evaluated
+        with those at their equilibrium)."""
         return self._flow(x)[1]
 
     def dEdt(self, x: State) -> Array:
-        """The exact rate ``dE/dt`` along the flow: a JVP of ``E`` along ``dx/dt``."""
-        return jax.jvp(self.energy, (x,), (self.vector_field(x),))[1]
+        """The exact rate ``dE/dt`` along the flow: a JVP of ``E`` along ``dx/dt``
+        (at the equilibrium of quasi-static layers, where ``dE/dx_a = 0``, so the
+        reduced energy's rate needs no derivative of the equilibrium)."""
+        return self.dEdt_and_scale(x)[0]
 
     def dEdt_and_scale(self, x: State) -> tuple[Array, Array]:
         """``dEdt(x)`` and the sum of the magnitudes of the terms its JVP adds up:
@@ -210,6 +263,7 @@ class Network(eqx.Module):
         cancel analytically) and ``|H xdot| (|x| + |dE_syn/dxhat|)``.  Rounding
         makes ``dEdt`` uncertain by a few ``eps`` times this scale; the Lyapunov
         check allows for it.  One evaluation of the flow serves both."""
+        x = self.equilibrate(x)
         g, xdot = self._flow(x)
         dEdt = jax.jvp(self.energy, (x,), (xdot,))[1]
         xhat, hxdot = jax.jvp(self.activations, (x,), (xdot,))

@@ -13,7 +13,10 @@ from ._lagrangians import AbstractLagrangian, CustomLagrangian, _param
 
 class Neuron(eqx.Module):
     """A layer of neurons of any ``shape`` with Lagrangian ``lagrangian`` and time
-    constant ``tau > 0``.  Its name is its key in ``Network.neurons``.
+    constant ``tau >= 0``.  Its name is its key in ``Network.neurons``.
+
+    ``tau = 0`` makes the layer **quasi-static**: it is always at its equilibrium
+    given the other layers (``Network.equilibrate``), and is not integrated.
 
     A plain Python callable is accepted as the Lagrangian and wrapped in
     ``CustomLagrangian``.
@@ -22,6 +25,7 @@ class Neuron(eqx.Module):
     shape: tuple[int, ...] = eqx.field(static=True)
     lagrangian: AbstractLagrangian
     tau: Array
+    quasi_static: bool = eqx.field(static=True)
 
     def __init__(self, shape, lagrangian, tau: ArrayLike = 1.0):
         if isinstance(shape, int):
@@ -33,6 +37,7 @@ class Neuron(eqx.Module):
             lagrangian = CustomLagrangian(lagrangian)
         self.lagrangian = lagrangian
         self.tau = _param(tau)
+        self.quasi_static = not isinstance(self.tau, jax.core.Tracer) and float(self.tau) == 0.0
 
     def __check_init__(self):
         if any(s <= 0 for s in self.shape):
@@ -41,8 +46,8 @@ class Neuron(eqx.Module):
             raise NetworkError(f"tau must be a scalar, got shape {jnp.shape(self.tau)}")
         if not isinstance(self.tau, jax.core.Tracer):
             tau = float(self.tau)
-            if not (tau > 0 and tau < float("inf")):
-                raise NetworkError(f"tau must be a finite number > 0, got {tau}")
+            if not (tau >= 0 and tau < float("inf")):
+                raise NetworkError(f"tau must be a finite number >= 0 (0: quasi-static), got {tau}")
 
     @property
     def size(self) -> int:

@@ -134,7 +134,7 @@ LagrangianSpec = Annotated[
 class NeuronSpec(_Model):
     shape: list[Size] = Field(min_length=1, max_length=8)
     lagrangian: LagrangianSpec
-    tau: Positive = Field(1.0, description="time constant, > 0")
+    tau: NonNegative = Field(1.0, description="time constant; 0 makes the layer quasi-static (always at its equilibrium)")
 
 
 # ------------------------------------------------------------------ synapses

@@ -143,6 +143,8 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     end = jnp.max(jnp.where(reached, rows, 0))
     # Rows past the end hold inf; mask them before evaluating anything on them.
     ys = jax.tree.map(lambda a: jnp.where(reached.reshape((-1,) + (1,) * (a.ndim - 1)), a, 0), ys)
+    if network.quasi_static:  # report quasi-static layers at their equilibrium
+        ys = jax.vmap(network.equilibrate)(ys)
     terms = jax.vmap(network.energy_terms)(ys)
     energy = sum(terms.values())
     xhat = jax.vmap(network.activations)(ys)
@@ -271,8 +273,9 @@ def simulate(
     x0 = network.init_state(x0, dtype=dtype)
     batched = network.batch_size(x0) is not None
     if method in DISCRETE_METHODS:
-        ss = steady_state if isinstance(steady_state, dict) else {}
-        return simulate_discrete(network, x0, method=method, max_sweeps=max_sweeps, seed=seed, order=order if method == "retrieval" else None,
+        ss = steady_state if isinstance(steady_state, dict) else {} if steady_state else {"rtol": 0.0, "atol": 0.0}
+        return simulate_discrete(network, x0, method=method, max_sweeps=max_sweeps, seed=seed,
+                                 order=order if method == "retrieval" else None,
                                  rtol=ss.get("rtol", rtol), atol=ss.get("atol", atol),
                                  keep_ends=np.ndim(save) == 0 and int(save) == 2)
 

@@ -165,7 +165,9 @@ class _Free:
         import jax.numpy as jnp
 
         self.names = list(network.neurons)
-        index = {n: np.flatnonzero(~np.asarray(network.clamps[n]).ravel()) if n in network.clamps
+        # quasi-static layers are functions of the others: not free variables
+        index = {n: np.zeros(0, int) if network.neurons[n].quasi_static
+                 else np.flatnonzero(~np.asarray(network.clamps[n]).ravel()) if n in network.clamps
                  else np.arange(network.neurons[n].size) for n in self.names}
         self.size = sum(len(i) for i in index.values())
         self.args = (network, {n: jnp.asarray(index[n]) for n in self.names},
@@ -201,7 +203,7 @@ def _jitted():
     import jax
 
     return (eqx.filter_jit(jax.jacfwd(_free_field)),
-            eqx.filter_jit(jax.hessian(lambda v, args: args[0].energy(_to_state(v, args)))),
+            eqx.filter_jit(jax.hessian(lambda v, args: args[0].energy(args[0].equilibrate(_to_state(v, args))))),
             eqx.filter_jit(lambda v, args: jax.numpy.max(jax.numpy.abs(_free_field(v, args)))))
 
 
@@ -270,7 +272,7 @@ def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, 
         "residual": r, "residual_before": r0, "refined": True, "root_finder": method, "root_finder_steps": steps,
         "max_real_eigenvalue": float(re.max()), "eigenvalue_tolerance": tol,
         "distance_moved": float(np.max(np.abs(np.asarray(v) - np.asarray(v0)))),
-        "state": _to_state(v, args),
+        "state": net.equilibrate(_to_state(v, args)),
     }
     if kind == "degenerate":
         out["manifold_dimension"] = n_zero

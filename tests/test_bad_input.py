@@ -50,7 +50,7 @@ CORPUS = [
     ("empty-neurons", "name: x\nneurons: {}\n", "neurons:"),
     ("unknown-lagrangian", _sub("type: sigmoid", "type: sigmod"), "neurons.v.lagrangian: unknown type 'sigmod'"),
     ("negative-tau", _sub("beta: 0.5}}", "beta: 0.5}, tau: -1}"), "neurons.v.tau"),
-    ("zero-tau", _sub("beta: 0.5}}", "beta: 0.5}, tau: 0}"), "neurons.v.tau"),
+    ("all-layers-quasi-static", _sub("beta: 0.5}}", "beta: 0.5}, tau: 0}").replace("{type: softmax}}", "{type: softmax}, tau: 0}"), "tau = 0"),
     ("nan-tau", _sub("beta: 0.5}}", "beta: 0.5}, tau: .nan}"), "neurons.v.tau"),
     ("string-tau", _sub("beta: 0.5}}", "beta: 0.5}, tau: fast}"), "neurons.v.tau"),
     ("negative-shape", _sub("v: {shape: [3]", "v: {shape: [-3]"), "neurons.v.shape[0]"),
