@@ -286,12 +286,12 @@ class SteadyStateSpec(_Model):
     atol: NonNegative = 1e-8
 
 
-Method = Literal["tsit5", "dopri5", "dopri8", "kvaerno5", "euler", "async", "sync", "dense_async", "retrieval"]
+Method = Literal["auto", "tsit5", "dopri5", "dopri8", "kvaerno5", "euler", "async", "sync", "dense_async", "retrieval"]
 
 
 class SolverSpec(_Model):
     method: Method = Field(
-        "tsit5", description="an ODE solver, or a discrete rule: async/sync (binary units, quadratic energy), "
+        "auto", description="auto (measure stiffness, choose the solver), an ODE solver, or a discrete rule: async/sync (binary units, quadratic energy), "
         "dense_async (polynomial/exponential memory), retrieval (each layer jumps to its equilibrium)")
     max_sweeps: Annotated[int, Field(ge=1, le=100_000)] = Field(100, description="discrete rules: the most sweeps")
     order: list[Name] | None = Field(None, description="retrieval: the layers in update order (default: by tau, fast first)")
@@ -303,8 +303,8 @@ class SolverSpec(_Model):
     steady_state: bool | SteadyStateSpec = True
     max_steps: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
     save: SaveSpec = SaveSpec()
-    pcoeff: NonNegative = 0.0
-    icoeff: NonNegative = 1.0
+    pcoeff: NonNegative | None = Field(None, description="PID controller (default 0, or auto's choice)")
+    icoeff: NonNegative | None = Field(None, description="PID controller (default 1, or auto's choice)")
     dcoeff: NonNegative = 0.0
     divergence: Positive = 1e8
     dtmin: Positive | None = None

@@ -209,14 +209,14 @@ def simulate(
     network: Network,
     x0: dict[str, ArrayLike] | None = None,
     *,
-    method: str = "tsit5",
+    method: str = "auto",
     t0: float = 0.0,
     t1: float = 1000.0,
     dt: float | None = None,
     rtol: float = 1e-6,
     atol: float = 1e-8,
-    pcoeff: float = 0.0,
-    icoeff: float = 1.0,
+    pcoeff: float | None = None,
+    icoeff: float | None = None,
     dcoeff: float = 0.0,
     steady_state: bool | dict = True,
     max_steps: int = 100_000,
@@ -233,10 +233,13 @@ def simulate(
 
     - ``x0``: ``{neuron: state}``; missing layers start at zero.  A leading axis on
       every given layer makes a batch, solved as one ``vmap``ped solve.
-    - ``method``: ``tsit5`` (default), ``dopri5``, ``dopri8``, ``kvaerno5``
-      (implicit, for stiff networks) or ``euler`` (fixed step ``dt``).
+    - ``method``: ``auto`` (default: measure stiffness at ``x0`` and choose, see
+      ``hopdyn._stiffness.choose_solver``; the choice is ``Trajectory.solver_choice``),
+      ``tsit5``, ``dopri5``, ``dopri8``, ``kvaerno5`` (implicit, for stiff
+      networks) or ``euler`` (fixed step ``dt``).
     - ``rtol``, ``atol``, ``pcoeff``, ``icoeff``, ``dcoeff``: the PID step-size
-      controller (Diffrax's default is the integral controller ``icoeff=1``).
+      controller (default: Diffrax's integral controller ``pcoeff=0, icoeff=1``,
+      or what ``auto`` chose).
       ``dt`` is the initial step of adaptive methods (estimated when ``None``).
     - ``steady_state``: stop once ``rms(tau dx/dt) < atol + rtol * rms(x)`` (each
       layer's rate in units of its own time constant); ``True``
@@ -262,7 +265,7 @@ def simulate(
     ``save=2`` keeps only the start and the end; the other arguments belong to
     the ODE solvers and are ignored.
     """
-    if method not in METHODS and method not in DISCRETE_METHODS:
+    if method not in METHODS and method not in DISCRETE_METHODS and method != "auto":
         raise SolverError(f"solver.method: unknown method {method!r}; expected one of {', '.join((*METHODS, *DISCRETE_METHODS))}")
     dtype = jnp.dtype(dtype) if dtype is not None else jnp.dtype(network.dtype)
     if dtype == jnp.float64 and not jax.config.jax_enable_x64:
@@ -272,6 +275,17 @@ def simulate(
     network = network.astype(dtype)
     x0 = network.init_state(x0, dtype=dtype)
     batched = network.batch_size(x0) is not None
+    choice = ()
+    if method == "auto":
+        from ._stiffness import choose_solver
+
+        picked = choose_solver(network, x0)
+        method = picked.method
+        pcoeff = picked.pcoeff if pcoeff is None else pcoeff
+        icoeff = picked.icoeff if icoeff is None else icoeff
+        choice = tuple(sorted({"method": method, "pcoeff": pcoeff, "icoeff": icoeff, **picked.report}.items()))
+    pcoeff = 0.0 if pcoeff is None else pcoeff
+    icoeff = 1.0 if icoeff is None else icoeff
     if method in DISCRETE_METHODS:
         ss = steady_state if isinstance(steady_state, dict) else {} if steady_state else {"rtol": 0.0, "atol": 0.0}
         return simulate_discrete(network, x0, method=method, max_sweeps=max_sweeps, seed=seed,
@@ -319,4 +333,5 @@ def simulate(
     start = time.perf_counter()
     out = jax.block_until_ready(fn(*args))
     solve_seconds = time.perf_counter() - start
-    return Trajectory(**out, method=method, compile_seconds=compile_seconds, solve_seconds=solve_seconds)
+    return Trajectory(**out, method=method, compile_seconds=compile_seconds, solve_seconds=solve_seconds,
+                      choice=choice)

@@ -47,6 +47,13 @@ class Trajectory(eqx.Module):
     method: str = eqx.field(static=True)
     compile_seconds: float = eqx.field(static=True, default=0.0)
     solve_seconds: float = eqx.field(static=True, default=0.0)
+    choice: tuple = eqx.field(static=True, default=())  # what method="auto" measured and chose
+
+    @property
+    def solver_choice(self) -> dict | None:
+        """For ``method="auto"``: the method and controller chosen, the stiffness
+        measured at the initial state and why (``None`` otherwise)."""
+        return dict(self.choice) if self.choice else None
 
     @property
     def batch_size(self) -> int | None:

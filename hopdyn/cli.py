@@ -127,6 +127,8 @@ def _summary(built, traj, members) -> tuple[dict, int]:
         "lyapunov": lyap,
         "solver": {"method": traj.method, "dtype": sc.dtype, "rtol": sc.solver.rtol, "atol": sc.solver.atol},
     }
+    if traj.solver_choice is not None:
+        result["solver"]["auto"] = traj.solver_choice
     if worst == STATUSES.index("failed"):
         bad = int(np.argmax(status == worst))
         result["failure"] = {"member": bad, "t": float(t_final[bad])}
