@@ -139,7 +139,7 @@ def fingerprint(built: Built, x0: np.ndarray, chunk: int) -> str:
 
 
 def solve_ensemble(built: Built, layer: str, x0: np.ndarray, partial: str, resume: bool,
-                   on_chunk: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
+                   on_chunk: Callable[[int, int], None] | None = None, wait_seconds: float = 86400.0) -> dict[str, np.ndarray]:
     """Solve every start in chunks of one compiled, batched solve each; each
     chunk's end states go to ``partial/chunk_<i>.npz`` as soon as it is done, so
     ``resume=True`` continues an interrupted run where it stopped."""
@@ -148,7 +148,12 @@ def solve_ensemble(built: Built, layer: str, x0: np.ndarray, partial: str, resum
     n_chunks = -(-total // chunk)
     fp = fingerprint(built, x0, chunk)
     manifest = os.path.join(partial, "manifest.json")
-    if resume and os.path.isfile(manifest):
+    import jax
+
+    lead = jax.process_index() == 0  # under jax.distributed, process 0 prepares the folder
+    if not lead:
+        _wait_for_files([manifest], wait_seconds)
+    if (resume or not lead) and os.path.isfile(manifest):
         with open(manifest) as f:
             old = json.load(f)
         if old.get("fingerprint") != fp:
@@ -160,7 +165,9 @@ def solve_ensemble(built: Built, layer: str, x0: np.ndarray, partial: str, resum
     base = {n: (np.asarray(v)[0] if np.ndim(v) > len(built.scenario.neurons[n].shape) else np.asarray(v))
             for n, v in built.x0.items()}
     solver = dict(built.solver, save=2)
-    for i in range(n_chunks):
+    from ._sharding import my_chunks
+
+    for i in my_chunks(n_chunks):
         path = os.path.join(partial, f"chunk_{i:05d}.npz")
         if os.path.isfile(path):
             if on_chunk:
@@ -181,8 +188,28 @@ def solve_ensemble(built: Built, layer: str, x0: np.ndarray, partial: str, resum
         write_npz(path, arrays)
         if on_chunk:
             on_chunk(i + 1, n_chunks)
+    if not lead:
+        return None  # process 0 gathers the chunks
+    _wait_for_files([os.path.join(partial, f"chunk_{i:05d}.npz") for i in range(n_chunks)], wait_seconds)
     parts = [np.load(os.path.join(partial, f"chunk_{i:05d}.npz")) for i in range(n_chunks)]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0].files}
+
+
+def _wait_for_files(paths: list[str], seconds: float) -> None:
+    """Wait until every file exists (other processes write them), or fail."""
+    import time
+
+    from ._errors import HopdynError
+
+    deadline = time.monotonic() + seconds
+    while True:
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise HopdynError(f"basins: {len(missing)} chunk files never appeared (first: {missing[0]}); "
+                              "did every process of the distributed run start?")
+        time.sleep(1.0)
 
 
 # ------------------------------------------------------------------ labelling
@@ -299,6 +326,8 @@ def run_basins(built: Built, out: str, resume: bool = False, on_chunk=None) -> t
     layer, pname, patterns = basin_target(built)
     x0, meta, plane = make_ensemble(built, layer, patterns)
     res = solve_ensemble(built, layer, x0, os.path.join(out, "basins.partial"), resume, on_chunk)
+    if res is None:  # not process 0 of a distributed run: its chunks are written
+        return None, None
     x_end = {k[len("x_end/"):]: v for k, v in res.items() if k.startswith("x_end/")}
     from ._discrete import BINARY_METHODS
 

@@ -20,6 +20,7 @@ from jaxtyping import Array, ArrayLike
 
 from ._compile import compiled
 from ._discrete import DISCRETE_METHODS, simulate_discrete
+from ._sharding import shard_batch, want_sharding
 from ._errors import HopdynError
 from ._network import Network, State
 
@@ -68,6 +69,7 @@ class _Params(NamedTuple):
     ss_atol: Array
     divergence: Array
     dtmin: Array
+    dtmax: Array
     ts: Array
 
 
@@ -117,7 +119,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
         # without end; dtmin with force_dtmin=False turns that into a failure.
         controller = dfx.PIDController(
             rtol=p.rtol, atol=p.atol, pcoeff=p.pcoeff, icoeff=p.icoeff, dcoeff=p.dcoeff,
-            dtmin=p.dtmin, force_dtmin=False,
+            dtmin=p.dtmin, dtmax=p.dtmax, force_dtmin=False,
         )
         dt0 = p.dt if cfg.initial_dt else None
     else:
@@ -224,10 +226,12 @@ def simulate(
     save_spacing: str = "log",
     divergence: float = 1e8,
     dtmin: float | None = None,
+    dtmax: float | None = None,
     dtype=None,
     max_sweeps: int = 100,
     seed: int = 0,
     order=None,
+    shard: bool | None = None,
 ) -> Trajectory:
     """Integrate ``tau dx/dt = -dE/dxhat`` from ``x0`` and return a ``Trajectory``.
 
@@ -251,11 +255,15 @@ def simulate(
       always saved.
     - ``divergence``: a state with ``max |x|`` above it, or any NaN/inf, ends the
       solve with status ``failed`` at the time it happened.
+    - ``dtmax``: the largest step adaptive methods take (default: none, or
+      what ``auto`` chose for a stiff network: below the explicit stability limit).
     - ``dtmin``: adaptive methods fail (status ``failed``) when the step size
       collapses below it, as it does when a NaN appears inside a step; default
       ``1e-10 (t1 - t0)``.
     - ``dtype``: ``float32`` or ``float64`` (needs ``jax_enable_x64``); default:
       the dtype of the network's parameters.
+    - ``shard``: split a batch over every visible JAX device (default: whenever
+      there is more than one); the result is the same as unsharded.
 
     Discrete rules (``method`` ``async``, ``sync``, ``dense_async``,
     ``retrieval``; see ``hopdyn._discrete.simulate_discrete``) return the same
@@ -275,6 +283,13 @@ def simulate(
     network = network.astype(dtype)
     x0 = network.init_state(x0, dtype=dtype)
     batched = network.batch_size(x0) is not None
+    if batched and want_sharding(shard):
+        x0, size = shard_batch(x0)
+        whole = simulate(network, x0, method=method, t0=t0, t1=t1, dt=dt, rtol=rtol, atol=atol, pcoeff=pcoeff,
+                         icoeff=icoeff, dcoeff=dcoeff, steady_state=steady_state, max_steps=max_steps, save=save,
+                         save_spacing=save_spacing, divergence=divergence, dtmin=dtmin, dtmax=dtmax, dtype=dtype,
+                         max_sweeps=max_sweeps, seed=seed, order=order, shard=False)
+        return whole.take(size)
     choice = ()
     if method == "auto":
         from ._stiffness import choose_solver
@@ -283,7 +298,9 @@ def simulate(
         method = picked.method
         pcoeff = picked.pcoeff if pcoeff is None else pcoeff
         icoeff = picked.icoeff if icoeff is None else icoeff
-        choice = tuple(sorted({"method": method, "pcoeff": pcoeff, "icoeff": icoeff, **picked.report}.items()))
+        dtmax = picked.dtmax if dtmax is None else dtmax
+        choice = tuple(sorted({"method": method, "pcoeff": pcoeff, "icoeff": icoeff, "dtmax": dtmax,
+                               **picked.report}.items()))
     pcoeff = 0.0 if pcoeff is None else pcoeff
     icoeff = 1.0 if icoeff is None else icoeff
     if method in DISCRETE_METHODS:
@@ -325,7 +342,8 @@ def simulate(
     p = _Params(
         t0=arr(t0), t1=arr(t1), dt=arr(dt if dt is not None else 0.0), rtol=arr(rtol), atol=arr(atol),
         pcoeff=arr(pcoeff), icoeff=arr(icoeff), dcoeff=arr(dcoeff), ss_rtol=arr(ss_rtol), ss_atol=arr(ss_atol),
-        divergence=arr(divergence), dtmin=arr(dtmin if dtmin is not None else 1e-10 * (t1 - t0)), ts=arr(ts),
+        divergence=arr(divergence), dtmin=arr(dtmin if dtmin is not None else 1e-10 * (t1 - t0)),
+        dtmax=arr(dtmax if dtmax is not None else np.inf), ts=arr(ts),
     )
     cfg = _Static(method=method, max_steps=int(max_steps), steady=steady, initial_dt=dt is not None)
     args = (network, x0, p, cfg, batched)

@@ -65,6 +65,12 @@ class Trajectory(eqx.Module):
             raise TypeError("not a batched trajectory")
         return jax.tree.map(lambda a: a[i], self)
 
+    def take(self, n: int) -> "Trajectory":
+        """The first ``n`` members of a batched trajectory (dropping padding)."""
+        if self.batch_size is None:
+            raise TypeError("not a batched trajectory")
+        return jax.tree.map(lambda a: a[:n], self)
+
     def members(self) -> list["Trajectory"]:
         """Each trajectory cut to its valid rows: one for an unbatched trajectory,
         one per member of a batch."""

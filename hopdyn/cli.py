@@ -372,6 +372,10 @@ def cmd_basins(args) -> int:
     from ._scenario import ScenarioError
 
     _enable_x64()
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()  # reads the cluster's environment (SLURM, Open MPI, ...)
     path = resolve(args.file)
     sc, _ = _scenario.load(path, args.set)
     extra = []
@@ -397,6 +401,8 @@ def cmd_basins(args) -> int:
     if sc.basins is not None:
         with Progress(f"basins of {sc.name}", not args.quiet) as bar:
             report, arrays = _basins.run_basins(built, out, resume=args.resume, on_chunk=bar.update)
+        if report is None:
+            return EXIT_OK  # a worker of a distributed run: process 0 writes the report
         write_npz(os.path.join(out, "basins.npz"), arrays)
         labels, meta = arrays["labels"], {k: arrays[k] for k in ("group", "source", "level", "grid_a", "grid_b")}
         if sc.basins.ensemble.grid is not None:
@@ -484,6 +490,52 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args) -> int:
+    from . import _bench
+    from ._errors import HopdynError
+    from ._io import write_json
+
+    _enable_x64()
+    known = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling")
+    cases = tuple(c.strip() for c in args.cases.split(",")) if args.cases else None
+    bad = [c for c in cases or () if c not in known]
+    if bad:
+        raise HopdynError(f"--cases: unknown case {bad[0]!r}; expected some of {', '.join(known)}")
+    log = (lambda *a: None) if args.quiet else print
+    report = _bench.bench(quick=args.quick, cases=cases, dtype=args.dtype, log=log)
+    out = args.out or os.path.join("plots", "bench")
+    write_json(os.path.join(out, "bench.json"), report)
+    if not args.quiet:
+        print()
+        print(bench_table(report))
+        print(f"\nbench.json in {out}/")
+    return EXIT_OK
+
+
+def bench_table(r: dict) -> str:
+    """The benchmark as a Markdown table (what the README shows)."""
+    lines = ["| case | batch | hopdyn | traj/s | steps (median/max) | GFLOP/s (of peak) | error | Euler scan | Python loop | solve_ivp (per traj.) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for c in r["cases"]:
+        h, b = c["hopdyn"], c["baselines"]
+        ratio = lambda k, key="ratio": f"{b[k][key]:.3g}x" if k in b and key in b[k] else "-"
+        flops = f"{h['gflops']:.3g} ({100 * h['fraction_of_matmul_peak']:.0f}%)" if "gflops" in h else "-"
+        lines.append(f"| {c['name']} | {c['batch']} | {h['method']} {h['wall_seconds']:.3g} s | {h['trajectories_per_second']:.3g} | "
+                     f"{h['steps_median']:.0f}/{h['steps_max']} | {flops} | {h['error']:.2g} | {ratio('euler_scan')} | "
+                     f"{ratio('python_loop')} | {ratio('solve_ivp', 'ratio_per_trajectory')} |")
+    if "stiff_default_controller" in r:
+        s = r["stiff_default_controller"]
+        lines.append("")
+        lines.append(f"Stiff case with Tsit5 and Diffrax's default controller: {s['wall_seconds']:.3g} s (steps max {s['steps_max']}, "
+                     f"{', '.join(s['statuses'])}); hopdyn's default is {s['speedup_of_auto']:.3g}x faster"
+                     + (f", with tau: 0 {s['speedup_of_tau0']:.3g}x" if "speedup_of_tau0" in s else "") + ".")
+    if "scaling" in r:
+        lines.append("")
+        lines.append("Cost per step grows like " + ", ".join(f"{k}^{v['exponent']:.2f}" for k, v in r["scaling"].items()) + ".")
+    lines.append(f"Matrix-multiply peak measured: {r['matmul_peak_gflops']:.3g} GFLOP/s ({r['dtype']}); ratios are baseline time / hopdyn time.")
+    return "\n".join(lines)
+
+
 COMMANDS = {
     "run": (cmd_run, "simulate one scenario: result.json, trajectory.npz, figures"),
     "verify": (cmd_verify, "Lyapunov, convexity, convergence and stability checks: verify.json and a table"),
@@ -491,6 +543,7 @@ COMMANDS = {
     "validate": (cmd_validate, "check a scenario file without simulating"),
     "schema": (cmd_schema, "print the JSON Schema of scenario files"),
     "list": (cmd_list, "list the shipped scenarios"),
+    "bench": (cmd_bench, "the benchmark suite against hand-written baselines: a table and bench.json"),
 }
 
 
@@ -508,12 +561,20 @@ def parser() -> argparse.ArgumentParser:
                            help="override a key, e.g. --set solver.rtol=1e-8 (repeatable)")
         if name == "basins":
             s.add_argument("--samples", type=int, metavar="N", help="starts per corruption level / random samples / ~N grid points")
+            s.add_argument("--distributed", action="store_true",
+                           help="one process of a multi-host run (jax.distributed.initialize; chunks shared through --out)")
             s.add_argument("--resume", action="store_true", help="continue an interrupted run from its saved chunks")
         if name in ("run", "verify", "basins"):
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
             s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
         if name == "run":
             s.add_argument("--no-plots", action="store_true", help="write result.json and trajectory.npz only")
+        if name == "bench":
+            s.add_argument("--quick", action="store_true", help="small sizes (K = 250, D = 256, batch 32)")
+            s.add_argument("--cases", metavar="A,B", help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling")
+            s.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+            s.add_argument("--out", metavar="DIR", help="output folder (default plots/bench/)")
+            s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     return p
 
 

@@ -1,0 +1,324 @@
+"""``hopdyn bench``: hopdyn's solves against the ways people integrate these
+networks by hand, measured in the same run on the same machine.
+
+Baselines, each run on the same equations from the same starts:
+
+- ``python_loop``: seed 000's tutorial — a Python ``for`` loop of Euler steps in
+  numpy, one trajectory at a time;
+- ``euler_scan``: a jitted fixed-step Euler ``lax.scan`` over the batch (the
+  HAMUX way), its step tuned to reach hopdyn's final accuracy;
+- ``solve_ivp``: ``scipy.integrate.solve_ivp`` (RK45, or LSODA for stiff cases)
+  per trajectory with hopdyn's tolerances;
+- ``torchdiffeq``: ``odeint`` (dopri5) where torch and torchdiffeq are installed.
+
+Accuracy is measured against a tight float64 reference (Tsit5, rtol 1e-10).
+Slow baselines are timed on a few trajectories and scaled to the batch
+(``extrapolated: true``).  Achieved GFLOP/s counts ``6 K D`` flops per
+vector-field evaluation and member (the overlaps, and the two products of the
+energy's gradient) against the machine's measured matrix-multiply rate.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._network import Network
+from ._neurons import Neuron
+
+
+def machine() -> dict:
+    dev = jax.devices()
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
+            "backend": jax.default_backend(), "devices": [str(d) for d in dev]}
+
+
+def matmul_peak(dtype="float32", n: int = 2048, reps: int = 5) -> float:
+    """Measured GFLOP/s of an ``n x n`` matrix product (best of ``reps``)."""
+    a = jnp.ones((n, n), dtype)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    best = np.inf
+    for _ in range(reps):
+        t = time.perf_counter()
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def dense_memory(K: int, D: int, B: int, tau_m: float, beta: float, dtype: str, seed: int = 0):
+    """A dense associative memory (tanh visible layer, softmax memory layer) with
+    K random +-1/sqrt(D) patterns, and B of them with 10% of signs flipped."""
+    from ._lagrangians import Softmax, Tanh
+    from ._synapses import Dense
+
+    rng = np.random.default_rng(seed)
+    xi = rng.choice([-1.0, 1.0], (K, D)) / np.sqrt(D)
+    net = Network({"v": Neuron(D, Tanh(1.0)), "m": Neuron(K, Softmax(beta), tau_m)}, [Dense(("m", "v"), xi)]).astype(dtype)
+    x0 = np.sign(xi[np.arange(B) % K]).copy()
+    flip = rng.random(x0.shape) < 0.1
+    x0[flip] *= -1
+    return net, {"v": x0.astype(dtype)}, xi
+
+
+def seed_dam(dtype: str):
+    """Seed 000's DAM: K = 100 uniform patterns, D = 30, one trajectory."""
+    from ._lagrangians import Sigmoid, Softmax
+    from ._synapses import Dense
+
+    rng = np.random.default_rng(55)
+    xi = rng.uniform(0, 1, (100, 30))
+    net = Network({"v": Neuron(30, Sigmoid(1 / 60)), "m": Neuron(100, Softmax(1.0))}, [Dense(("m", "v"), xi)]).astype(dtype)
+    x0 = {"v": rng.uniform(0, 1, (1, 30)).astype(dtype), "m": rng.normal(size=(1, 100)).astype(dtype)}
+    return net, x0, xi
+
+
+# ------------------------------------------------------------------ baselines
+def _flat_field(net: Network, x0: dict):
+    """A numpy right-hand side on the flattened state of one member (for the
+    Python loop, solve_ivp and torchdiffeq), and the pack/unpack helpers."""
+    names = list(net.neurons)
+    sizes = [net.neurons[a].size for a in names]
+    f = jax.jit(lambda x: net.vector_field(x))
+
+    def unpack(y):
+        out, k = {}, 0
+        for a, n in zip(names, sizes):
+            out[a] = y[k:k + n].reshape(net.neurons[a].shape)
+            k += n
+        return out
+
+    def rhs(t, y):
+        d = f(unpack(np.asarray(y, dtype=net.dtype)))
+        return np.concatenate([np.asarray(d[a], np.float64).ravel() for a in names])
+
+    pack = lambda s: np.concatenate([np.asarray(s[a], np.float64).ravel() for a in names])
+    return rhs, pack, unpack
+
+
+def euler_scan(net: Network, x0: dict, dt: float, steps: int):
+    """The jitted fixed-step Euler loop over the batch; returns (final, seconds)."""
+    field = jax.vmap(net.vector_field)
+
+    @jax.jit
+    def run(x):
+        def body(x, _):
+            return jax.tree.map(lambda a, d: a + dt * d, x, field(x)), None
+
+        return jax.lax.scan(body, x, None, length=steps)[0]
+
+    jax.block_until_ready(run(x0))  # compile
+    t = time.perf_counter()
+    out = jax.block_until_ready(run(x0))
+    return out, time.perf_counter() - t
+
+
+def python_loop(net: Network, x0_one: dict, dt: float, steps: int) -> float:
+    """Seed 000's tutorial: Euler steps in a Python loop (numpy field by hand for
+    the dense memory).  Seconds for one trajectory."""
+    xi = np.asarray(net.synapses[0].weights, np.float64)
+    lag_v, lag_m = net.neurons["v"].lagrangian, net.neurons["m"].lagrangian
+    tv, tm = float(net.neurons["v"].tau), float(net.neurons["m"].tau)
+    v = np.asarray(x0_one["v"], np.float64).copy()
+    m = np.asarray(x0_one.get("m", np.zeros(xi.shape[0])), np.float64).copy()
+    act_v = jax.jit(lambda x: lag_v.activation(x))
+    act_m = jax.jit(lambda x: lag_m.activation(x))
+    t = time.perf_counter()
+    for _ in range(steps):
+        vh, mh = np.asarray(act_v(v)), np.asarray(act_m(m))
+        dv = (xi.T @ mh - v) / tv
+        dm = (xi @ vh - m) / tm if tm > 0 else 0.0
+        v, m = v + dt * dv, m + dt * dm
+    return time.perf_counter() - t
+
+
+def _err(a: dict, b: dict) -> float:
+    return float(max(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64))) for k in ("v",)))
+
+
+EULER_DTS = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+
+
+def _first(x: dict, n: int) -> dict:
+    return {k: v[:n] for k, v in x.items()}
+
+
+def run_case(name: str, net: Network, x0: dict, *, t1: float, rtol: float, atol: float, stiff: bool,
+             flops_per_eval: float | None, peak: float | None, check: int = 8, slow_members: int = 2,
+             baselines: tuple = ("euler_scan", "python_loop", "solve_ivp", "torchdiffeq"), log=print) -> dict:
+    """Time hopdyn's default solve of ``x0`` (batched) and each baseline."""
+    from ._solve import simulate
+
+    x0 = {k: np.asarray(v) for k, v in net.init_state(x0).items()}  # every layer, batched
+    B = next(iter(x0.values())).shape[0]
+    kw = dict(t1=t1, rtol=rtol, atol=atol, save=2)
+    simulate(net, _first(x0, 1), **kw)  # warm the auto-selection's own compile
+    tr = simulate(net, x0, **kw)
+    wall = tr.solve_seconds
+    steps = np.asarray(tr.n_steps)
+    evals = np.asarray(tr.vf_evals)
+    out = {"name": name, "batch": B, "hopdyn": {
+        "method": tr.method, "auto": tr.solver_choice, "wall_seconds": wall, "compile_seconds": tr.compile_seconds,
+        "trajectories_per_second": B / wall, "steps_median": float(np.median(steps)), "steps_max": int(steps.max()),
+        "vector_field_evals_max": int(evals.max()) if evals.min() >= 0 else None,
+        "statuses": sorted({str(v) for v in np.atleast_1d(tr.status_name)})}}
+    if flops_per_eval and evals.min() >= 0:
+        # under vmap every member is evaluated until the slowest finishes
+        gflops = float(flops_per_eval) * B * float(evals.max()) / wall / 1e9
+        out["hopdyn"]["gflops"] = gflops
+        if peak:
+            out["hopdyn"]["fraction_of_matmul_peak"] = gflops / peak
+    # accuracy against a tight float64 reference on the first members
+    n = min(check, B)
+    ref_net = net.astype("float64")
+    ref = simulate(ref_net, _first(x0, n), method="tsit5", t1=t1, rtol=1e-10, atol=1e-12, save=2, max_steps=10**6,
+                   dtype="float64")
+    ref_end = {k: np.asarray(v) for k, v in ref.final_state.items()}
+    hop_end = {k: np.asarray(v)[:n] for k, v in tr.final_state.items()}
+    err = _err(hop_end, ref_end)
+    same = float(np.mean(np.all(np.sign(hop_end["v"]) == np.sign(ref_end["v"]), axis=1)))
+    out["hopdyn"].update(error=err, same_fixed_point_as_reference=same)
+    T = float(np.max(np.asarray(tr.t_final)))
+    out["horizon_for_baselines"] = T
+    log(f"  hopdyn {tr.method}: {wall:.3g} s, {B / wall:.3g} traj/s, steps median {np.median(steps):.0f} max "
+        f"{steps.max()}, error {err:.2g}" + (f", {out['hopdyn'].get('gflops', 0):.3g} GFLOP/s" if "gflops" in out["hopdyn"] else ""))
+    floor = max(err, 20 * float(np.finfo(net.dtype).eps) * max(1.0, float(np.max(np.abs(ref_end["v"])))))
+    base = {}
+    dt = None
+    if "euler_scan" in baselines:
+        for cand in EULER_DTS:
+            steps_e = int(np.ceil(T / cand))
+            if steps_e > 200_000:
+                break
+            end, _ = euler_scan(net, _first(x0, n), cand, steps_e)
+            e = _err(end, ref_end)
+            if np.isfinite(e) and e <= floor:
+                dt = cand
+                break
+        if dt is None:
+            base["euler_scan"] = {"note": f"no step in {EULER_DTS} reached error {floor:.2g}"}
+        else:
+            _, secs = euler_scan(net, x0, dt, int(np.ceil(T / dt)))
+            base["euler_scan"] = {"dt": dt, "steps": int(np.ceil(T / dt)), "wall_seconds": secs, "ratio": secs / wall}
+            log(f"  euler_scan dt {dt}: {secs:.3g} s ({secs / wall:.3g}x hopdyn)")
+    one = {k: v[0] for k, v in x0.items()}
+    if "python_loop" in baselines and dt is not None and all(float(nn.tau) > 0 for nn in net.neurons.values()):
+        steps_p = int(np.ceil(T / dt))
+        m = min(steps_p, 2000)
+        secs = python_loop(net, one, dt, m) * steps_p / m * B
+        base["python_loop"] = {"dt": dt, "wall_seconds": secs, "ratio": secs / wall, "extrapolated": m < steps_p or B > 1}
+        log(f"  python_loop: {secs:.3g} s ({secs / wall:.3g}x){' (extrapolated)' if base['python_loop']['extrapolated'] else ''}")
+    if "solve_ivp" in baselines:
+        try:
+            from scipy.integrate import solve_ivp
+        except ImportError:
+            base["solve_ivp"] = {"note": "scipy not installed"}
+        else:
+            rhs, pack, _ = _flat_field(net, x0)
+            rhs(0.0, pack(one))  # compile the field
+            k = min(slow_members, B)
+            t = time.perf_counter()
+            for i in range(k):
+                solve_ivp(rhs, (0.0, T), pack({a: v[i] for a, v in x0.items()}), method="LSODA" if stiff else "RK45",
+                          rtol=rtol, atol=atol)
+            per = (time.perf_counter() - t) / k
+            base["solve_ivp"] = {"method": "LSODA" if stiff else "RK45", "seconds_per_trajectory": per,
+                                 "wall_seconds": per * B, "ratio": per * B / wall,
+                                 "ratio_per_trajectory": per / (wall / B), "extrapolated": k < B}
+            log(f"  solve_ivp: {per:.3g} s per trajectory ({per / (wall / B):.3g}x hopdyn per trajectory)")
+    if "torchdiffeq" in baselines:
+        try:
+            import torch  # noqa: F401
+            import torchdiffeq  # noqa: F401
+        except ImportError:
+            base["torchdiffeq"] = {"note": "not installed"}
+    out["baselines"] = base
+    return out
+
+
+def scaling(dtype: str, sizes: dict, log=print) -> dict:
+    """Solve seconds per step of the non-stiff dense memory as batch, K and D
+    grow (each from a base point), and the fitted exponents."""
+    from ._solve import simulate
+
+    res = {}
+    base = sizes["base"]
+    for axis, values in sizes["series"].items():
+        pts = []
+        for v in values:
+            K, D, B = (v if axis == "K" else base[0]), (v if axis == "D" else base[1]), (v if axis == "batch" else base[2])
+            net, x0, _ = dense_memory(K, D, B, 1.0, 10.0, dtype)
+            kw = dict(method="tsit5", t1=50.0, rtol=1e-5, atol=1e-6, save=2)
+            simulate(net, x0, **kw)
+            best = np.inf
+            for _ in range(3):
+                tr = simulate(net, x0, **kw)
+                best = min(best, tr.solve_seconds / int(np.max(np.asarray(tr.n_steps))))
+            pts.append(best)
+        slope = float(np.polyfit(np.log(values), np.log(pts), 1)[0])
+        res[axis] = {"values": list(values), "seconds_per_step": pts, "exponent": slope}
+        log(f"  scaling in {axis}: exponent {slope:.2f} ({', '.join(f'{v}: {p:.3g}' for v, p in zip(values, pts))} s/step)")
+    return res
+
+
+SIZES = {
+    "full": {"K": 1000, "D": 1024, "B": 1024,
+             "scaling": {"base": (500, 512, 128), "series": {"batch": (32, 64, 128, 256), "K": (250, 500, 1000, 2000),
+                                                             "D": (256, 512, 1024, 2048)}}},
+    "quick": {"K": 250, "D": 256, "B": 32,
+              "scaling": {"base": (125, 128, 16), "series": {"batch": (8, 16, 32), "K": (125, 250, 500),
+                                                             "D": (128, 256, 512)}}},
+}
+
+
+def bench(quick: bool = False, cases: tuple | None = None, dtype: str = "float32", log=print) -> dict:
+    """The benchmark suite; returns what ``bench.json`` holds."""
+    size = SIZES["quick" if quick else "full"]
+    K, D, B = size["K"], size["D"], size["B"]
+    report = {"machine": machine(), "dtype": dtype, "mode": "quick" if quick else "full"}
+    peak = matmul_peak(dtype, 1024 if quick else 2048)
+    report["matmul_peak_gflops"] = peak
+    log(f"machine: {report['machine']['processor']}, {report['machine']['cpu_count']} cores, {jax.default_backend()}; "
+        f"matmul peak {peak:.3g} GFLOP/s ({dtype})")
+    all_cases = {
+        "seed-dam": lambda: (seed_dam(dtype)[:2], dict(t1=100.0, rtol=1e-6, atol=1e-8, stiff=False), 6 * 100 * 30),
+        "dense": lambda: (dense_memory(K, D, B, 1.0, 10.0, dtype)[:2], dict(t1=200.0, rtol=1e-5, atol=1e-6, stiff=False), 6 * K * D),
+        "dense-stiff": lambda: (dense_memory(K, D, B, 0.05, 50.0, dtype)[:2], dict(t1=200.0, rtol=1e-5, atol=1e-6, stiff=True), 6 * K * D),
+        "dense-stiff-tau0": lambda: (dense_memory(K, D, B, 0.0, 50.0, dtype)[:2], dict(t1=200.0, rtol=1e-5, atol=1e-6, stiff=True), 6 * K * D),
+    }
+    report["cases"] = []
+    for name, make in all_cases.items():
+        if cases and name not in cases:
+            continue
+        (net, x0), opts, fpe = make()
+        log(f"{name}: K = {net.neurons['m'].size}, D = {net.neurons['v'].size}, batch {next(iter(x0.values())).shape[0]}")
+        report["cases"].append(run_case(name, net, x0, flops_per_eval=fpe, peak=peak, log=log, **opts))
+    stiff = {c["name"]: c for c in report["cases"]}
+    if "dense-stiff" in stiff:
+        # Tsit5 with Diffrax's default integral controller on the stiff case
+        net, x0, _ = dense_memory(K, D, B, 0.05, 50.0, dtype)
+        from ._solve import simulate
+
+        kw = dict(method="tsit5", t1=200.0, rtol=1e-5, atol=1e-6, save=2, max_steps=20_000)
+        simulate(net, _first(x0, 1), **kw)
+        tr = simulate(net, x0, **kw)
+        ref_wall = tr.solve_seconds
+        report["stiff_default_controller"] = {
+            "wall_seconds": ref_wall, "steps_max": int(np.max(np.asarray(tr.n_steps))),
+            "statuses": sorted({str(v) for v in np.atleast_1d(tr.status_name)}),
+            "speedup_of_auto": ref_wall / stiff["dense-stiff"]["hopdyn"]["wall_seconds"],
+        }
+        if "dense-stiff-tau0" in stiff:
+            report["stiff_default_controller"]["speedup_of_tau0"] = ref_wall / stiff["dense-stiff-tau0"]["hopdyn"]["wall_seconds"]
+        log(f"dense-stiff with Tsit5 and the integral controller: {ref_wall:.3g} s, steps max "
+            f"{report['stiff_default_controller']['steps_max']}, statuses {report['stiff_default_controller']['statuses']}")
+    if not cases or "scaling" in cases:
+        log("scaling (non-stiff dense memory, seconds per step):")
+        report["scaling"] = scaling(dtype, size["scaling"], log)
+    return report

@@ -1,0 +1,113 @@
+"""Performance machinery: the automatic solver choice, sharding across devices
+(run in a subprocess with 4 virtual CPU devices), and `hopdyn bench`."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+import hopdyn as hd
+from hopdyn import _stiffness
+from hopdyn.cli import main
+
+
+def _dense(K, D, tau_m, beta, seed=0):
+    rng = np.random.default_rng(seed)
+    xi = rng.choice([-1.0, 1.0], (K, D)) / np.sqrt(D)
+    net = hd.Network({"v": hd.Neuron(D, hd.Tanh(1.0)), "m": hd.Neuron(K, hd.Softmax(beta), tau_m)}, [hd.Dense(("m", "v"), xi)])
+    return net, xi
+
+
+def test_spectral_radius_matches_the_jacobians_eigenvalues():
+    net, xi = _dense(30, 20, 0.05, 20.0)
+    x = {"v": np.sign(xi[0]) * 0.5, "m": np.zeros(30)}
+    import jax
+
+    flat = lambda y: np.concatenate([np.asarray(v).ravel() for v in net.vector_field({"v": y[:20], "m": y[20:]}).values()])
+    J = np.asarray(jax.jacfwd(lambda y: jax.numpy.concatenate([v.ravel() for v in net.vector_field({"v": y[:20], "m": y[20:]}).values()]))(
+        np.concatenate([x["v"], x["m"]])))
+    del flat
+    rho = np.max(np.abs(np.linalg.eigvals(J)))
+    est = _stiffness.spectral_radius(net, x, iters=200)
+    assert abs(est - rho) / rho < 0.05, (est, rho)
+
+
+def test_auto_choice_by_stiffness():
+    net, xi = _dense(30, 20, 1.0, 1.0)
+    assert _stiffness.choose_solver(net, {"v": np.sign(xi[0]), "m": np.zeros(30)}).method == "tsit5"
+    stiff, _ = _dense(30, 20, 1e-3, 1.0)  # 50 free variables: implicit
+    c = _stiffness.choose_solver(stiff, {"v": np.sign(xi[0]), "m": np.zeros(30)})
+    assert c.method == "kvaerno5" and c.report["stiffness_ratio"] > _stiffness.STIFF_RATIO
+    assert "quasi-static" in c.report["hint"]
+    big, xib = _dense(300, 200, 1e-2, 1.0)  # 500 free variables: explicit, PI control, capped steps
+    c = _stiffness.choose_solver(big, {"v": np.sign(xib[0]), "m": np.zeros(300)})
+    assert (c.method, c.pcoeff, c.icoeff) == ("tsit5", 0.3, 0.3) and c.dtmax * c.report["spectral_radius"] == 2.0
+
+
+def test_auto_solves_a_stiff_memory_to_the_reference_fixed_point():
+    net, xi = _dense(200, 128, 0.02, 30.0)
+    x0 = np.sign(xi[:4]).copy()
+    x0[:, :12] *= -1
+    tr = hd.simulate(net.astype("float32"), {"v": x0.astype("float32")}, t1=200.0, rtol=1e-5, atol=1e-6, save=2)
+    assert tr.solver_choice["stiffness_ratio"] > 10 and all(s == "steady_state" for s in tr.status_name)
+    reduced, _ = _dense(200, 128, 0.0, 30.0)  # the same fixed points, without the stiffness
+    ref = hd.simulate(reduced, {"v": x0}, method="tsit5", t1=200.0, rtol=1e-10, atol=1e-12, save=2)
+    np.testing.assert_allclose(np.asarray(tr.final_state["v"]), np.asarray(ref.final_state["v"]), atol=1e-4)
+
+
+def test_sharded_and_unsharded_runs_agree(tmp_path):
+    code = textwrap.dedent("""
+        import json, jax
+        jax.config.update("jax_enable_x64", True)
+        import numpy as np, hopdyn as hd
+        from hopdyn._sharding import shard_batch
+        assert jax.device_count() == 4
+        rng = np.random.default_rng(0)
+        xi = rng.choice([-1.0, 1.0], (12, 40))
+        net = hd.Network({"v": hd.Neuron(40, hd.Tanh(2.0)), "m": hd.Neuron(12, hd.Softmax(1.0), 0.5)}, [hd.Dense(("m", "v"), xi)])
+        x0 = {"v": xi[np.arange(6) % 12] * 0.5 + 0.1 * rng.normal(size=(6, 40))}
+        xs, n = shard_batch(net.init_state(x0))
+        a = hd.simulate(net, x0, t1=50.0, shard=True)
+        b = hd.simulate(net, x0, t1=50.0, shard=False)
+        hop = hd.Network({"s": hd.Neuron(40, hd.Tanh(5.0))}, [hd.Hebbian(("s",), xi)])
+        d1 = hd.simulate(hop, {"s": np.sign(x0["v"])}, method="async", seed=3, shard=True)
+        d2 = hd.simulate(hop, {"s": np.sign(x0["v"])}, method="async", seed=3, shard=False)
+        print(json.dumps({"devices": len(xs["v"].sharding.device_set), "padded": int(xs["v"].shape[0]), "batch": a.batch_size,
+                          "diff": max(float(np.max(np.abs(np.asarray(a.final_state[k]) - np.asarray(b.final_state[k])))) for k in "vm"),
+                          "same_status": a.status_name == b.status_name,
+                          "discrete_equal": bool(np.array_equal(np.asarray(d1.x["s"]), np.asarray(d2.x["s"])))}))
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["devices"] == 4 and r["padded"] == 8 and r["batch"] == 6
+    assert r["diff"] <= 1e-12 and r["same_status"] and r["discrete_equal"]
+    # a basin sweep over 4 devices gives the single-device report
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    subprocess.run([sys.executable, "-m", "hopdyn.cli", "basins", "basins-two-neuron", "--samples", "20", "-q",
+                    "--out", str(tmp_path / "four")], env=env, check=True, timeout=300)
+    assert main(["basins", "basins-two-neuron", "--samples", "20", "-q", "--out", str(tmp_path / "one")]) == 0
+    four, one = (json.load(open(tmp_path / n / "basins.json")) for n in ("four", "one"))
+    assert four["fractions"] == one["fractions"] and len(four["attractors"]) == len(one["attractors"])
+
+
+def test_bench_quick_writes_its_table_and_json(tmp_path, capsys):
+    rc = main(["bench", "--quick", "--cases", "seed-dam", "--out", str(tmp_path)])
+    assert rc == 0
+    r = json.load(open(tmp_path / "bench.json"))
+    assert r["matmul_peak_gflops"] > 0 and r["machine"]["cpu_count"] >= 1
+    (case,) = r["cases"]
+    h = case["hopdyn"]
+    assert case["name"] == "seed-dam" and h["error"] < 1e-4 and h["same_fixed_point_as_reference"] == 1.0
+    for k in ("euler_scan", "python_loop", "solve_ivp"):
+        assert case["baselines"][k]["ratio"] > 0
+    assert "| seed-dam |" in capsys.readouterr().out
+
+
+def test_bench_rejects_an_unknown_case(capsys):
+    assert main(["bench", "--cases", "warp"]) == 2
+    assert "--cases: unknown case 'warp'" in capsys.readouterr().err
