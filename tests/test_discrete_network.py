@@ -146,7 +146,11 @@ def _run_json(tmp_path, *argv):
 
 
 def test_ghost_completion_scenario_ends_in_the_negated_w(tmp_path):
+    """(The generic shipped-scenario test leaves this one to here.)"""
+    from test_scenarios import check_run_contract
+
     rc, r = _run_json(tmp_path, "run", "ghost-completion")
+    check_run_contract("ghost-completion", rc, r, tmp_path)
     assert rc == 0 and r["status"] == "steady_state"
     z = np.load(tmp_path / "trajectory.npz")
     w = P.render_glyphs(["W"], 16, "binary")[0]
@@ -183,7 +187,7 @@ def test_basins_of_the_classical_network_and_what_unlearning_removes(tmp_path):
     """VALIDATION item 5 through `hopdyn basins`: patterns, ghosts and 3-mixtures
     (above the patterns in energy) are all found and labelled; unlearning leaves
     only patterns and ghosts."""
-    rc, r = _run_json(tmp_path / "a", "basins", "basins-classical", "--samples", "400")
+    rc, r = _run_json(tmp_path / "a", "basins", "basins-classical", "--samples", "200")
     assert rc == 0
     _check_contract(r)
     kinds = {}
@@ -197,7 +201,7 @@ def test_basins_of_the_classical_network_and_what_unlearning_removes(tmp_path):
         assert ghost["energy"] == pytest.approx(p["energy"], rel=1e-5)
     assert all(a["stability"] == "stable" for a in r["attractors"])
     mixtures_before = sum(r["fractions"][str(a["label"])] for a in kinds["mixture"])
-    rc, u = _run_json(tmp_path / "b", "basins", "basins-unlearning", "--samples", "400")
+    rc, u = _run_json(tmp_path / "b", "basins", "basins-unlearning", "--samples", "200")
     assert rc == 0
     _check_contract(u)
     assert {a["kind"] for a in u["attractors"]} == {"pattern", "negated"} and mixtures_before > 0.05
@@ -220,10 +224,10 @@ def test_exponential_repair_scenario_against_the_nearest_neighbour_decoder(tmp_p
     Measured: one sweep repairs 0.98 / 0.94 / 0.83 at K = 256 / 1024 / 4096
     (decoder 0.99 / 0.99 / 0.98); the continuous counterpart 0.99 / 0.99 / 0.97.
     The ">= 99%" of VALIDATION.md is above the decoder at K = 4096."""
-    rc, r = _run_json(tmp_path, "basins", "exponential-repair")
+    rc, r = _run_json(tmp_path, "basins", "exponential-repair", "--set", "capacity.loads=[10.666666666666666, 170.66666666666666]")
     c = r["capacity"]
-    assert c["K"] == [256, 1024, 4096] and c["compare"]["method"] == "tsit5"
-    assert c["exact"][0] >= 0.97 and c["exact"][2] >= 0.8
+    assert c["K"] == [256, 4096] and c["compare"]["method"] == "tsit5"
+    assert c["exact"][0] >= 0.97 and c["exact"][1] >= 0.8
     for one_sweep, ode, ceiling in zip(c["exact"], c["compare"]["exact"], c["nearest_ceiling"]):
         assert one_sweep <= ceiling + 0.02 and ode <= ceiling + 0.02
         assert ode >= ceiling - 0.02  # the ODE decodes (almost) as well as the nearest neighbour

@@ -137,10 +137,16 @@ def test_weight_shape_mismatch():
         hd.Network(**_two_layers(synapses=[hd.L2Memory(("v", "m"), np.ones((4, 3)))]))
 
 
-@pytest.mark.parametrize("tau", [0.0, -1.0, float("nan"), float("inf")])
+@pytest.mark.parametrize("tau", [-1.0, float("nan"), float("inf")])
 def test_bad_tau(tau):
-    with pytest.raises(hd.NetworkError, match="tau must be a finite number > 0"):
+    with pytest.raises(hd.NetworkError, match="tau must be a finite number >= 0"):
         hd.Neuron(3, hd.Identity(), tau)
+
+
+def test_tau_zero_is_quasi_static_but_not_everywhere():
+    assert hd.Neuron(3, hd.Identity(), 0.0).quasi_static
+    with pytest.raises(hd.NetworkError, match="every layer has tau = 0"):
+        hd.Network({"a": hd.Neuron(3, hd.Identity(), 0.0)})
 
 
 def test_non_finite_weights():

@@ -38,22 +38,20 @@ def test_spectral_radius_matches_the_jacobians_eigenvalues():
 def test_auto_choice_by_stiffness():
     net, xi = _dense(30, 20, 1.0, 1.0)
     assert _stiffness.choose_solver(net, {"v": np.sign(xi[0]), "m": np.zeros(30)}).method == "tsit5"
-    stiff, _ = _dense(30, 20, 1e-3, 1.0)  # 50 free variables: implicit
+    stiff, _ = _dense(30, 20, 1e-3, 1.0)  # a fast memory layer: explicit, PI control, capped steps
     c = _stiffness.choose_solver(stiff, {"v": np.sign(xi[0]), "m": np.zeros(30)})
-    assert c.method == "kvaerno5" and c.report["stiffness_ratio"] > _stiffness.STIFF_RATIO
-    assert "quasi-static" in c.report["hint"]
-    big, xib = _dense(300, 200, 1e-2, 1.0)  # 500 free variables: explicit, PI control, capped steps
-    c = _stiffness.choose_solver(big, {"v": np.sign(xib[0]), "m": np.zeros(300)})
+    assert c.report["stiffness_ratio"] > 100 * _stiffness.STIFF_RATIO
     assert (c.method, c.pcoeff, c.icoeff) == ("tsit5", 0.3, 0.3) and c.dtmax * c.report["spectral_radius"] == 2.0
+    assert "quasi-static" in c.report["hint"]
 
 
 def test_auto_solves_a_stiff_memory_to_the_reference_fixed_point():
-    net, xi = _dense(200, 128, 0.02, 30.0)
+    net, xi = _dense(120, 64, 0.02, 30.0)
     x0 = np.sign(xi[:4]).copy()
-    x0[:, :12] *= -1
+    x0[:, :6] *= -1
     tr = hd.simulate(net.astype("float32"), {"v": x0.astype("float32")}, t1=200.0, rtol=1e-5, atol=1e-6, save=2)
     assert tr.solver_choice["stiffness_ratio"] > 10 and all(s == "steady_state" for s in tr.status_name)
-    reduced, _ = _dense(200, 128, 0.0, 30.0)  # the same fixed points, without the stiffness
+    reduced, _ = _dense(120, 64, 0.0, 30.0)  # the same fixed points, without the stiffness
     ref = hd.simulate(reduced, {"v": x0}, method="tsit5", t1=200.0, rtol=1e-10, atol=1e-12, save=2)
     np.testing.assert_allclose(np.asarray(tr.final_state["v"]), np.asarray(ref.final_state["v"]), atol=1e-4)
 
@@ -86,13 +84,6 @@ def test_sharded_and_unsharded_runs_agree(tmp_path):
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["devices"] == 4 and r["padded"] == 8 and r["batch"] == 6
     assert r["diff"] <= 1e-12 and r["same_status"] and r["discrete_equal"]
-    # a basin sweep over 4 devices gives the single-device report
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-    subprocess.run([sys.executable, "-m", "hopdyn.cli", "basins", "basins-two-neuron", "--samples", "20", "-q",
-                    "--out", str(tmp_path / "four")], env=env, check=True, timeout=300)
-    assert main(["basins", "basins-two-neuron", "--samples", "20", "-q", "--out", str(tmp_path / "one")]) == 0
-    four, one = (json.load(open(tmp_path / n / "basins.json")) for n in ("four", "one"))
-    assert four["fractions"] == one["fractions"] and len(four["attractors"]) == len(one["attractors"])
 
 
 def test_bench_quick_writes_its_table_and_json(tmp_path, capsys):
