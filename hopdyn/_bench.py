@@ -83,29 +83,21 @@ def seed_dam(dtype: str):
 def _flat_field(net: Network, x0: dict):
     """A numpy right-hand side on the flattened state of one member (for the
     Python loop, solve_ivp and torchdiffeq), and the pack/unpack helpers."""
-    names = list(net.neurons)
-    sizes = [net.neurons[a].size for a in names]
-    f = jax.jit(lambda x: net.vector_field(x))
+    def flat_field(y):
+        return net.flatten(net.vector_field(net.unflatten(y)))
 
-    def unpack(y):
-        out, k = {}, 0
-        for a, n in zip(names, sizes):
-            out[a] = y[k:k + n].reshape(net.neurons[a].shape)
-            k += n
-        return out
+    f = jax.jit(flat_field)
 
     def rhs(t, y):
-        d = f(unpack(np.asarray(y, dtype=net.dtype)))
-        return np.concatenate([np.asarray(d[a], np.float64).ravel() for a in names])
+        return np.asarray(f(jnp.asarray(y, net.dtype)), np.float64)
 
-    pack = lambda s: np.concatenate([np.asarray(s[a], np.float64).ravel() for a in names])
-    flat_field = lambda y: jnp.concatenate([v.ravel() for v in net.vector_field(unpack(y)).values()])
+    pack = lambda s: np.asarray(net.flatten(s), np.float64)
     jac_fn = jax.jit(jax.jacfwd(flat_field))
 
     def jac(t, y):  # the exact Jacobian, from JAX, for the implicit methods
         return np.asarray(jac_fn(jnp.asarray(y, net.dtype)), np.float64)
 
-    return rhs, jac, pack, unpack
+    return rhs, jac, pack, net.unflatten
 
 
 def euler_scan(net: Network, x0: dict, dt: float, steps: int):

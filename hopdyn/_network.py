@@ -143,6 +143,18 @@ class Network(eqx.Module):
                     out[name] = jnp.broadcast_to(out[name], (batch,) + neuron.shape)
         return out
 
+    def flatten(self, x: State) -> Array:
+        """One unbatched state as a flat vector (layers in declaration order)."""
+        return jnp.concatenate([jnp.ravel(x[a]) for a in self.neurons])
+
+    def unflatten(self, v: Array) -> State:
+        """The inverse of ``flatten``."""
+        out, k = {}, 0
+        for a, n in self.neurons.items():
+            out[a] = v[k:k + n.size].reshape(n.shape)
+            k += n.size
+        return out
+
     def batch_size(self, x: State) -> int | None:
         """The leading batch size of a full state, ``None`` if unbatched."""
         name, neuron = next(iter(self.neurons.items()))

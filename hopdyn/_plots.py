@@ -172,16 +172,10 @@ def _flat_field(network: Network):
     if sum(sizes) != 2:
         raise ValueError(f"a phase portrait needs exactly 2 state variables, this network has {sum(sizes)}")
 
-    def to_state(v):
-        out, i = {}, 0
-        for n, s in zip(names, sizes):
-            out[n] = v[i:i + s].reshape(network.neurons[n].shape)
-            i += s
-        return out
+    to_state = network.unflatten
 
     def field(v):
-        f = network.vector_field(to_state(v))
-        return jnp.concatenate([f[n].ravel() for n in names])
+        return network.flatten(network.vector_field(to_state(v)))
 
     def flatten(rows):
         """Saved rows ``{name: (T, *shape)}`` -> ``(T, 2)``."""
