@@ -237,6 +237,12 @@ class DiscreteError(HopdynError, ValueError):
     """A network the chosen discrete rule cannot run."""
 
 
+def descent_guaranteed(method: str) -> bool:
+    """Whether the energy never rises along ``method``'s runs (every ODE
+    solver and discrete rule but ``sync``, which may cycle with period 2)."""
+    return method != "sync"
+
+
 def sweep_orders(seed: int, sweeps: int, n: int, member: int = 0) -> np.ndarray:
     """The unit orders ``simulate(method="async" | "dense_async", seed=seed)``
     uses for batch member ``member`` (0 for an unbatched run): one permutation

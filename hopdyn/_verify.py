@@ -350,9 +350,8 @@ def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patt
     ``converged``, ``fixed_point_residual`` and ``stable`` add requirements.
     Returns the report; ``report["checks"]`` maps each requested check to
     whether it held, ``report["ok"]`` is their conjunction."""
+    from ._discrete import BINARY_METHODS, descent_guaranteed, flip_stability, free_layers
     from ._solve import STATUSES
-
-    from ._discrete import BINARY_METHODS, flip_stability, free_layers
 
     members = trajectory.members()
     net64 = network.astype("float64")
@@ -363,17 +362,19 @@ def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patt
     conv = convexity(network, members) if not binary else {"ok": True, "min_curvature": None, "layer": None,
                                                           "note": "binary units: no Lagrangian"}
     bounded = bounded_below(members, statuses)
+    if binary:  # the units' +-1 values are the activations
+        xhat_of = lambda st, layer: np.asarray(st[layer])  # noqa: E731
+    else:
+        xhat_of = lambda st, layer: np.asarray(net64.activations(st)[layer])  # noqa: E731
     certs = []
     for i, m in enumerate(members[:max_members]):
         end = {k: np.asarray(v[-1]) for k, v in m.x.items()}
         if binary:
             fp = flip_stability(net64, end, free_layers(network)[0])
             state = {k: np.asarray(v, np.float64) for k, v in end.items()}
-            xhat_of = lambda st, layer: np.asarray(st[layer])
         else:
             fp = fixed_point(network, end)
             state = fp.pop("state", None)
-            xhat_of = lambda st, layer: np.asarray(net64.activations(st)[layer])
         cert = {"member": i, "status": statuses[i], "t_final": float(np.asarray(m.ts)[-1]),
                 "t_steady": float(np.asarray(m.ts)[-1]) if statuses[i] == "steady_state" else None,
                 "energy_final": float(np.asarray(m.energy)[-1]), "fixed_point": fp}
@@ -383,7 +384,7 @@ def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patt
         certs.append(cert)
     # Synchronous updates have no per-sweep Lyapunov guarantee (they may cycle):
     # the energy is reported, not required to fall.
-    lyapunov_required = lyapunov_tolerance is not None and trajectory.method != "sync"
+    lyapunov_required = lyapunov_tolerance is not None and descent_guaranteed(trajectory.method)
     checks = {"solved": "failed" not in statuses}
     if lyapunov_required:
         checks["lyapunov"] = lyap["ok"]
@@ -412,7 +413,7 @@ def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patt
         "checks": checks,
         "ok": all(checks.values()),
     }
-    if trajectory.method == "sync" and lyapunov_tolerance is not None:
+    if not descent_guaranteed(trajectory.method) and lyapunov_tolerance is not None:
         report["note"] = ("synchronous updates need not lower the energy every sweep (they can cycle with period 2): "
                           f"the Lyapunov check is reported, not required; energy {'fell' if lyap['ok'] else 'rose'}")
     if not grad["ok"]:

@@ -133,7 +133,9 @@ def _summary(built, traj, members) -> tuple[dict, int]:
         bad = int(np.argmax(status == worst))
         result["failure"] = {"member": bad, "t": float(t_final[bad])}
     checks = {"solved": bool(worst != STATUSES.index("failed"))}
-    if lyap_cfg is not False and traj.method != "sync":  # synchronous updates may cycle: reported, not required
+    from ._discrete import descent_guaranteed
+
+    if lyap_cfg is not False and descent_guaranteed(traj.method):  # sync may cycle: reported, not required
         checks["lyapunov"] = lyap["ok"]
     if sc.checks.converged:
         checks["converged"] = bool(np.all(status == STATUSES.index("steady_state")))
