@@ -28,9 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from . import _trajectory as T
 from ._compile import compiled
 from ._errors import HopdynError
-from . import _trajectory as T
+from ._network import all_finite, rms
 from ._trajectory import Trajectory
 
 FIXED_POINT, CYCLE, MAX_SWEEPS = 0, 1, 2
@@ -264,8 +265,7 @@ def _synapse_energy(network, layer, y, xhat):
 
 def _free_mask(network, layer) -> Array:
     mask = network.clamps.get(layer)
-    size = int(np.prod(network.neurons[layer].shape))
-    return jnp.ones(size, bool) if mask is None else ~mask.ravel()
+    return jnp.ones(network.neurons[layer].size, bool) if mask is None else ~mask.ravel()
 
 
 class _Plan(NamedTuple):
@@ -317,7 +317,7 @@ def plan(network, x0: dict, method: str, order=None) -> _Plan:
     # async / sync: the synapse energy must be quadratic in the layer.
     first = jax.tree.map(lambda v: v[0] if network.batch_size(x0) is not None else v, x0)
     xhat = network.activations(first)
-    n = int(np.prod(network.neurons[a].shape))
+    n = network.neurons[a].size
     f = lambda y: _synapse_energy(network, a, y, xhat)
     zero = jnp.zeros(n, network.dtype)
     w = -jax.hessian(f)(zero)
@@ -349,11 +349,6 @@ class _DStatic(NamedTuple):
     dense_static: tuple | None  # (kind, n, rectified)
 
 
-def _rms(tree) -> Array:
-    leaves = jax.tree.leaves(tree)
-    return jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in leaves) / sum(v.size for v in leaves))
-
-
 def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
     """One member: run the rule, then express the run as a ``Trajectory``'s arrays."""
     S = cfg.sweeps
@@ -374,8 +369,10 @@ def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
         else:
             (w,) = arrays
             b = -jax.grad(lambda y: _synapse_energy(network, a, y, xhat0))(jnp.zeros_like(y0))
-            rule = _classical_async if cfg.method == "async" else _classical_sync
-            run = rule(w, b, y0, order, S, free) if cfg.method == "async" else rule(w, b, y0, S, free)
+            if cfg.method == "async":
+                run = _classical_async(w, b, y0, order, S, free)
+            else:
+                run = _classical_sync(w, b, y0, S, free)
         ys = run.states.reshape((S + 1,) + shape)
         xs = {c: (ys if c == a else jnp.broadcast_to(v, (S + 1,) + v.shape)) for c, v in x.items()}
         xhats = {c: (ys if c == a else jnp.broadcast_to(v, (S + 1,) + v.shape)) for c, v in xhat0.items()}
@@ -389,11 +386,11 @@ def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
             for c in cfg.layers:  # each layer jumps to its equilibrium given the others
                 new = {**new, c: new[c] + taus[c] * network.vector_field(new)[c]}
             new = network.equilibrate(new)  # and quasi-static layers follow
-            return new, _rms(jax.tree.map(jnp.subtract, new, y))
+            return new, rms(jax.tree.map(jnp.subtract, new, y))
 
         def stop(yn, y, prev, change):
-            tol = p.ss_atol + p.ss_rtol * _rms(yn)
-            back = _rms(jax.tree.map(jnp.subtract, yn, prev))
+            tol = p.ss_atol + p.ss_rtol * rms(yn)
+            back = rms(jax.tree.map(jnp.subtract, yn, prev))
             return change <= tol, (back <= tol) & (change > tol)
 
         run = _sweep_loop(step, network.equilibrate(x), None, S, stop)
@@ -406,7 +403,7 @@ def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
     dEdt = jnp.concatenate([jnp.zeros(1, energy.dtype), jnp.diff(energy)])  # change per sweep
     scale = jnp.concatenate([mag[:1], mag[1:] + mag[:-1]])
     status = jnp.asarray([T.STEADY_STATE, T.CYCLE, T.MAX_STEPS])[run.status]  # from the rule's codes
-    finite = jnp.all(jnp.isfinite(energy)) & jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(xs)]))
+    finite = jnp.all(jnp.isfinite(energy)) & all_finite(xs)
     status = jnp.where(finite, status, T.FAILED).astype(jnp.int32)
     ts = rows.astype(energy.dtype)
     valid = rows <= k

@@ -28,6 +28,20 @@ from ._synapses import AbstractSynapse, CustomSynapse
 State = dict[str, Array]
 
 
+def rms(tree) -> Array:
+    """Root mean square over every element of a state (any pytree of arrays)."""
+    leaves = jax.tree.leaves(tree)
+    return jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in leaves) / sum(v.size for v in leaves))
+
+
+def all_finite(tree) -> Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
+
+
+def max_abs(tree) -> Array:
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(v)) for v in jax.tree.leaves(tree)]))
+
+
 def _is_concrete(x) -> bool:
     return eqx.is_array(x) and not isinstance(x, jax.core.Tracer)
 
@@ -215,11 +229,16 @@ class Network(eqx.Module):
 
     @property
     def closed_form_equilibrium(self) -> bool:
-        """Whether the quasi-static layers' inputs do not depend on themselves (no
-        synapse touches two of them, or one twice): their equilibrium is then
-        one evaluation of their input, ``x_a = -dE_syn/dxhat_a``."""
-        fast = set(self.quasi_static)
-        return all(sum(c in fast for c in s.connects) <= 1 for s in self.synapses)
+        """Whether the quasi-static layers' equilibrium has a closed form (see
+        ``inputs_independent``)."""
+        return self.inputs_independent(self.quasi_static)
+
+    def inputs_independent(self, layers) -> bool:
+        """Whether no synapse touches two of ``layers`` (or one of them twice):
+        the inputs of those layers then do not depend on themselves, and their
+        joint equilibrium is one evaluation of their inputs, ``x_a = -dE_syn/dxhat_a``."""
+        layers = set(layers)
+        return all(sum(c in layers for c in s.connects) <= 1 for s in self.synapses)
 
     def equilibrate(self, x: State) -> State:
         """``x`` with every quasi-static layer at its equilibrium given the other
@@ -250,7 +269,10 @@ class Network(eqx.Module):
     def _flow(self, x: State) -> tuple[State, State]:
         """The energy gradient ``dE/dxhat`` and the rate ``dx/dt`` it drives, at
         ``x`` with its quasi-static layers equilibrated (they do not move)."""
-        x = self.equilibrate(x)
+        return self._flow_equilibrated(self.equilibrate(x))
+
+    def _flow_equilibrated(self, x: State) -> tuple[State, State]:
+        """``_flow`` at a state whose quasi-static layers are at equilibrium."""
         g, force = self._forces(x)
         dx = {a: (jnp.zeros_like(x[a]) if n.quasi_static else -force[a] / n.tau) for a, n in self.neurons.items()}
         for a, mask in self.clamps.items():
@@ -276,7 +298,7 @@ class Network(eqx.Module):
         makes ``dEdt`` uncertain by a few ``eps`` times this scale; the Lyapunov
         check allows for it.  One evaluation of the flow serves both."""
         x = self.equilibrate(x)
-        g, xdot = self._flow(x)
+        g, xdot = self._flow_equilibrated(x)
         dEdt = jax.jvp(self.energy, (x,), (xdot,))[1]
         xhat, hxdot = jax.jvp(self.activations, (x,), (xdot,))
         syn = {a: g[a] - x[a] for a in self.neurons}  # the layer term contributes exactly x

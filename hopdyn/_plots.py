@@ -460,7 +460,7 @@ def capacity_figure(cap: dict, title: str) -> Figure:
 
 
 def compare_figure(runs: list[tuple[str, list[Trajectory]]], layer: str, patterns: np.ndarray | None,
-                   activations, title: str) -> Figure:
+                   title: str) -> Figure:
     """The same starts run by two methods (e.g. a discrete rule and its ODE): the
     overlap of ``layer`` with the stored pattern nearest to the first run's end
     state, and the energy, against time (ODE) or sweeps (discrete rules)."""
@@ -472,7 +472,7 @@ def compare_figure(runs: list[tuple[str, list[Trajectory]]], layer: str, pattern
     first_members = runs[0][1]
     targets = []
     for m in first_members:
-        end = np.asarray(activations(runs[0][0], m, layer)[-1], np.float64).ravel()
+        end = np.asarray(m.xhat[layer][-1], np.float64).ravel()
         targets.append(int(np.argmax(np.abs(cosine_similarity(end, patterns)))) if patterns is not None else None)
     for (method, members), ls in zip(runs, ("-", "--")):
         unit = "sweeps" if method in DISCRETE_METHODS else "t"
@@ -480,7 +480,7 @@ def compare_figure(runs: list[tuple[str, list[Trajectory]]], layer: str, pattern
             t = np.asarray(m.ts)
             lab = f"{method} ({unit})" if i == 0 else None
             if k is not None:
-                a = np.asarray(activations(method, m, layer), np.float64).reshape(len(t), -1)
+                a = np.asarray(m.xhat[layer], np.float64).reshape(len(t), -1)
                 ax.plot(t, cosine_similarity(a, patterns[k:k + 1])[:, 0], ls, color=f"C{i % 10}", label=lab)
             bx.plot(t, np.asarray(m.energy), ls, color=f"C{i % 10}", label=lab)
     ax.set_ylabel(f"overlap of {layer!r} with the nearest stored pattern")

@@ -22,7 +22,7 @@ from ._compile import compiled
 from ._discrete import DISCRETE_METHODS, simulate_discrete
 from ._sharding import shard_batch, want_sharding
 from ._errors import HopdynError
-from ._network import Network, State
+from ._network import Network, State, all_finite, max_abs, rms
 
 from ._trajectory import FAILED, HORIZON, MAX_STEPS, STATUSES, STEADY_STATE, Trajectory  # noqa: F401  (re-exported)
 
@@ -74,24 +74,9 @@ class _Params(NamedTuple):
 
 
 # ---------------------------------------------------------------- the solve
-def _rms(tree) -> Array:
-    leaves = jax.tree.leaves(tree)
-    total = sum(jnp.sum(jnp.square(v)) for v in leaves)
-    size = sum(v.size for v in leaves)
-    return jnp.sqrt(total / size)
-
-
-def _all_finite(tree) -> Array:
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in jax.tree.leaves(tree)]))
-
-
-def _max_abs(tree) -> Array:
-    return jnp.max(jnp.stack([jnp.max(jnp.abs(v)) for v in jax.tree.leaves(tree)]))
-
-
 def _trouble(y: State, f: State, p: _Params) -> Array:
     """Non-finite state or field, or a state beyond the divergence bound."""
-    return ~_all_finite(y) | ~_all_finite(f) | (_max_abs(y) > p.divergence)
+    return ~all_finite(y) | ~all_finite(f) | (max_abs(y) > p.divergence)
 
 
 def _field(t, y: State, net: Network) -> State:
@@ -111,7 +96,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
             # tau_a dx_a/dt (the energy gradient): how far each layer moves per
             # time constant, comparable across layers with different tau.
             g = {a: f[a] * n.tau for a, n in net.neurons.items()}
-            return bad | (_rms(g) < p.ss_atol + p.ss_rtol * _rms(y))
+            return bad | (rms(g) < p.ss_atol + p.ss_rtol * rms(y))
         return bad
 
     if method.adaptive:
@@ -156,7 +141,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     # time (the end row does when the solve stops on a save time, e.g. t1), and its
     # state and energy are finite.  Rows after the first invalid one are invalid.
     repeat = jnp.concatenate([jnp.zeros(1, bool), ts[1:] == ts[:-1]])
-    finite = jax.vmap(lambda i: _all_finite(jax.tree.map(lambda a: a[i], (ys, xhat))))(rows)
+    finite = jax.vmap(lambda i: all_finite(jax.tree.map(lambda a: a[i], (ys, xhat))))(rows)
     row_ok = reached & ~repeat & finite & jnp.isfinite(energy)
     valid = jnp.cumprod(row_ok.astype(jnp.int32)).astype(bool)
     last = jnp.maximum(jnp.sum(valid) - 1, 0)
@@ -283,13 +268,13 @@ def simulate(
     network = network.astype(dtype)
     x0 = network.init_state(x0, dtype=dtype)
     batched = network.batch_size(x0) is not None
+    size = None  # the real batch size when the batch was padded for sharding
     if batched and want_sharding(shard):
         x0, size = shard_batch(x0)
-        whole = simulate(network, x0, method=method, t0=t0, t1=t1, dt=dt, rtol=rtol, atol=atol, pcoeff=pcoeff,
-                         icoeff=icoeff, dcoeff=dcoeff, steady_state=steady_state, max_steps=max_steps, save=save,
-                         save_spacing=save_spacing, divergence=divergence, dtmin=dtmin, dtmax=dtmax, dtype=dtype,
-                         max_sweeps=max_sweeps, seed=seed, order=order, shard=False)
-        return whole.take(size)
+
+    def unpadded(traj: Trajectory) -> Trajectory:
+        return traj if size is None else traj.take(size)
+
     choice = ()
     if method == "auto":
         from ._stiffness import choose_solver
@@ -305,10 +290,10 @@ def simulate(
     icoeff = 1.0 if icoeff is None else icoeff
     if method in DISCRETE_METHODS:
         ss = steady_state if isinstance(steady_state, dict) else {} if steady_state else {"rtol": 0.0, "atol": 0.0}
-        return simulate_discrete(network, x0, method=method, max_sweeps=max_sweeps, seed=seed,
-                                 order=order if method == "retrieval" else None,
-                                 rtol=ss.get("rtol", rtol), atol=ss.get("atol", atol),
-                                 keep_ends=np.ndim(save) == 0 and int(save) == 2)
+        return unpadded(simulate_discrete(network, x0, method=method, max_sweeps=max_sweeps, seed=seed,
+                                          order=order if method == "retrieval" else None,
+                                          rtol=ss.get("rtol", rtol), atol=ss.get("atol", atol),
+                                          keep_ends=np.ndim(save) == 0 and int(save) == 2))
 
     t0, t1 = float(t0), float(t1)
     if not (np.isfinite(t0) and np.isfinite(t1) and t1 > t0):
@@ -351,5 +336,5 @@ def simulate(
     start = time.perf_counter()
     out = jax.block_until_ready(fn(*args))
     solve_seconds = time.perf_counter() - start
-    return Trajectory(**out, method=method, compile_seconds=compile_seconds, solve_seconds=solve_seconds,
-                      choice=choice)
+    return unpadded(Trajectory(**out, method=method, compile_seconds=compile_seconds, solve_seconds=solve_seconds,
+                               choice=choice))

@@ -99,7 +99,8 @@ def choose_solver(network, x0: dict) -> SolverChoice:
     report = {"spectral_radius": rho, "slowest_tau": slow, "stiffness_ratio": ratio, "threshold": STIFF_RATIO,
               "free_variables": n_free}
     hints = [a for a, n in network.neurons.items()
-             if not n.quasi_static and float(n.tau) <= 0.1 * slow and _closed_form_if_fast(network, a)]
+             if not n.quasi_static and float(n.tau) <= 0.1 * slow
+             and network.inputs_independent(network.quasi_static + (a,))]
     if hints:
         report["hint"] = (f"layer{'s' if len(hints) > 1 else ''} {', '.join(map(repr, hints))} could be quasi-static "
                           f"(tau: 0): {'their' if len(hints) > 1 else 'its'} equilibrium has a closed form")
@@ -111,7 +112,3 @@ def choose_solver(network, x0: dict) -> SolverChoice:
                         "(below the stability limit)")
     return SolverChoice("tsit5", *PI_COEFFS, dtmax, report)
 
-
-def _closed_form_if_fast(network, layer: str) -> bool:
-    fast = set(network.quasi_static) | {layer}
-    return all(sum(c in fast for c in s.connects) <= 1 for s in network.synapses)

@@ -251,7 +251,6 @@ def _compare(built, traj, members, args):
     import numpy as np
 
     from . import _plots, _verify
-    from ._discrete import BINARY_METHODS
     from ._io import write_figure
     from ._solve import simulate
     from ._trajectory import STATUSES, worst_status
@@ -264,21 +263,18 @@ def _compare(built, traj, members, args):
     target = _verify.stored_patterns(built)
     layer, pname, pats = target if target is not None else (sc.outputs.layer or next(iter(sc.neurons)), None, None)
 
-    def act(meth, m, lay):
-        return np.asarray(m.x[lay]) if meth in BINARY_METHODS else np.asarray(m.xhat[lay])
-
     summary = {"method": method, "status": STATUSES[worst_status(other.status)],
                "t_final": float(np.max(np.asarray(other.t_final))),
                "energy_final": float(np.mean([float(m.energy[-1]) for m in omembers]))}
     if pats is not None:
-        near = lambda meth, ms: [_verify.nearest_pattern(np.sign(act(meth, m, layer)[-1]), pats) for m in ms]
-        a, b = near(traj.method, members), near(method, omembers)
+        near = lambda ms: [_verify.nearest_pattern(np.sign(np.asarray(m.xhat[layer][-1])), pats) for m in ms]
+        a, b = near(members), near(omembers)
         summary["nearest"] = {"layer": layer, "patterns": pname, traj.method: a, method: b}
         summary["same_end_pattern"] = [x["pattern"] == y["pattern"] and x["negated"] == y["negated"] for x, y in zip(a, b)]
     fig = None
     if not args.no_plots:
         fig = os.path.join(args.out or os.path.join("plots", sc.name), "compare.png")
-        write_figure(fig, _plots.compare_figure([(traj.method, members), (method, omembers)], layer, pats, act, sc.name))
+        write_figure(fig, _plots.compare_figure([(traj.method, members), (method, omembers)], layer, pats, sc.name))
     return summary, fig
 
 
