@@ -140,7 +140,7 @@ def _err(a: dict, b: dict) -> float:
     return float(max(np.max(np.abs(np.asarray(a[k], np.float64) - np.asarray(b[k], np.float64))) for k in ("v",)))
 
 
-EULER_DTS = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+EULER_DTS = (2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
 
 
 def _first(x: dict, n: int) -> dict:

@@ -23,6 +23,8 @@ from ._discrete import DISCRETE_METHODS, simulate_discrete
 from ._sharding import shard_batch, want_sharding
 from ._errors import HopdynError
 from ._network import Network, State, all_finite, max_abs, rms
+from ._rkc import RKC2
+from ._stopping import FieldStop, StopController, fsal_field
 
 from ._trajectory import FAILED, HORIZON, MAX_STEPS, STATUSES, STEADY_STATE, Trajectory  # noqa: F401  (re-exported)
 
@@ -38,14 +40,18 @@ class _Method(NamedTuple):
     evals_init: int | None
 
 
-# Evaluations per step include the one the steady-state/divergence event makes;
+# Evaluations per step include the one the steady-state/divergence event makes
+# (none for the first-same-as-last solvers, see _stopping.py);
 # the counts are checked against a host-side counter in tests/test_solve.py.
 METHODS: dict[str, _Method] = {
-    "tsit5": _Method(dfx.Tsit5, True, 7, 2),
-    "dopri5": _Method(dfx.Dopri5, True, 7, 2),
+    "tsit5": _Method(dfx.Tsit5, True, 6, 1),
+    "dopri5": _Method(dfx.Dopri5, True, 6, 1),
     "dopri8": _Method(dfx.Dopri8, True, 14, 2),
     "kvaerno5": _Method(dfx.Kvaerno5, True, None, None),
     "euler": _Method(dfx.Euler, False, 2, 1),
+    # Runge-Kutta-Chebyshev: s + 1 evaluations per step, s chosen per step; counted
+    # by the solver itself (accepted steps exactly, rejected ones at the mean).
+    "rkc": _Method(RKC2, True, None, None),
 }
 
 
@@ -70,6 +76,7 @@ class _Params(NamedTuple):
     divergence: Array
     dtmin: Array
     dtmax: Array
+    rho: Array
     ts: Array
 
 
@@ -89,20 +96,26 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     method = METHODS[cfg.method]
     term = dfx.ODETerm(lambda t, y, net: _field(t, y, net))
 
-    def stop(t, y, net, **kwargs):
-        f = _field(t, y, net)
+    def done(y, f):
+        """End the solve: trouble, or (when asked) a steady state."""
         bad = _trouble(y, f, p)
         if cfg.steady:
             # tau_a dx_a/dt (the energy gradient): how far each layer moves per
             # time constant, comparable across layers with different tau.
-            g = {a: f[a] * n.tau for a, n in net.neurons.items()}
+            g = {a: f[a] * n.tau for a, n in network.neurons.items()}
             return bad | (rms(g) < p.ss_atol + p.ss_rtol * rms(y))
         return bad
 
+    solver = RKC2(rho=p.rho) if cfg.method == "rkc" else method.make()
+    field_of = fsal_field(cfg.method)
+    if field_of is not None:  # the solver has f(y1) already: test it, no extra evaluation
+        solver, event = FieldStop(solver, field_of, done), None
+    else:
+        event = dfx.Event(lambda t, y, net, **kw: done(y, _field(t, y, net)))
     if method.adaptive:
         # A NaN inside a step makes the controller reject and shrink the step
         # without end; dtmin with force_dtmin=False turns that into a failure.
-        controller = dfx.PIDController(
+        controller = (StopController if event is None else dfx.PIDController)(
             rtol=p.rtol, atol=p.atol, pcoeff=p.pcoeff, icoeff=p.icoeff, dcoeff=p.dcoeff,
             dtmin=p.dtmin, dtmax=p.dtmax, force_dtmin=False,
         )
@@ -112,15 +125,15 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
         dt0 = p.dt
     sol = dfx.diffeqsolve(
         term,
-        method.make(),
+        solver,
         p.t0,
         p.t1,
         dt0,
         x0,
         args=network,
-        saveat=dfx.SaveAt(ts=p.ts, t1=True),
+        saveat=dfx.SaveAt(ts=p.ts, t1=True, solver_state=cfg.method == "rkc"),
         stepsize_controller=controller,
-        event=dfx.Event(stop),
+        event=event,
         max_steps=cfg.max_steps,
         throw=False,
     )
@@ -162,7 +175,12 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
 
     stats = sol.stats
     n_steps = jnp.asarray(stats["num_steps"], jnp.int32)
-    if method.evals_per_step is None:
+    if cfg.method == "rkc":
+        counted = sol.solver_state[-1]  # evaluations on accepted steps, init included
+        accepted = jnp.maximum(jnp.asarray(stats["num_accepted_steps"], jnp.int32), 1)
+        rejected = jnp.asarray(stats["num_rejected_steps"], jnp.int32)
+        evals = (counted + jnp.round(rejected * (counted - 1) / accepted)).astype(jnp.int32)
+    elif method.evals_per_step is None:
         evals = jnp.asarray(-1, jnp.int32)
     else:
         evals = (method.evals_per_step * n_steps + method.evals_init).astype(jnp.int32)
@@ -224,8 +242,9 @@ def simulate(
       every given layer makes a batch, solved as one ``vmap``ped solve.
     - ``method``: ``auto`` (default: measure stiffness at ``x0`` and choose, see
       ``hopdyn._stiffness.choose_solver``; the choice is ``Trajectory.solver_choice``),
-      ``tsit5``, ``dopri5``, ``dopri8``, ``kvaerno5`` (implicit, for stiff
-      networks) or ``euler`` (fixed step ``dt``).
+      ``tsit5``, ``dopri5``, ``dopri8``, ``kvaerno5`` (implicit, for small stiff
+      networks), ``rkc`` (Runge–Kutta–Chebyshev, explicit, for stiff networks at
+      loose tolerances, ``hopdyn._rkc``) or ``euler`` (fixed step ``dt``).
     - ``rtol``, ``atol``, ``pcoeff``, ``icoeff``, ``dcoeff``: the PID step-size
       controller (default: Diffrax's integral controller ``pcoeff=0, icoeff=1``,
       or what ``auto`` chose).
@@ -276,14 +295,16 @@ def simulate(
         return traj if size is None else traj.take(size)
 
     choice = ()
+    rho = None  # the spectral radius at the start, for rkc
     if method == "auto":
         from ._stiffness import choose_solver
 
-        picked = choose_solver(network, x0)
+        picked = choose_solver(network, x0, rtol)
         method = picked.method
         pcoeff = picked.pcoeff if pcoeff is None else pcoeff
         icoeff = picked.icoeff if icoeff is None else icoeff
         dtmax = picked.dtmax if dtmax is None else dtmax
+        rho = picked.report["spectral_radius"]
         choice = tuple(sorted({"method": method, "pcoeff": pcoeff, "icoeff": icoeff, "dtmax": dtmax,
                                **picked.report}.items()))
     pcoeff = 0.0 if pcoeff is None else pcoeff
@@ -323,12 +344,18 @@ def simulate(
         if ts.ndim != 1 or ts.size < 1 or np.any(np.diff(ts) <= 0) or ts[0] < t0 or ts[-1] > t1:
             raise SolverError(f"solver.save.ts: expected increasing times within [{t0}, {t1}]")
 
+    if method == "rkc" and rho is None:
+        from ._stiffness import spectral_radius
+
+        rho = spectral_radius(network, jax.tree.map(lambda a: a[0], x0) if batched else x0)
+    if rho is None or not np.isfinite(rho):
+        rho = 0.0
     arr = lambda v: jnp.asarray(v, dtype=dtype)
     p = _Params(
         t0=arr(t0), t1=arr(t1), dt=arr(dt if dt is not None else 0.0), rtol=arr(rtol), atol=arr(atol),
         pcoeff=arr(pcoeff), icoeff=arr(icoeff), dcoeff=arr(dcoeff), ss_rtol=arr(ss_rtol), ss_atol=arr(ss_atol),
         divergence=arr(divergence), dtmin=arr(dtmin if dtmin is not None else 1e-10 * (t1 - t0)),
-        dtmax=arr(dtmax if dtmax is not None else np.inf), ts=arr(ts),
+        dtmax=arr(dtmax if dtmax is not None else np.inf), rho=arr(rho), ts=arr(ts),
     )
     cfg = _Static(method=method, max_steps=int(max_steps), steady=steady, initial_dt=dt is not None)
     args = (network, x0, p, cfg, batched)

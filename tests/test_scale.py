@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import hopdyn as hd
 from hopdyn import _stiffness
@@ -43,14 +44,20 @@ def test_auto_choice_by_stiffness():
     assert c.report["stiffness_ratio"] > 100 * _stiffness.STIFF_RATIO
     assert (c.method, c.pcoeff, c.icoeff) == ("tsit5", 0.3, 0.3) and c.dtmax * c.report["spectral_radius"] == 2.0
     assert "quasi-static" in c.report["hint"]
+    # at loose tolerances: Runge-Kutta-Chebyshev, no step cap (it has as many stages as it needs)
+    c = _stiffness.choose_solver(stiff, {"v": np.sign(xi[0]), "m": np.zeros(30)}, rtol=1e-4)
+    assert c.method == "rkc" and c.dtmax is None
+    assert _stiffness.choose_solver(net, {"v": np.sign(xi[0]), "m": np.zeros(30)}, rtol=1e-3).method == "tsit5"
 
 
-def test_auto_solves_a_stiff_memory_to_the_reference_fixed_point():
+@pytest.mark.parametrize("rtol, method", [(1e-5, "rkc"), (1e-6, "tsit5")])
+def test_auto_solves_a_stiff_memory_to_the_reference_fixed_point(rtol, method):
     net, xi = _dense(120, 64, 0.02, 30.0)
     x0 = np.sign(xi[:4]).copy()
     x0[:, :6] *= -1
-    tr = hd.simulate(net.astype("float32"), {"v": x0.astype("float32")}, t1=200.0, rtol=1e-5, atol=1e-6, save=2)
+    tr = hd.simulate(net.astype("float32"), {"v": x0.astype("float32")}, t1=200.0, rtol=rtol, atol=rtol / 10, save=2)
     assert tr.solver_choice["stiffness_ratio"] > 10 and all(s == "steady_state" for s in tr.status_name)
+    assert tr.method == method
     reduced, _ = _dense(120, 64, 0.0, 30.0)  # the same fixed points, without the stiffness
     ref = hd.simulate(reduced, {"v": x0}, method="tsit5", t1=200.0, rtol=1e-10, atol=1e-12, save=2)
     np.testing.assert_allclose(np.asarray(tr.final_state["v"]), np.asarray(ref.final_state["v"]), atol=1e-4)
