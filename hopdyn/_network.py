@@ -28,6 +28,11 @@ from ._synapses import AbstractSynapse, CustomSynapse
 State = dict[str, Array]
 
 
+def norm(tree) -> Array:
+    """Euclidean norm over every element of a state (any pytree of arrays)."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(v)) for v in jax.tree.leaves(tree)))
+
+
 def rms(tree) -> Array:
     """Root mean square over every element of a state (any pytree of arrays)."""
     leaves = jax.tree.leaves(tree)

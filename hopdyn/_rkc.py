@@ -45,6 +45,8 @@ import numpy as np
 from diffrax._local_interpolation import ThirdOrderHermitePolynomialInterpolation
 from jaxtyping import Array
 
+from ._network import norm
+
 DAMPING = 2.0  # eps: stability interval ~0.54 s^2, |R| <= 0.6 inside it (see RKC2)
 RHO_SAFETY = 1.2
 
@@ -58,41 +60,34 @@ def _axpy(*pairs):
     return out
 
 
-def _norm(tree) -> Array:
-    return jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in jax.tree.leaves(tree)))
+def _chebyshev(s: int, eps: float) -> tuple[float, float]:
+    """``beta(s)`` and ``w1 = T_s'(w0) / T_s''(w0)``, ``w0 = 1 + eps/s^2``: with
+    ``w0`` both depend on ``s`` only, so the solver reads them from a table."""
+    w0 = 1.0 + eps / s**2
+    t1, t0, d1, d0, e1, e0 = w0, 1.0, 1.0, 0.0, 0.0, 0.0
+    for _ in range(1, s):  # T_j, T_j', T_j'' by the three-term recurrence
+        t1, t0, d1, d0, e1, e0 = 2 * w0 * t1 - t0, t1, 2 * t1 + 2 * w0 * d1 - d0, d1, 4 * d1 + 2 * w0 * e1 - e0, e1
+    return (1.0 + w0) * e1 / d1, d1 / e1
 
 
 def stability_interval(s: int, eps: float = DAMPING) -> float:
     """``beta(s)``: the method is stable for real eigenvalues ``h lambda`` in
     ``[-beta(s), 0]``; ``(1 + w0) T_s''(w0) / T_s'(w0)`` with ``w0 = 1 + eps/s^2``
     (where the Chebyshev argument ``w0 + w1 h lambda`` reaches -1)."""
-    w0 = 1.0 + eps / s**2
-    t1, t0, d1, d0, e1, e0 = w0, 1.0, 1.0, 0.0, 0.0, 0.0
-    for _ in range(1, s):  # the recurrence of _chebyshev, in Python floats
-        t1, t0, d1, d0, e1, e0 = 2 * w0 * t1 - t0, t1, 2 * t1 + 2 * w0 * d1 - d0, d1, 4 * d1 + 2 * w0 * e1 - e0, e1
-    return (1.0 + w0) * e1 / d1
+    return _chebyshev(s, eps)[0]
 
 
 @functools.cache
-def _intervals(eps: float, max_stages: int) -> np.ndarray:
-    return np.array([stability_interval(s, eps) for s in range(2, max_stages + 1)])
+def _tables(eps: float, max_stages: int) -> tuple[np.ndarray, np.ndarray]:
+    """``beta(s)`` and ``w1(s)`` for ``s = 2 .. max_stages``."""
+    beta, w1 = zip(*(_chebyshev(s, eps) for s in range(2, max_stages + 1)))
+    return np.array(beta), np.array(w1)
 
 
 def stages_for(h_rho, eps: float, max_stages: int):
     """The fewest stages (>= 2, <= ``max_stages``) whose stability interval covers ``h rho``."""
-    table = jnp.asarray(_intervals(eps, max_stages), jnp.result_type(h_rho))
+    table = jnp.asarray(_tables(eps, max_stages)[0], jnp.result_type(h_rho))
     return jnp.minimum(2 + jnp.searchsorted(table, h_rho), max_stages).astype(jnp.int32)
-
-
-def _chebyshev(w0, s):
-    """``T_s(w0), T_s'(w0), T_s''(w0)`` by the three-term recurrence."""
-    def body(_, c):
-        t1, t0, d1, d0, e1, e0 = c
-        return (2 * w0 * t1 - t0, t1, 2 * t1 + 2 * w0 * d1 - d0, d1, 4 * d1 + 2 * w0 * e1 - e0, e1)
-
-    one, zero = jnp.ones_like(w0), jnp.zeros_like(w0)
-    t1, _, d1, _, e1, _ = jax.lax.fori_loop(1, s, body, (w0, one, one, zero, zero, zero))
-    return t1, d1, e1
 
 
 class RKC2(dfx.AbstractAdaptiveSolver):
@@ -132,7 +127,7 @@ class RKC2(dfx.AbstractAdaptiveSolver):
         dtype = leaves[0].dtype
         # a fixed, deterministic start direction for the power iteration
         v = jax.tree.map(lambda a: jnp.cos(jnp.arange(a.size, dtype=dtype).reshape(a.shape) * 0.7 + 0.3), y0)
-        v = jax.tree.map(lambda a: a / _norm(v), v)
+        v = jax.tree.map(lambda a: a / norm(v), v)
         rho = jnp.maximum(jnp.asarray(self.rho, dtype), jnp.asarray(self.rho_floor, dtype))
         return f0, v, rho, jnp.asarray(1, jnp.int32)
 
@@ -143,8 +138,7 @@ class RKC2(dfx.AbstractAdaptiveSolver):
         h = jnp.asarray(t1 - t0, dtype)
         s = stages_for(h * RHO_SAFETY * rho, self.damping, self.max_stages)
         w0 = 1.0 + self.damping / jnp.square(s.astype(dtype))
-        _, ds, dds = _chebyshev(w0, s)
-        w1 = ds / dds
+        w1 = jnp.asarray(_tables(self.damping, self.max_stages)[1], dtype)[s - 2]
         b1 = 1.0 / (4.0 * jnp.square(w0))  # b0 = b1 = b2 = T2''/T2'^2
         mu1 = b1 * w1
         y1 = _axpy((1.0, y0), (mu1 * h, f0))
@@ -173,10 +167,10 @@ class RKC2(dfx.AbstractAdaptiveSolver):
         err = _axpy((0.8, y0), (-0.8, ys), (0.4 * h, f0), (0.4 * h, f1))  # (12 dy + 6 h (F0 + F1)) / 15
 
         # one power-iteration step at the new state: |J v| by a finite difference
-        scale = jnp.sqrt(jnp.finfo(dtype).eps) * (1.0 + _norm(ys))
+        scale = jnp.sqrt(jnp.finfo(dtype).eps) * (1.0 + norm(ys))
         fv = terms.vf(t_end, _axpy((1.0, ys), (scale, v)), args)
         jv = _axpy((1.0 / scale, fv), (-1.0 / scale, f1))
-        jv_norm = _norm(jv)
+        jv_norm = norm(jv)
         ok = jnp.isfinite(jv_norm) & (jv_norm > 0)
         v_new = jax.tree.map(lambda a, b: jnp.where(ok, a / jnp.where(ok, jv_norm, 1.0), b), jv, v)
         # the estimate falls at most 10% a step while the iteration settles

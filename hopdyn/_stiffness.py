@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._network import norm
+
 STIFF_RATIO = 10.0  # spectral radius x slowest tau above which a network counts as stiff
 PI_COEFFS = (0.3, 0.3)  # (pcoeff, icoeff) for explicit solves of stiff networks
 DT_SAFETY = 2.0  # their steps stay below DT_SAFETY / spectral radius (Tsit5 is stable to about 3.5)
@@ -63,8 +65,8 @@ def _power_iteration():
         def body(carry, _):
             u, _ = carry
             w = jv(u)
-            norm = jnp.sqrt(sum(jnp.sum(jnp.square(a)) for a in jax.tree.leaves(w)))
-            return (jax.tree.map(lambda a: a / jnp.maximum(norm, 1e-300), w), norm), norm
+            size = norm(w)
+            return (jax.tree.map(lambda a: a / jnp.maximum(size, 1e-300), w), size), size
 
         (_, _), norms = jax.lax.scan(body, (v, jnp.zeros((), jax.tree.leaves(x)[0].dtype)), None, length=iters)
         return norms
