@@ -47,6 +47,12 @@ class AbstractSynapse(eqx.Module):
         """How many layers it connects (``None``: any number)."""
         return None
 
+    def affine_in(self, i: int) -> bool:
+        """Whether the energy is affine in its ``i``-th activation, so that its
+        gradient there does not depend on that activation (default: not known,
+        so no)."""
+        return False
+
 
 def _patterns_problem(what: str, patterns: Array, shape: tuple[int, ...], layer: str) -> str | None:
     if patterns.ndim < 2:
@@ -65,6 +71,9 @@ class _AbstractWeightedPair(AbstractSynapse):
 
     weights: Array
     scale: Array
+
+    def affine_in(self, i):
+        return True  # bilinear (a layer connected to itself is counted twice by the network)
 
     def __init__(self, connects, weights: ArrayLike, scale: ArrayLike = 1.0):
         self.connects = tuple(connects)
@@ -105,6 +114,9 @@ class Bias(AbstractSynapse):
     def __init__(self, connects, bias: ArrayLike):
         self.connects = tuple(connects)
         self.bias = _param(bias)
+
+    def affine_in(self, i):
+        return True
 
     def arity(self):
         return 1
@@ -172,6 +184,9 @@ class L2Memory(AbstractSynapse):
     def __init__(self, connects, patterns: ArrayLike):
         self.connects = tuple(connects)
         self.patterns = _param(patterns)
+
+    def affine_in(self, i):
+        return i == 1  # quadratic in the image, linear in the memory
 
     def arity(self):
         return 2

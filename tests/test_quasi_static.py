@@ -57,6 +57,25 @@ def test_reduced_and_small_tau_systems_reach_the_same_fixed_points(self_coupling
     assert report["ok"] and all(c["fixed_point"]["kind"] == "stable" for c in report["certificates"])
 
 
+def test_a_one_layer_self_coupling_is_solved_not_taken_in_closed_form():
+    """A Hebbian synapse touches its layer once but its energy is quadratic in it:
+    the quasi-static layer's input depends on itself, so its equilibrium needs
+    the fixed-point solve (one evaluation of the input is not it)."""
+    rng = np.random.default_rng(0)
+    xi = rng.choice([-1.0, 1.0], (3, 20))
+    net = hd.Network({"s": hd.Neuron(20, hd.Tanh(1.0), 0.0), "v": hd.Neuron(5, hd.Tanh(1.0))},
+                     [hd.Hebbian(("s",), xi, 0.5), hd.Dense(("s", "v"), rng.normal(size=(20, 5)) * 0.1)])
+    assert not net.closed_form_equilibrium
+    x = net.init_state({"s": rng.normal(size=20), "v": rng.normal(size=5)})
+    eq = net.equilibrate(x)
+    w = np.asarray(net.synapses[0].weights())
+    m = np.asarray(net.synapses[1].weights)
+    s = np.asarray(eq["s"])  # x_s = W tanh(x_s) + M tanh(x_v), by hand
+    np.testing.assert_allclose(s, w @ np.tanh(s) + m @ np.tanh(np.asarray(eq["v"])), atol=1e-6)
+    g = net.energy_gradient(eq)
+    assert np.abs(np.asarray(g["s"])).max() < 1e-6  # dE/dxhat_s = 0: at its equilibrium
+
+
 def test_reduced_softmax_memory_has_ramsauers_fixed_points():
     """An identity visible layer with a quasi-static softmax memory: tau dv/dt =
     -v + X^T softmax(beta X v), whose fixed points are those of Ramsauer's update."""
