@@ -239,11 +239,17 @@ class Network(eqx.Module):
         return self.inputs_independent(self.quasi_static)
 
     def inputs_independent(self, layers) -> bool:
-        """Whether no synapse touches two of ``layers`` (or one of them twice):
-        the inputs of those layers then do not depend on themselves, and their
-        joint equilibrium is one evaluation of their inputs, ``x_a = -dE_syn/dxhat_a``."""
+        """Whether the inputs of ``layers`` do not depend on those layers: no
+        synapse touches two of them (or one twice), and every synapse touching
+        one is affine in it (``AbstractSynapse.affine_in``; a Hebbian or
+        polynomial self-coupling is not).  Their joint equilibrium is then one
+        evaluation of their inputs, ``x_a = -dE_syn/dxhat_a``."""
         layers = set(layers)
-        return all(sum(c in layers for c in s.connects) <= 1 for s in self.synapses)
+        for s in self.synapses:
+            hits = [i for i, c in enumerate(s.connects) if c in layers]
+            if len(hits) > 1 or not all(s.affine_in(i) for i in hits):
+                return False
+        return True
 
     def equilibrate(self, x: State) -> State:
         """``x`` with every quasi-static layer at its equilibrium given the other
@@ -283,6 +289,17 @@ class Network(eqx.Module):
         for a, mask in self.clamps.items():
             dx[a] = jnp.where(mask, jnp.zeros((), dx[a].dtype), dx[a])
         return g, dx
+
+    def leak_rates(self) -> State:
+        """The linear part of the field: every layer's energy term contributes
+        exactly ``x_a`` to ``dE/dxhat_a``, so ``dx_a/dt = -x_a / tau_a + N_a(x)``.
+        Returns ``1 / tau_a`` per element (one member, no batch axis), 0 on
+        quasi-static layers and clamped elements (which do not move)."""
+        out = {}
+        for a, n in self.neurons.items():
+            r = jnp.zeros(n.shape, self.dtype) if n.quasi_static else jnp.full(n.shape, 1.0 / n.tau, self.dtype)
+            out[a] = jnp.where(self.clamps[a], 0.0, r).astype(self.dtype) if a in self.clamps else r
+        return out
 
     def vector_field(self, x: State) -> State:
         """``dx_a/dt = -(1/tau_a) dE/dxhat_a`` (plus the drive of non-gradient
