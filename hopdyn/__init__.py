@@ -33,6 +33,7 @@ from ._lagrangians import (
 )
 from ._network import Network, State
 from ._neurons import Neuron
+from ._etd import ETDRK4
 from ._rkc import RKC2
 from ._solve import METHODS, STATUSES, SolverError, Trajectory, save_times, simulate
 from ._verify import verify
@@ -55,7 +56,7 @@ __all__ = [
     "DiscreteRun", "classical_async", "classical_sync", "dense_async", "hebbian", "modern_energy",
     "modern_retrieval", "unlearn", "update_orders",
     "AbstractLagrangian", "AbstractSynapse", "Bias", "CustomLagrangian", "CustomSynapse", "Dense", "Directed", "Exp",
-    "Exponential", "Hebbian", "HopdynError", "Identity", "L2Memory", "LAGRANGIANS", "LayerNorm", "METHODS", "RKC2",
+    "Exponential", "Hebbian", "HopdynError", "Identity", "L2Memory", "LAGRANGIANS", "LayerNorm", "METHODS", "RKC2", "ETDRK4",
     "Network", "NetworkError", "Neuron", "Polynomial", "Relu", "Repu", "STATUSES", "SYNAPSES", "Sigmoid",
     "Softmax", "SolverError", "Spherical", "State", "Tanh", "Trajectory", "save_times", "simulate", "verify",
 ]

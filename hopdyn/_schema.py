@@ -286,7 +286,7 @@ class SteadyStateSpec(_Model):
     atol: NonNegative = 1e-8
 
 
-Method = Literal["auto", "tsit5", "dopri5", "dopri8", "kvaerno5", "rkc", "euler", "async", "sync", "dense_async", "retrieval"]
+Method = Literal["auto", "tsit5", "dopri5", "dopri8", "kvaerno5", "rkc", "etd", "euler", "async", "sync", "dense_async", "retrieval"]
 
 
 class SolverSpec(_Model):

@@ -9,6 +9,7 @@ new solver method or a new number of saved times recompiles.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import diffrax as dfx
@@ -23,8 +24,9 @@ from ._discrete import DISCRETE_METHODS, simulate_discrete
 from ._sharding import shard_batch, want_sharding
 from ._errors import HopdynError
 from ._network import Network, State, all_finite, max_abs, rms
+from ._etd import ETDRK4
 from ._rkc import RKC2
-from ._stopping import FieldStop, StopController, fsal_field
+from ._stopping import FieldStop, StopController
 
 from ._trajectory import FAILED, HORIZON, MAX_STEPS, STATUSES, STEADY_STATE, Trajectory  # noqa: F401  (re-exported)
 
@@ -34,24 +36,30 @@ class SolverError(HopdynError, ValueError):
 
 
 class _Method(NamedTuple):
-    make: type
+    make: Callable  # (network, params) -> the Diffrax solver
     adaptive: bool
     evals_per_step: int | None  # new vector-field evaluations per step (None: not counted)
     evals_init: int | None
+    fsal: Callable | None = None  # where the solver's state keeps f(y1), if it does
+    counts_evals: bool = False  # the solver counts its evaluations (last item of its state)
 
+
+_rk_fsal = lambda state: state[1]  # Diffrax's Runge-Kutta FSAL state: (first_step, f1)
 
 # Evaluations per step include the one the steady-state/divergence event makes
-# (none for the first-same-as-last solvers, see _stopping.py);
+# (none for solvers that keep f(y1), see _stopping.py);
 # the counts are checked against a host-side counter in tests/test_solve.py.
 METHODS: dict[str, _Method] = {
-    "tsit5": _Method(dfx.Tsit5, True, 6, 1),
-    "dopri5": _Method(dfx.Dopri5, True, 6, 1),
-    "dopri8": _Method(dfx.Dopri8, True, 14, 2),
-    "kvaerno5": _Method(dfx.Kvaerno5, True, None, None),
-    "euler": _Method(dfx.Euler, False, 2, 1),
+    "tsit5": _Method(lambda net, p: dfx.Tsit5(), True, 6, 1, _rk_fsal),
+    "dopri5": _Method(lambda net, p: dfx.Dopri5(), True, 6, 1, _rk_fsal),
+    "dopri8": _Method(lambda net, p: dfx.Dopri8(), True, 14, 2),
+    "kvaerno5": _Method(lambda net, p: dfx.Kvaerno5(), True, None, None),
+    "euler": _Method(lambda net, p: dfx.Euler(), False, 2, 1),
     # Runge-Kutta-Chebyshev: s + 1 evaluations per step, s chosen per step; counted
     # by the solver itself (accepted steps exactly, rejected ones at the mean).
-    "rkc": _Method(RKC2, True, None, None),
+    "rkc": _Method(lambda net, p: RKC2(rho=p.rho), True, None, None, lambda state: state[0], counts_evals=True),
+    # exponential time differencing: the leak -x/tau integrated exactly
+    "etd": _Method(lambda net, p: ETDRK4(rate=net.leak_rates()), True, 4, 1, lambda state: state),
 }
 
 
@@ -106,10 +114,9 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
             return bad | (rms(g) < p.ss_atol + p.ss_rtol * rms(y))
         return bad
 
-    solver = RKC2(rho=p.rho) if cfg.method == "rkc" else method.make()
-    field_of = fsal_field(cfg.method)
-    if field_of is not None:  # the solver has f(y1) already: test it, no extra evaluation
-        solver, event = FieldStop(solver, field_of, done), None
+    solver = method.make(network, p)
+    if method.fsal is not None:  # the solver has f(y1) already: test it, no extra evaluation
+        solver, event = FieldStop(solver, method.fsal, done), None
     else:
         event = dfx.Event(lambda t, y, net, **kw: done(y, _field(t, y, net)))
     if method.adaptive:
@@ -131,7 +138,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
         dt0,
         x0,
         args=network,
-        saveat=dfx.SaveAt(ts=p.ts, t1=True, solver_state=cfg.method == "rkc"),
+        saveat=dfx.SaveAt(ts=p.ts, t1=True, solver_state=method.counts_evals),
         stepsize_controller=controller,
         event=event,
         max_steps=cfg.max_steps,
@@ -175,7 +182,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
 
     stats = sol.stats
     n_steps = jnp.asarray(stats["num_steps"], jnp.int32)
-    if cfg.method == "rkc":
+    if method.counts_evals:
         counted = sol.solver_state[-1]  # evaluations on accepted steps, init included
         accepted = jnp.maximum(jnp.asarray(stats["num_accepted_steps"], jnp.int32), 1)
         rejected = jnp.asarray(stats["num_rejected_steps"], jnp.int32)

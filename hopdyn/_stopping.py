@@ -4,7 +4,7 @@ hopdyn ends every ODE solve when the state is in trouble (NaN, divergence) or,
 when asked, at a steady state — tests on ``y`` *and* ``f(y)``.  A Diffrax
 ``Event`` sees only ``y``, so it costs one more field evaluation per step
 (one in seven for Tsit5, one in three or four for RKC2).  But first-same-as-last
-solvers (Tsit5, Dopri5, RKC2) have just evaluated ``f(y1)`` and keep it in their
+solvers (Tsit5, Dopri5, RKC2, ETDRK4) have just evaluated ``f(y1)`` and keep it in their
 state for the next step.  Here:
 
 - ``FieldStop`` wraps such a solver and runs ``test(y1, f1)`` on every step's
@@ -14,8 +14,9 @@ state for the next step.  Here:
   end of the step, with no root finding (hopdyn's events are booleans tested at
   step ends anyway).
 
-Used by ``hopdyn._solve`` for ``tsit5``, ``dopri5`` and ``rkc``; the other
-methods keep the ``Event``.
+Used by ``hopdyn._solve`` for ``tsit5``, ``dopri5``, ``rkc`` and ``etd`` (each
+method there says where its state keeps ``f(y1)``); the other methods keep
+the ``Event``.
 """
 
 from __future__ import annotations
@@ -26,15 +27,6 @@ import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-
-
-def fsal_field(method: str) -> Callable | None:
-    """Where a solver's state keeps ``f(y1)`` (None: it does not)."""
-    if method in ("tsit5", "dopri5"):
-        return lambda state: state[1]  # Diffrax's Runge-Kutta FSAL state: (first_step, f1)
-    if method == "rkc":
-        return lambda state: state[0]  # RKC2's state: (f1, direction, rho, count)
-    return None
 
 
 class FieldStop(dfx.AbstractAdaptiveSolver, dfx.AbstractWrappedSolver):

@@ -89,8 +89,14 @@ def gradient_structure(network) -> dict:
 
 
 def _rows(member, k: int) -> list[int]:
+    """``k`` rows spread along the trajectory, and the row where the energy rises
+    fastest (where a non-convex Lagrangian would show)."""
     n = len(np.asarray(member.ts))
-    return sorted(set(np.linspace(0, n - 1, min(k, n)).round().astype(int).tolist()))
+    rows = set(np.linspace(0, n - 1, min(k, n)).round().astype(int).tolist())
+    rate = np.where(np.asarray(member.valid), np.asarray(member.dEdt, np.float64), -np.inf)
+    if np.any(np.isfinite(rate)):
+        rows.add(int(np.argmax(rate)))
+    return sorted(rows)
 
 
 def convexity(network, members, rows_per_member: int = 8, max_members: int = 8, dense_limit: int = 512,
@@ -99,7 +105,8 @@ def convexity(network, members, rows_per_member: int = 8, max_members: int = 8, 
     eigenvalue of its Hessian (layers of up to ``dense_limit`` units), or the
     smallest curvature along random directions and the direction of motion
     (larger layers), must not be negative beyond rounding.  Evaluated in
-    float64 at rows spread along each trajectory."""
+    float64 at rows spread along each trajectory and where its energy rises
+    fastest."""
     import jax
     import jax.numpy as jnp
 

@@ -115,7 +115,7 @@ def test_network_solve_matches_radau(dtype):
     assert tr.status_name == "horizon"
 
 
-@pytest.mark.parametrize("method", ["tsit5", "dopri5", "rkc", "dopri8"])
+@pytest.mark.parametrize("method", ["tsit5", "dopri5", "rkc", "etd", "dopri8"])
 def test_steady_state_stop_without_an_extra_evaluation(method):
     """The stop test reads the solver's own f(y1) (tsit5, dopri5, rkc) or an
     Event (dopri8): either way the end state meets the test, checked here on

@@ -36,28 +36,51 @@ def test_spectral_radius_matches_the_jacobians_eigenvalues():
     assert abs(est - rho) / rho < 0.05, (est, rho)
 
 
+def _self_coupled_fast_layer(tau_m):
+    """A fast tanh layer with a Hebbian self-coupling: its input depends on itself,
+    so its stiffness is not the leak's alone."""
+    rng = np.random.default_rng(2)
+    xi = rng.choice([-1.0, 1.0], (3, 30))
+    w = rng.normal(size=(30, 20)) / 20
+    net = hd.Network({"v": hd.Neuron(20, hd.Tanh(1.0)), "m": hd.Neuron(30, hd.Tanh(4.0), tau_m)},
+                     [hd.Dense(("m", "v"), w), hd.Hebbian(("m",), xi, 2.0)])
+    return net, {"v": rng.normal(size=20), "m": rng.normal(size=30) * 0.1}
+
+
 def test_auto_choice_by_stiffness():
+    start = lambda xi: {"v": np.sign(xi[0]), "m": np.zeros(30)}
+    # couplings slower than the leaks (a soft memory): the exponential integrator
     net, xi = _dense(30, 20, 1.0, 1.0)
-    assert _stiffness.choose_solver(net, {"v": np.sign(xi[0]), "m": np.zeros(30)}).method == "tsit5"
-    stiff, _ = _dense(30, 20, 1e-3, 1.0)  # a fast memory layer: explicit, PI control, capped steps
-    c = _stiffness.choose_solver(stiff, {"v": np.sign(xi[0]), "m": np.zeros(30)})
-    assert c.report["stiffness_ratio"] > 100 * _stiffness.STIFF_RATIO
-    assert (c.method, c.pcoeff, c.icoeff) == ("tsit5", 0.3, 0.3) and c.dtmax * c.report["spectral_radius"] == 2.0
+    c = _stiffness.choose_solver(net, start(xi))
+    assert c.method == "etd" and c.report["coupling_spectral_radius"] * c.report["slowest_tau"] <= _stiffness.SLOW_COUPLING
+    # a classical Hopfield network: the coupling W tanh(x) moves as fast as the leak
+    rng = np.random.default_rng(0)
+    hop = hd.Network({"s": hd.Neuron(40, hd.Tanh(2.0))}, [hd.Hebbian(("s",), rng.choice([-1.0, 1.0], (4, 40)))])
+    assert _stiffness.choose_solver(hop, {"s": 0.01 * rng.normal(size=40)}).method == "tsit5"
+    # stiff through a fast layer's leak, its input independent of itself: ETDRK4 at any tolerance
+    stiff, _ = _dense(30, 20, 1e-3, 1.0)
+    for rtol in (None, 1e-4):
+        c = _stiffness.choose_solver(stiff, start(xi), rtol)
+        assert c.report["stiffness_ratio"] > 100 * _stiffness.STIFF_RATIO and c.method == "etd"
+        assert c.dtmax == _stiffness.ETD_DTMAX * 1.0  # twice the slowest tau
     assert "quasi-static" in c.report["hint"]
-    # at loose tolerances: Runge-Kutta-Chebyshev, no step cap (it has as many stages as it needs)
-    c = _stiffness.choose_solver(stiff, {"v": np.sign(xi[0]), "m": np.zeros(30)}, rtol=1e-4)
+    # stiff through a self-coupled fast layer: explicit, PI control, capped steps; RKC2 at loose tolerances
+    net, x0 = _self_coupled_fast_layer(1e-3)
+    c = _stiffness.choose_solver(net, x0)
+    assert c.report["stiffness_ratio"] > 10 * _stiffness.STIFF_RATIO and "hint" not in c.report
+    assert (c.method, c.pcoeff, c.icoeff) == ("tsit5", 0.3, 0.3) and c.dtmax * c.report["spectral_radius"] == 2.0
+    c = _stiffness.choose_solver(net, x0, rtol=1e-4)
     assert c.method == "rkc" and c.dtmax is None
-    assert _stiffness.choose_solver(net, {"v": np.sign(xi[0]), "m": np.zeros(30)}, rtol=1e-3).method == "tsit5"
 
 
-@pytest.mark.parametrize("rtol, method", [(1e-5, "rkc"), (1e-6, "tsit5")])
-def test_auto_solves_a_stiff_memory_to_the_reference_fixed_point(rtol, method):
+@pytest.mark.parametrize("rtol", [1e-5, 1e-6])
+def test_auto_solves_a_stiff_memory_to_the_reference_fixed_point(rtol):
     net, xi = _dense(120, 64, 0.02, 30.0)
     x0 = np.sign(xi[:4]).copy()
     x0[:, :6] *= -1
     tr = hd.simulate(net.astype("float32"), {"v": x0.astype("float32")}, t1=200.0, rtol=rtol, atol=rtol / 10, save=2)
     assert tr.solver_choice["stiffness_ratio"] > 10 and all(s == "steady_state" for s in tr.status_name)
-    assert tr.method == method
+    assert tr.method == "etd"
     reduced, _ = _dense(120, 64, 0.0, 30.0)  # the same fixed points, without the stiffness
     ref = hd.simulate(reduced, {"v": x0}, method="tsit5", t1=200.0, rtol=1e-10, atol=1e-12, save=2)
     np.testing.assert_allclose(np.asarray(tr.final_state["v"]), np.asarray(ref.final_state["v"]), atol=1e-4)

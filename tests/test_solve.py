@@ -164,7 +164,7 @@ def test_horizon_and_max_steps():
     assert tr.status_name == "max_steps" and int(tr.n_steps) == 5
 
 
-@pytest.mark.parametrize("method", ["tsit5", "dopri5", "dopri8", "euler", "rkc"])
+@pytest.mark.parametrize("method", ["tsit5", "dopri5", "dopri8", "euler", "rkc", "etd"])
 def test_vector_field_evaluation_count_is_exact(method, monkeypatch):
     calls = []
     real = solve_mod._field
