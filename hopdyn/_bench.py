@@ -24,6 +24,7 @@ import os
 import platform
 import time
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -141,25 +142,27 @@ EULER_TRAJ_DTS = tuple(0.5 / 2**k for k in range(13))  # divide the row spacing:
 def euler_trajectory_error(net: Network, x0: dict, dt: float, ref_rows: np.ndarray) -> float:
     """The largest error of the visible layer against ``ref_rows`` (``[row, member,
     unit]`` at times ``0, s, 2s, ...`` with ``s = TRAJ_HORIZON / TRAJ_ROWS``)
-    along a fixed-step Euler run, computed on the fly (nothing stored per step)."""
-    field = jax.vmap(net.vector_field)
+    along a fixed-step Euler run, computed on the fly (nothing stored per step).
+    ``dt`` and the steps per row enter as arrays: one compilation for every step
+    size tried."""
     every = int(round(TRAJ_HORIZON / TRAJ_ROWS / dt))
-    rows = jnp.asarray(ref_rows, net.dtype)
+    return float(_euler_trajectory_run(net, x0, jnp.asarray(dt, net.dtype), jnp.asarray(every),
+                                       jnp.asarray(ref_rows, net.dtype)))
 
-    @jax.jit
-    def run(x):
-        def body(carry, i):
-            x, worst = carry
-            x = jax.tree.map(lambda a, d: a + dt * d, x, field(x))
-            k = (i + 1) // every
-            on_row = ((i + 1) % every == 0) & (k < rows.shape[0])
-            err = jnp.max(jnp.abs(x["v"] - rows[jnp.minimum(k, rows.shape[0] - 1)]))
-            return (x, jnp.where(on_row, jnp.maximum(worst, err), worst)), None
 
-        zero = jnp.zeros((), net.dtype)
-        return jax.lax.scan(body, (x, zero), jnp.arange(every * (rows.shape[0] - 1)))[0][1]
+@eqx.filter_jit
+def _euler_trajectory_run(net, x, dt, every, rows):
+    field = jax.vmap(net.vector_field)
 
-    return float(run(x0))
+    def body(i, carry):
+        x, worst = carry
+        x = jax.tree.map(lambda a, d: a + dt * d, x, field(x))
+        k = (i + 1) // every
+        on_row = ((i + 1) % every == 0) & (k < rows.shape[0])
+        err = jnp.max(jnp.abs(x["v"] - rows[jnp.minimum(k, rows.shape[0] - 1)]))
+        return x, jnp.where(on_row, jnp.maximum(worst, err), worst)
+
+    return jax.lax.fori_loop(0, every * (rows.shape[0] - 1), body, (x, jnp.zeros((), rows.dtype)))[1]
 
 
 def python_loop(net: Network, x0_one: dict, dt: float, steps: int) -> float:
