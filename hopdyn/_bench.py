@@ -101,6 +101,11 @@ def _flat_field(net: Network, x0: dict):
     return rhs, jac, pack, net.unflatten
 
 
+def _euler_step(field, x, dt):
+    """One Euler step of the batched field (every Euler baseline takes these)."""
+    return jax.tree.map(lambda a, d: a + dt * d, x, field(x))
+
+
 def euler_scan(net: Network, x0: dict, dt: float, steps: int):
     """The jitted fixed-step Euler loop over the batch; returns (final, seconds)."""
     field = jax.vmap(net.vector_field)
@@ -108,7 +113,7 @@ def euler_scan(net: Network, x0: dict, dt: float, steps: int):
     @jax.jit
     def run(x):
         def body(x, _):
-            return jax.tree.map(lambda a, d: a + dt * d, x, field(x)), None
+            return _euler_step(field, x, dt), None
 
         return jax.lax.scan(body, x, None, length=steps)[0]
 
@@ -118,21 +123,29 @@ def euler_scan(net: Network, x0: dict, dt: float, steps: int):
     return out, time.perf_counter() - t
 
 
-def euler_errors(net: Network, x0: dict, dt: float, steps: int, ref: dict) -> np.ndarray:
-    """The largest error of the visible layer against ``ref`` after each of
-    ``steps`` Euler steps (to tune the Euler baseline's step and length)."""
+def euler_steps_to(net: Network, x0: dict, dt: float, cap: int, ref: dict, floor: float) -> int | None:
+    """The fewest Euler steps after which the visible layer stays within ``floor``
+    of ``ref`` up to step ``cap``; None if it is not within it at ``cap`` (to
+    tune the Euler baseline's step and length).  Numbers enter as arrays: one
+    compilation for every step size tried."""
+    last_bad = int(_euler_last_bad(net, x0, jnp.asarray(dt, net.dtype), jnp.asarray(cap),
+                                   jnp.asarray(ref["v"], net.dtype), jnp.asarray(floor, net.dtype)))
+    return None if last_bad == cap - 1 else last_bad + 2
+
+
+@eqx.filter_jit
+def _euler_last_bad(net, x, dt, cap, target, floor):
+    """The last step index (-1: none) after which the error exceeded ``floor``
+    (or was not finite)."""
     field = jax.vmap(net.vector_field)
-    target = jnp.asarray(ref["v"], net.dtype)
 
-    @jax.jit
-    def run(x):
-        def body(x, _):
-            x = jax.tree.map(lambda a, d: a + dt * d, x, field(x))
-            return x, jnp.max(jnp.abs(x["v"] - target))
+    def body(i, carry):
+        x, last = carry
+        x = _euler_step(field, x, dt)
+        good = jnp.max(jnp.abs(x["v"] - target)) <= floor  # False for NaN
+        return x, jnp.where(good, last, i)
 
-        return jax.lax.scan(body, x, None, length=steps)[1]
-
-    return np.asarray(run(x0), np.float64)
+    return jax.lax.fori_loop(0, cap, body, (x, jnp.asarray(-1)))[1]
 
 
 TRAJ_HORIZON, TRAJ_ROWS = 8.0, 16  # the stretch of trajectory compared (slowest tau = 1), rows every 0.5
@@ -156,7 +169,7 @@ def _euler_trajectory_run(net, x, dt, every, rows):
 
     def body(i, carry):
         x, worst = carry
-        x = jax.tree.map(lambda a, d: a + dt * d, x, field(x))
+        x = _euler_step(field, x, dt)
         k = (i + 1) // every
         on_row = ((i + 1) % every == 0) & (k < rows.shape[0])
         err = jnp.max(jnp.abs(x["v"] - rows[jnp.minimum(k, rows.shape[0] - 1)]))
@@ -243,11 +256,8 @@ def run_case(name: str, net: Network, x0: dict, *, t1: float, rtol: float, atol:
             cap = int(np.ceil(T / cand))
             if cap > 200_000:
                 break
-            errs = euler_errors(net, _first(x0, n), cand, cap, ref_end)
-            ok = np.isfinite(errs) & (errs <= floor)
-            if ok[-1]:
-                # the fewest steps after which the error stays within hopdyn's
-                steps_e = int(len(ok) - np.argmin(ok[::-1]) if not ok.all() else 0) + 1
+            steps_e = euler_steps_to(net, _first(x0, n), cand, cap, ref_end, floor)
+            if steps_e is not None:
                 dt = cand
                 break
         if dt is None:

@@ -53,6 +53,7 @@ ordinary fourth-order method and Tsit5 does as well or better — see
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import diffrax as dfx
@@ -74,7 +75,7 @@ def phi(z):
     def series(k):  # sum_j z^j / (j + k)!, by Horner
         out = jnp.zeros_like(zs)
         for j in range(TAYLOR_TERMS, -1, -1):
-            out = out * zs + 1.0 / _factorial(j + k)
+            out = out * zs + 1.0 / math.factorial(j + k)
         return out
 
     p1 = jnp.expm1(zl) / zl
@@ -83,15 +84,21 @@ def phi(z):
     return (jnp.where(small, series(1), p1), jnp.where(small, series(2), p2), jnp.where(small, series(3), p3))
 
 
-def _factorial(n: int) -> float:
-    out = 1.0
-    for i in range(2, n + 1):
-        out *= i
-    return out
-
-
 def _tmap(f, *trees):
     return jax.tree.map(f, *trees)
+
+
+def _phis(z):
+    """``phi_1, phi_2, phi_3`` of every leaf of ``z``, as three trees."""
+    both = _tmap(phi, z)
+    return tuple(jax.tree.map(lambda t, k=k: t[k], both, is_leaf=lambda x: isinstance(x, tuple)) for k in range(3))
+
+
+def _leak_quadratic(s, y0, e, q1, q2, q3, c):
+    """``y(t0 + s)`` when ``N`` is the quadratic ``c0 + c1 u + c2 u^2`` (``u`` the
+    time into the step) and the leak is integrated exactly: ``e = e^{-r s}``,
+    ``q_k = phi_k(-r s)``."""
+    return e * y0 + s * q1 * c[0] + s * s * q2 * c[1] + 2 * s**3 * q3 * c[2]
 
 
 class ExponentialInterpolation(AbstractLocalInterpolation):
@@ -99,31 +106,19 @@ class ExponentialInterpolation(AbstractLocalInterpolation):
     quadratic through ``N(x)``, the mean of the two midpoint stages, and
     ``N(x1)``, integrated against the leak in closed form,
 
-        y(t0 + s) = e^{-r s} y0 + s phi_1 p0 + s^2 phi_2 p1 + 2 s^3 phi_3 p2   (phi_k at -r s),
+        y(t0 + s) = e^{-r s} y0 + s phi_1 c0 + s^2 phi_2 c1 + 2 s^3 phi_3 c2   (phi_k at -r s),
 
-    plus ``(s/h)`` times its (higher-order) mismatch with ``x1``, so the path is
-    continuous.  A cubic Hermite polynomial cannot follow ``e^{-s/tau}`` over
-    steps of several ``tau``; this is exact there."""
+    plus ``(s/h)`` times its (higher-order) mismatch ``gap`` with ``x1``, so the
+    path is continuous (the step computes both, with the ``phi`` it already
+    has).  A cubic Hermite polynomial cannot follow ``e^{-s/tau}`` over steps of
+    several ``tau``; this is exact there."""
 
     t0: object
     t1: object
     y0: object
     rate: object
-    p: object  # (p0, p1, p2) per leaf
+    c: object  # (c0, c1, c2) per leaf
     gap: object  # y1 - (the quadratic's value at s = h)
-
-    def __init__(self, *, t0, t1, y0, y1, rate, n0, nm, n1):
-        self.t0, self.t1, self.y0, self.rate = t0, t1, y0, rate
-        h = t1 - t0
-        self.p = _tmap(lambda a, m, b: (a, (4 * m - 3 * a - b) / h, (2 * a - 4 * m + 2 * b) / (h * h)), n0, nm, n1)
-        self.gap = _tmap(lambda y, q: y - q, y1, self._quadratic(h))
-
-    def _quadratic(self, s):
-        def one(y, r, p):
-            q1, q2, q3 = phi(-s * r)
-            return jnp.exp(-s * r) * y + s * q1 * p[0] + s * s * q2 * p[1] + 2 * s**3 * q3 * p[2]
-
-        return jax.tree.map(one, self.y0, self.rate, self.p, is_leaf=lambda x: isinstance(x, tuple))
 
     def evaluate(self, t0, t1=None, left=True):
         del left
@@ -131,7 +126,11 @@ class ExponentialInterpolation(AbstractLocalInterpolation):
             return _tmap(lambda b, a: b - a, self.evaluate(t1), self.evaluate(t0))
         s = t0 - self.t0
         theta = s / (self.t1 - self.t0)
-        return _tmap(lambda q, g: q + theta * g, self._quadratic(s), self.gap)
+        z = _tmap(lambda r: -s * r, self.rate)
+        q1, q2, q3 = _phis(z)
+        quad = jax.tree.map(lambda y, zi, a1, a2, a3, c: _leak_quadratic(s, y, jnp.exp(zi), a1, a2, a3, c),
+                            self.y0, z, q1, q2, q3, self.c, is_leaf=lambda x: isinstance(x, tuple))
+        return _tmap(lambda q, g: q + theta * g, quad, self.gap)
 
 
 class ETDRK4(dfx.AbstractAdaptiveSolver):
@@ -171,8 +170,8 @@ class ETDRK4(dfx.AbstractAdaptiveSolver):
         z = _tmap(lambda r: -h * r, rate)
         zh = _tmap(lambda r: -0.5 * h * r, rate)
         e, eh = _tmap(jnp.exp, z), _tmap(jnp.exp, zh)
-        p1, p2, p3 = (_tmap(lambda zi, k=k: phi(zi)[k], z) for k in range(3))
-        p1h = _tmap(lambda zi: phi(zi)[0], zh)
+        p1, p2, p3 = _phis(z)
+        p1h = _phis(zh)[0]
         tm = t0 + 0.5 * h
         n0 = nonlin(y0, f0)
         a = _tmap(lambda y, ei, q, n: ei * y + 0.5 * h * q * n, y0, eh, p1h, n0)
@@ -187,7 +186,12 @@ class ETDRK4(dfx.AbstractAdaptiveSolver):
         f1 = terms.vf(t1, y1, args)
         n1 = nonlin(y1, f1)
         err = _tmap(lambda q2, q3, k, m: h * (4 * q3 - q2) * (k - m), p2, p3, nc, n1)
-        dense = dict(y0=y0, y1=y1, rate=rate, n0=n0, nm=_tmap(lambda u, w: 0.5 * (u + w), na, nb), n1=n1)
+        # dense output: N along the step as the quadratic through N(x), the midpoint stages' mean, N(x1)
+        coeffs = _tmap(lambda u, ma, mb, w: (u, (2 * (ma + mb) - 3 * u - w) / h, (2 * u - 2 * (ma + mb) + 2 * w) / (h * h)),
+                       n0, na, nb, n1)
+        at_end = jax.tree.map(lambda y, ei, q1, q2, q3, cc: _leak_quadratic(h, y, ei, q1, q2, q3, cc),
+                              y0, e, p1, p2, p3, coeffs, is_leaf=lambda x: isinstance(x, tuple))
+        dense = dict(y0=y0, rate=rate, c=coeffs, gap=_tmap(jnp.subtract, y1, at_end))
         return y1, err, dense, f1, dfx.RESULTS.successful
 
     def func(self, terms, t0, y0, args):
