@@ -165,7 +165,7 @@ class ETDRK4(dfx.AbstractAdaptiveSolver):
         f0 = solver_state
         dtype = jax.tree.leaves(y0)[0].dtype
         h = jnp.asarray(t1 - t0, dtype)
-        rate = _tmap(lambda r, y: jnp.broadcast_to(jnp.asarray(r, dtype), y.shape), self.rate, y0)
+        rate = _tmap(lambda r: jnp.asarray(r, dtype), self.rate)  # as given: per layer (scalar) or per element
         nonlin = lambda y, f: _tmap(lambda fi, r, yi: fi + r * yi, f, rate, y)
         z = _tmap(lambda r: -h * r, rate)
         zh = _tmap(lambda r: -0.5 * h * r, rate)

@@ -293,11 +293,14 @@ class Network(eqx.Module):
     def leak_rates(self) -> State:
         """The linear part of the field: every layer's energy term contributes
         exactly ``x_a`` to ``dE/dxhat_a``, so ``dx_a/dt = -x_a / tau_a + N_a(x)``.
-        Returns ``1 / tau_a`` per element (one member, no batch axis), 0 on
-        quasi-static layers and clamped elements (which do not move)."""
+        Returns ``1 / tau_a`` per layer (a scalar, 0 on quasi-static layers), or
+        per element (one member, no batch axis) where a layer has clamped
+        elements (0 there: they do not move).  Scalars broadcast against the
+        state, and keep a solver's per-rate work (``e^{-h/tau}``, ``phi_k``) per
+        layer rather than per element."""
         out = {}
         for a, n in self.neurons.items():
-            r = jnp.zeros(n.shape, self.dtype) if n.quasi_static else jnp.full(n.shape, 1.0 / n.tau, self.dtype)
+            r = jnp.asarray(0.0 if n.quasi_static else 1.0 / n.tau, self.dtype)
             out[a] = jnp.where(self.clamps[a], 0.0, r).astype(self.dtype) if a in self.clamps else r
         return out
 

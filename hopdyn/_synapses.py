@@ -101,7 +101,10 @@ class Dense(_AbstractWeightedPair):
     kind: ClassVar[str] = "dense"
 
     def __call__(self, xa, xb):
-        return -self.scale * jnp.dot(xa.ravel(), self._matrix(xa, xb) @ xb.ravel())
+        # xb W^T rather than W xb: under vmap the product then comes out
+        # [batch, |a|] with no transpose after it (~10% of a field evaluation
+        # on the bench's dense memory)
+        return -self.scale * jnp.dot(xa.ravel(), xb.ravel() @ self._matrix(xa, xb).T)
 
 
 class Bias(AbstractSynapse):
