@@ -150,12 +150,13 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     end = jnp.max(jnp.where(reached, rows, 0))
     # Rows past the end hold inf; mask them before evaluating anything on them.
     ys = jax.tree.map(lambda a: jnp.where(reached.reshape((-1,) + (1,) * (a.ndim - 1)), a, 0), ys)
-    if network.quasi_static:  # report quasi-static layers at their equilibrium
-        ys = jax.vmap(network.equilibrate)(ys)
-    terms = jax.vmap(network.energy_terms)(ys)
+    # every row's energy terms, activations, dE/dt and dx/dt from one flow and one JVP
+    # (quasi-static layers reported at their equilibrium)
+    obs = jax.vmap(network.observables)(ys)
+    ys, xhat, terms, dEdt, dEdt_scale = (obs[k] for k in ("x", "xhat", "energy_terms", "dEdt", "dEdt_scale"))
     energy = sum(terms.values())
-    xhat = jax.vmap(network.activations)(ys)
-    dEdt, dEdt_scale = jax.vmap(network.dEdt_and_scale)(ys)
+    at_end = lambda a: a[end]
+    bad_end = _trouble(jax.tree.map(at_end, ys), jax.tree.map(at_end, obs["xdot"]), p) | ~jnp.isfinite(energy[end])
 
     # A row is valid if the solve reached it, it does not repeat the previous save
     # time (the end row does when the solve stops on a save time, e.g. t1), and its
@@ -169,8 +170,6 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     xs, xhat, terms, energy, dEdt, dEdt_scale = jax.tree.map(fill, (ys, xhat, terms, energy, dEdt, dEdt_scale))
     ts_out = fill(jnp.where(reached, ts, ts[end]))
 
-    y_end = jax.tree.map(lambda a: a[end], ys)
-    bad_end = _trouble(y_end, network.vector_field(y_end), p) | ~jnp.isfinite(network.energy(y_end))
     res = sol.result
     status = jnp.where(
         res == dfx.RESULTS.successful,

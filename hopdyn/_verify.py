@@ -13,9 +13,9 @@ from ._solve import Trajectory
 def energy_descent(members: list[Trajectory], tolerance: float = 1e-6) -> dict:
     """The Lyapunov check over the valid rows of each member.
 
-    - ``max_dEdt``: the largest exact ``dE/dt`` (a JVP of the energy along the
-      vector field) at a saved time.  It may not exceed ``tolerance`` plus the
-      rounding of the JVP, ``16 eps`` times the sum of the magnitudes of its
+    - ``max_dEdt``: the largest exact ``dE/dt`` (the chain rule through the
+      energy along the vector field, ``Network.observables``) at a saved time.
+      It may not exceed ``tolerance`` plus its rounding, ``16 eps`` times the sum of the magnitudes of its
       terms (``Network.dEdt_scale``): in float32 a network with 500 saturated
       high-gain units moving fast cannot resolve ``dE/dt`` below ~1e-4.
     - ``max_rise``: the largest increase between consecutive saved energies; it

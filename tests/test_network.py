@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import seed000, seed000_field, seed001, seed001_field, softmax
+from helpers import lagrangian_cases, seed000, seed000_field, seed001, seed001_field, softmax
 
 import hopdyn as hd
 
@@ -181,3 +181,40 @@ def test_user_callable_synapse():
     x = {"a": jnp.asarray([0.0, 3.0])}
     # dE/dxhat = x + (xhat - 1) with xhat = x  ->  dx/dt = -(2x - 1)
     np.testing.assert_allclose(np.asarray(net.vector_field(x)["a"]), [1.0, -5.0], rtol=1e-6)
+
+
+class _SkewedTanh(hd.Tanh):
+    """An activation that is *not* the Lagrangian's gradient (a user subclass
+    gone wrong): the energy's rate must still be exact."""
+
+    def activation(self, x):
+        return jnp.tanh(1.1 * self.beta * x)
+
+
+def _rate_network(lag, directed: bool, seed=0):
+    rng = np.random.default_rng(seed)
+    syn = [hd.Dense(("a", "b"), rng.normal(0, 0.4, (6, 4))), hd.Bias(("a",), rng.normal(0, 0.5, 6)),
+           hd.Hebbian(("a",), rng.choice([-1.0, 1.0], (2, 6)), scale=0.3)]
+    if directed:
+        syn.append(hd.Directed(("b", "a"), rng.normal(0, 0.5, (4, 6))))
+    net = hd.Network({"a": hd.Neuron(6, lag, 0.7), "b": hd.Neuron(4, hd.Softmax(2.0), 0.3)}, syn).astype("float64")
+    return net, {"a": jnp.asarray(rng.normal(0, 1.5, 6)), "b": jnp.asarray(rng.normal(0, 1, 4))}
+
+
+@pytest.mark.parametrize("directed", [False, True], ids=["gradient", "directed"])
+@pytest.mark.parametrize("name,lag", lagrangian_cases() + [("skewed-tanh", _SkewedTanh(1.5))])
+def test_dEdt_is_the_energy_rate_along_the_flow(name, lag, directed):
+    """``dEdt`` against a central difference of ``E`` along ``dx/dt`` (float64),
+    and for gradient networks with consistent activations against DESIGN's
+    ``-sum_a tau_a xdot_a^T H_a xdot_a`` (Hessians by ``jax.hessian`` of ``L``)."""
+    net, x = _rate_network(lag, directed)
+    xdot = net.vector_field(x)
+    h = 1e-5
+    shift = lambda s: {k: x[k] + s * h * xdot[k] for k in x}
+    fd = (float(net.energy(shift(1))) - float(net.energy(shift(-1)))) / (2 * h)
+    got = float(net.dEdt(x))
+    np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-9)
+    if not directed and name != "skewed-tanh":
+        closed = -sum(n.tau * xdot[k] @ jax.hessian(n.lagrangian)(x[k]) @ xdot[k] for k, n in net.neurons.items())
+        np.testing.assert_allclose(got, float(closed), rtol=1e-10, atol=1e-12)
+        assert got <= 0
