@@ -138,8 +138,6 @@ def choose_solver(network, x0: dict, rtol: float | None = None) -> SolverChoice:
     if hints:
         report["hint"] = (f"layer{'s' if len(hints) > 1 else ''} {', '.join(map(repr, hints))} could be quasi-static "
                           f"(tau: 0): {'their' if len(hints) > 1 else 'its'} equilibrium has a closed form")
-    rho_c = spectral_radius(network, x0, coupling=True)
-    report["coupling_spectral_radius"] = rho_c
     free = [a for a, n in network.neurons.items() if not n.quasi_static]
     self_free = all(network.inputs_independent((a,)) for a in free)
     stiff = not np.isfinite(ratio) or ratio > STIFF_RATIO
@@ -147,6 +145,10 @@ def choose_solver(network, x0: dict, rtol: float | None = None) -> SolverChoice:
         report["reason"] = ("stiff through its leaks (no layer's input depends on the layer itself): ETDRK4, "
                             "exponential integrator, the leaks -x/tau integrated exactly")
         return SolverChoice("etd", 0.0, 1.0, ETD_DTMAX * slow, report)
+    # the coupling's own radius decides only between explicit methods for non-stiff networks
+    rho_c = spectral_radius(network, x0, coupling=True) if not stiff else None
+    if rho_c is not None:
+        report["coupling_spectral_radius"] = rho_c
     if not stiff and np.isfinite(rho_c) and rho_c * slow <= SLOW_COUPLING:
         report["reason"] = (f"not stiff, couplings slower than the leaks (coupling spectral radius x slowest tau "
                             f"<= {SLOW_COUPLING:g}): ETDRK4, exponential integrator, the leaks integrated exactly")

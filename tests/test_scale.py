@@ -27,10 +27,8 @@ def test_spectral_radius_matches_the_jacobians_eigenvalues():
     x = {"v": np.sign(xi[0]) * 0.5, "m": np.zeros(30)}
     import jax
 
-    flat = lambda y: np.concatenate([np.asarray(v).ravel() for v in net.vector_field({"v": y[:20], "m": y[20:]}).values()])
-    J = np.asarray(jax.jacfwd(lambda y: jax.numpy.concatenate([v.ravel() for v in net.vector_field({"v": y[:20], "m": y[20:]}).values()]))(
-        np.concatenate([x["v"], x["m"]])))
-    del flat
+    field = lambda y: jax.numpy.concatenate([v.ravel() for v in net.vector_field({"v": y[:20], "m": y[20:]}).values()])
+    J = np.asarray(jax.jacfwd(field)(np.concatenate([x["v"], x["m"]])))
     rho = np.max(np.abs(np.linalg.eigvals(J)))
     est = _stiffness.spectral_radius(net, x, iters=200)
     assert abs(est - rho) / rho < 0.05, (est, rho)
@@ -131,6 +129,16 @@ def test_bench_quick_writes_its_table_and_json(tmp_path, capsys):
     b = case["baselines"]
     assert b["euler_scan"]["dt"] >= 100 * b["euler_scan_trajectory"]["dt"]
     assert "| seed-dam |" in capsys.readouterr().out
+
+
+def test_same_fixed_point_judges_distance_not_signs():
+    from hopdyn._bench import same_fixed_point
+
+    ref = np.array([[1.0, -1.0, 1e-4], [0.5, 0.5, -0.5]])
+    near = ref + np.array([[0.0, 0.0, -2e-4], [0.004, 0.0, 0.0]])  # a sign flip of a component near 0, a small shift
+    other = ref * np.array([[1.0, -1.0, 1.0], [1.0, 1.0, 1.0]])  # a different pattern in the first member
+    assert same_fixed_point(near, ref) == 1.0
+    assert same_fixed_point(other, ref) == 0.5
 
 
 def test_bench_rejects_an_unknown_case(capsys):
