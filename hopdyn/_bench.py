@@ -141,6 +141,13 @@ def euler_steps_to(net: Network, x0: dict, dt: float, cap: int, ref: dict, floor
     return None if last_bad == cap - 1 else last_bad + 2
 
 
+def _max_err(a, b):
+    """``max |a - b|``, infinite where any entry is not finite (XLA's CPU max
+    reduction skips NaN: a diverged Euler run would otherwise look exact)."""
+    d = jnp.abs(a - b)
+    return jnp.where(jnp.all(jnp.isfinite(d)), jnp.max(d), jnp.inf)
+
+
 @eqx.filter_jit
 def _euler_last_bad(net, x, dt, cap, target, floor):
     """The last step index (-1: none) after which the error exceeded ``floor``
@@ -150,7 +157,7 @@ def _euler_last_bad(net, x, dt, cap, target, floor):
     def body(i, carry):
         x, last = carry
         x = _euler_step(field, x, dt)
-        good = jnp.max(jnp.abs(x["v"] - target)) <= floor  # False for NaN
+        good = jnp.all(jnp.abs(x["v"] - target) <= floor)  # False for NaN
         return x, jnp.where(good, last, i)
 
     return jax.lax.fori_loop(0, cap, body, (x, jnp.asarray(-1)))[1]
@@ -180,7 +187,7 @@ def _euler_trajectory_run(net, x, dt, every, rows):
         x = _euler_step(field, x, dt)
         k = (i + 1) // every
         on_row = ((i + 1) % every == 0) & (k < rows.shape[0])
-        err = jnp.max(jnp.abs(x["v"] - rows[jnp.minimum(k, rows.shape[0] - 1)]))
+        err = _max_err(x["v"], rows[jnp.minimum(k, rows.shape[0] - 1)])
         return x, jnp.where(on_row, jnp.maximum(worst, err), worst)
 
     return jax.lax.fori_loop(0, every * (rows.shape[0] - 1), body, (x, jnp.zeros((), rows.dtype)))[1]

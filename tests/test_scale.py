@@ -141,6 +141,23 @@ def test_same_fixed_point_judges_distance_not_signs():
     assert same_fixed_point(other, ref) == 0.5
 
 
+def test_bench_euler_tuning_rejects_a_diverged_run():
+    """Euler at dt = 2 on a memory with tau_m = 0.05 overflows to NaN.  XLA's
+    CPU max reduction, vectorised at D = 1024, skips NaN: the tuning once took
+    the NaN state for an exact one (it tests every entry now)."""
+    from hopdyn import _bench
+
+    D, B = 1024, 4
+    net, x0, xi = _bench.dense_memory(30, D, B, 0.05, 50.0, "float32")
+    x0 = {k: np.asarray(v) for k, v in net.init_state(x0).items()}
+    target = np.sign(xi[:B]) / np.sqrt(D)
+    assert _bench.euler_steps_to(net, x0, 2.0, 8, {"v": target}, 1e-3) is None
+    rows = np.broadcast_to(target, (_bench.TRAJ_ROWS + 1, B, D))
+    fast, _, _ = _bench.dense_memory(30, D, B, 0.01, 50.0, "float32")
+    assert not np.isfinite(_bench.euler_trajectory_error(fast, x0, 0.5, rows))  # dt / tau_m = 50: diverges
+    assert np.isfinite(_bench.euler_trajectory_error(net, x0, 2**-7, rows))  # dt / tau_m = 0.16: stable
+
+
 def test_bench_rejects_an_unknown_case(capsys):
     assert main(["bench", "--cases", "warp"]) == 2
     assert "--cases: unknown case 'warp'" in capsys.readouterr().err
