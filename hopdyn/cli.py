@@ -512,14 +512,15 @@ def cmd_bench(args) -> int:
 
 def bench_table(r: dict) -> str:
     """The benchmark as a Markdown table (what the README shows)."""
-    lines = ["| case | batch | hopdyn | traj/s | steps (median/max) | GFLOP/s (of peak) | error | Euler scan (end) | Euler scan (trajectory) | Python loop | solve_ivp (per traj.) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| case | batch | hopdyn | compile | traj/s | steps (median/max) | GFLOP/s (of peak) | error | Euler scan (end) | Euler scan (trajectory) | Python loop | solve_ivp (per traj.) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in r["cases"]:
         h, b = c["hopdyn"], c["baselines"]
         ratio = lambda k, key="ratio": (f"{'>' if b[k].get('lower_bound') else ''}{b[k][key]:.3g}x"
                                         if k in b and key in b[k] else "-")
         flops = f"{h['gflops']:.3g} ({100 * h['fraction_of_matmul_peak']:.0f}%)" if "gflops" in h else "-"
-        lines.append(f"| {c['name']} | {c['batch']} | {h['method']} {h['wall_seconds']:.3g} s | {h['trajectories_per_second']:.3g} | "
+        lines.append(f"| {c['name']} | {c['batch']} | {h['method']} {h['wall_seconds']:.3g} s | {h['compile_seconds']:.2g} s | "
+                     f"{h['trajectories_per_second']:.3g} | "
                      f"{h['steps_median']:.0f}/{h['steps_max']} | {flops} | {h['error']:.2g} | {ratio('euler_scan')} | {ratio('euler_scan_trajectory')} | "
                      f"{ratio('python_loop')} | {ratio('solve_ivp', 'ratio_per_trajectory')} |")
     if "stiff_default_controller" in r:
