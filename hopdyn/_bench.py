@@ -106,6 +106,16 @@ def _flat_field(net: Network, x0: dict):
 REPEATS, REPEAT_BELOW = 3, 10.0  # timings are the best of up to 3 runs, repeated while under 10 s in all
 
 
+def _best_seconds(once, first: float | None = None) -> float:
+    """The fastest of up to ``REPEATS`` runs of ``once`` (which returns its
+    seconds), fewer when they add up to over ``REPEAT_BELOW``; ``first``: a
+    run's time already measured."""
+    secs = [] if first is None else [first]
+    while len(secs) < REPEATS and sum(secs) < REPEAT_BELOW:
+        secs.append(once())
+    return min(secs)
+
+
 def _euler_step(field, x, dt):
     """One Euler step of the batched field (every Euler baseline takes these)."""
     return jax.tree.map(lambda a, d: a + dt * d, x, field(x))
@@ -122,13 +132,14 @@ def euler_scan(net: Network, x0: dict, dt: float, steps: int):
 
         return jax.lax.scan(body, x, None, length=steps)[0]
 
-    jax.block_until_ready(run(x0))  # compile
-    secs = []
-    while len(secs) < REPEATS and sum(secs) < REPEAT_BELOW:
+    out = jax.block_until_ready(run(x0))  # compile
+
+    def once():
         t = time.perf_counter()
-        out = jax.block_until_ready(run(x0))
-        secs.append(time.perf_counter() - t)
-    return out, min(secs)
+        jax.block_until_ready(run(x0))
+        return time.perf_counter() - t
+
+    return out, _best_seconds(once)
 
 
 def euler_steps_to(net: Network, x0: dict, dt: float, cap: int, ref: dict, floor: float) -> int | None:
@@ -157,7 +168,7 @@ def _euler_last_bad(net, x, dt, cap, target, floor):
     def body(i, carry):
         x, last = carry
         x = _euler_step(field, x, dt)
-        good = jnp.all(jnp.abs(x["v"] - target) <= floor)  # False for NaN
+        good = _max_err(x["v"], target) <= floor  # False where not finite
         return x, jnp.where(good, last, i)
 
     return jax.lax.fori_loop(0, cap, body, (x, jnp.asarray(-1)))[1]
@@ -245,11 +256,8 @@ def run_case(name: str, net: Network, x0: dict, *, t1: float, rtol: float, atol:
     tr = simulate(net, x0, **kw)
     # compiling for this case (one member, then the batch); 0 where an earlier
     # case of the same shapes compiled it: tau, beta and weights are arrays
-    compile_seconds, walls = warm.compile_seconds + tr.compile_seconds, [tr.solve_seconds]
-    while len(walls) < REPEATS and sum(walls) < REPEAT_BELOW:
-        tr = simulate(net, x0, **kw)
-        walls.append(tr.solve_seconds)
-    wall = min(walls)
+    compile_seconds = warm.compile_seconds + tr.compile_seconds
+    wall = _best_seconds(lambda: simulate(net, x0, **kw).solve_seconds, first=tr.solve_seconds)
     steps = np.asarray(tr.n_steps)
     evals = np.asarray(tr.vf_evals)
     out = {"name": name, "batch": B, "hopdyn": {
@@ -345,9 +353,9 @@ def run_case(name: str, net: Network, x0: dict, *, t1: float, rtol: float, atol:
                                  # seconds per evaluation (one state) against hopdyn's per member
                                  "evals_per_trajectory": float(np.mean(nfev)) if nfev else None,
                                  "seconds_per_eval": per / np.mean(nfev) if nfev else None}
-            if nfev and out["hopdyn"].get("vector_field_evals_max"):
-                hop_per_eval = wall / B / out["hopdyn"]["vector_field_evals_max"]
-                base["solve_ivp"]["per_eval_cost_ratio"] = per / np.mean(nfev) / hop_per_eval
+            hop_evals = out["hopdyn"].get("vector_field_evals_max")
+            if nfev and hop_evals:
+                base["solve_ivp"]["per_eval_cost_ratio"] = base["solve_ivp"]["seconds_per_eval"] / (wall / B / hop_evals)
             more = f" (stopped at the {budget:g} s budget: a lower bound)" if capped else ""
             log(f"  solve_ivp: {per:.3g} s per trajectory ({per / (wall / B):.3g}x hopdyn per trajectory){more}")
     if "torchdiffeq" in baselines:

@@ -145,15 +145,12 @@ def choose_solver(network, x0: dict, rtol: float | None = None) -> SolverChoice:
         report["reason"] = ("stiff through its leaks (no layer's input depends on the layer itself): ETDRK4, "
                             "exponential integrator, the leaks -x/tau integrated exactly")
         return SolverChoice("etd", 0.0, 1.0, ETD_DTMAX * slow, report)
-    # the coupling's own radius decides only between explicit methods for non-stiff networks
-    rho_c = spectral_radius(network, x0, coupling=True) if not stiff else None
-    if rho_c is not None:
-        report["coupling_spectral_radius"] = rho_c
-    if not stiff and np.isfinite(rho_c) and rho_c * slow <= SLOW_COUPLING:
-        report["reason"] = (f"not stiff, couplings slower than the leaks (coupling spectral radius x slowest tau "
-                            f"<= {SLOW_COUPLING:g}): ETDRK4, exponential integrator, the leaks integrated exactly")
-        return SolverChoice("etd", 0.0, 1.0, ETD_DTMAX * slow, report)
-    if not stiff:
+    if not stiff:  # the couplings' own radius decides between the two explicit choices
+        rho_c = report["coupling_spectral_radius"] = spectral_radius(network, x0, coupling=True)
+        if np.isfinite(rho_c) and rho_c * slow <= SLOW_COUPLING:
+            report["reason"] = (f"not stiff, couplings slower than the leaks (coupling spectral radius x slowest tau "
+                                f"<= {SLOW_COUPLING:g}): ETDRK4, exponential integrator, the leaks integrated exactly")
+            return SolverChoice("etd", 0.0, 1.0, ETD_DTMAX * slow, report)
         report["reason"] = "not stiff: explicit Tsit5, integral step control"
         return SolverChoice("tsit5", 0.0, 1.0, None, report)
     if rtol is not None and rtol >= RKC_MIN_RTOL:
