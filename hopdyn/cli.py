@@ -13,34 +13,13 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
+
+from .scenario.loader import resolve, shipped_dir
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 # ------------------------------------------------------------------ helpers
-def shipped_dir() -> Path:
-    """Where the shipped scenarios live: ``hopdyn/scenarios`` in an installed
-    package, or ``scenarios/`` beside the package in a source checkout."""
-    here = Path(__file__).resolve().parent
-    for cand in (here / "scenarios", here.parent / "scenarios"):
-        if cand.is_dir() and any(cand.glob("*.yaml")):
-            return cand
-    return here.parent / "scenarios"
-
-
-def resolve(file: str) -> str:
-    """A path as given, or the name of a shipped scenario."""
-    from ._scenario import ScenarioError
-
-    if os.path.exists(file):
-        return file
-    for cand in (shipped_dir() / file, shipped_dir() / f"{file}.yaml"):
-        if cand.is_file():
-            return str(cand)
-    raise ScenarioError(file, "", "no such file, and not a shipped scenario (see `hopdyn list`)")
-
-
 class Progress:
     """Elapsed time on stderr while a long step runs, only on a terminal and only
     once the step has taken more than a second."""
@@ -98,8 +77,9 @@ def _enable_x64():
 def _summary(built, traj, members) -> tuple[dict, int]:
     import numpy as np
 
-    from . import _verify
-    from ._trajectory import STATUSES, worst_status
+    from .analysis import verify as _verify
+    from .solvers.registry import get_method
+    from .solvers.trajectory import STATUSES, worst_status
 
     sc = built.scenario
     status = np.atleast_1d(np.asarray(traj.status))
@@ -133,9 +113,7 @@ def _summary(built, traj, members) -> tuple[dict, int]:
         bad = int(np.argmax(status == worst))
         result["failure"] = {"member": bad, "t": float(t_final[bad])}
     checks = {"solved": bool(worst != STATUSES.index("failed"))}
-    from ._discrete import descent_guaranteed
-
-    if lyap_cfg is not False and descent_guaranteed(traj.method):  # sync may cycle: reported, not required
+    if lyap_cfg is not False and get_method(traj.method).descent_guaranteed:  # sync may cycle: reported, not required
         checks["lyapunov"] = lyap["ok"]
     if sc.checks.converged:
         checks["converged"] = bool(np.all(status == STATUSES.index("steady_state")))
@@ -185,8 +163,8 @@ def _trajectory_arrays(traj, members, batched: bool) -> dict:
 
 
 def _figures(built, traj, members, out: str, quiet: bool) -> list[str]:
-    from . import _plots
-    from ._io import write_figure
+    from .core.io import write_figure
+    from .figures import plots as _plots
 
     sc = built.scenario
     o = sc.outputs
@@ -214,18 +192,18 @@ def _figures(built, traj, members, out: str, quiet: bool) -> list[str]:
 
 def _solve(args):
     """Load, build and solve the scenario of ``args.file``: (built, trajectory, members)."""
-    from . import _scenario
-    from ._solve import simulate
+    from .scenario.build import load_and_build
+    from .solvers.simulate import simulate
 
     _enable_x64()
-    built = _scenario.load_and_build(resolve(args.file), args.set)
+    built = load_and_build(resolve(args.file), args.set)
     with Progress(f"solving {built.scenario.name}", not args.quiet):
-        traj = simulate(built.network, built.x0, **built.solver)
+        traj = simulate(built.network, built.x0, built.settings)
     return built, traj, traj.members()
 
 
 def cmd_run(args) -> int:
-    from ._io import write_json, write_npz
+    from .core.io import write_json, write_npz
 
     built, traj, members = _solve(args)
     sc = built.scenario
@@ -250,27 +228,34 @@ def _compare(built, traj, members, args):
     result.json and ``compare.png``."""
     import numpy as np
 
-    from . import _plots, _verify
-    from ._io import write_figure
-    from ._solve import simulate
-    from ._trajectory import STATUSES, worst_status
+    from .analysis import verify as _verify
+    from .core.io import write_figure
+    from .figures import plots as _plots
+    from .scenario.studies import stored_patterns
+    from .solvers.simulate import simulate
+    from .solvers.trajectory import STATUSES, worst_status
 
     sc = built.scenario
     method = sc.outputs.compare
     with Progress(f"solving {sc.name} with {method}", not args.quiet):
-        other = simulate(built.network, built.x0, **dict(built.solver, method=method))
+        other = simulate(built.network, built.x0, built.with_method(method))
     omembers = other.members()
-    target = _verify.stored_patterns(built)
+    target = stored_patterns(built)
     layer, pname, pats = target if target is not None else (sc.outputs.layer or next(iter(sc.neurons)), None, None)
 
-    summary = {"method": method, "status": STATUSES[worst_status(other.status)],
-               "t_final": float(np.max(np.asarray(other.t_final))),
-               "energy_final": float(np.mean([float(m.energy[-1]) for m in omembers]))}
+    summary = {
+        "method": method,
+        "status": STATUSES[worst_status(other.status)],
+        "t_final": float(np.max(np.asarray(other.t_final))),
+        "energy_final": float(np.mean([float(m.energy[-1]) for m in omembers])),
+    }
     if pats is not None:
         near = lambda ms: [_verify.nearest_pattern(np.sign(np.asarray(m.xhat[layer][-1])), pats) for m in ms]
         a, b = near(members), near(omembers)
         summary["nearest"] = {"layer": layer, "patterns": pname, traj.method: a, method: b}
-        summary["same_end_pattern"] = [x["pattern"] == y["pattern"] and x["negated"] == y["negated"] for x, y in zip(a, b)]
+        summary["same_end_pattern"] = [
+            x["pattern"] == y["pattern"] and x["negated"] == y["negated"] for x, y in zip(a, b)
+        ]
     fig = None
     if not args.no_plots:
         fig = os.path.join(args.out or os.path.join("plots", sc.name), "compare.png")
@@ -280,16 +265,20 @@ def _compare(built, traj, members, args):
 
 def _print_run(r: dict, out: str) -> None:
     e, ly = r["energy"], r["lyapunov"]
-    from ._discrete import DISCRETE_METHODS
+    from .solvers.registry import get_method
 
-    discrete = r["solver"]["method"] in DISCRETE_METHODS
+    discrete = not get_method(r["solver"]["method"]).continuous
     when = f"sweep {r['t_final']:.0f}" if discrete else f"t = {r['t_final']:.6g}"
     steps = "sweeps" if discrete else "steps"
-    print(f"{r['scenario']}: {r['status']} at {when} "
-          f"({r['steps']['accepted']} {steps}, compile {r['wall_seconds']['compile']:.2f} s, solve {r['wall_seconds']['solve']:.3g} s)")
+    print(
+        f"{r['scenario']}: {r['status']} at {when} "
+        f"({r['steps']['accepted']} {steps}, compile {r['wall_seconds']['compile']:.2f} s, solve {r['wall_seconds']['solve']:.3g} s)"
+    )
     rate = "largest energy change per sweep" if discrete else "max dE/dt"
-    print(f"  energy {e['initial']:.6g} -> {e['final']:.6g}; {rate} {ly['max_dEdt']:.3g} "
-          f"(allowed there: {ly['tolerance']:g} + rounding {ly['max_dEdt_rounding']:.2g})")
+    print(
+        f"  energy {e['initial']:.6g} -> {e['final']:.6g}; {rate} {ly['max_dEdt']:.3g} "
+        f"(allowed there: {ly['tolerance']:g} + rounding {ly['max_dEdt_rounding']:.2g})"
+    )
     if "compare" in r:
         c = r["compare"]
         same = c.get("same_end_pattern")
@@ -298,20 +287,22 @@ def _print_run(r: dict, out: str) -> None:
     if "readout" in r:
         ro = r["readout"]
         acc = f"accuracy {ro['accuracy']:.2f}, " if "accuracy" in ro else ""
-        print(f"  readout of {ro['layer']!r}: {acc}nearest {ro['nearest'][:10]}{'...' if len(ro['nearest']) > 10 else ''}, "
-              f"max pixel error {ro['max_pixel_error']:.4f}")
+        print(
+            f"  readout of {ro['layer']!r}: {acc}nearest {ro['nearest'][:10]}{'...' if len(ro['nearest']) > 10 else ''}, "
+            f"max pixel error {ro['max_pixel_error']:.4f}"
+        )
     failed = [k for k, v in r["checks"].items() if not v]
     print(f"  checks: {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}; results in {out}/")
 
 
 def cmd_verify(args) -> int:
-    from . import _verify
-    from ._io import write_json
+    from .core.io import write_json
+    from .scenario.studies import verify_scenario
 
     built, traj, members = _solve(args)
     out = args.out or os.path.join("plots", built.scenario.name)
     with Progress("verifying", not args.quiet):
-        report = _verify.verify_scenario(built, traj)
+        report = verify_scenario(built, traj)
     write_json(os.path.join(out, "verify.json"), report)
     if not args.quiet:
         print(verify_table(report))
@@ -331,24 +322,32 @@ def verify_table(r: dict) -> str:
     details = {
         "solved": "no solve failed" if r["checks"]["solved"] else "a solve failed (NaN, divergence or step collapse)",
         "lyapunov": f"max dE/dt {_fmt(ly['max_dEdt'])} (allowed there: {ly['tolerance']:g} + rounding "
-                    f"{ly['max_dEdt_rounding']:.2g}); largest rise of saved E "
-                    f"{_fmt(ly['max_rise'])} (allowed {ly['rise_tolerance']:.3g})",
+        f"{ly['max_dEdt_rounding']:.2g}); largest rise of saved E "
+        f"{_fmt(ly['max_rise'])} (allowed {ly['rise_tolerance']:.3g})",
         "convexity": f"smallest Lagrangian curvature {_fmt(conv['min_curvature'])} (layer {conv['layer']!r})",
-        "gradient": "every coupling derives from the energy" if grad["ok"] else "non-gradient: " + ", ".join(grad["non_gradient"]),
+        "gradient": "every coupling derives from the energy"
+        if grad["ok"]
+        else "non-gradient: " + ", ".join(grad["non_gradient"]),
         "bounded_below": f"lowest energy visited {_fmt(bnd['min_energy'], '.6g')}",
         "converged": f"{sum(c['status'] == 'steady_state' for c in certs)}/{len(certs)} members reached a steady state",
         "fixed_point": f"largest residual |dx/dt| {_fmt(max((c['fixed_point'].get('residual', 0.0) for c in certs), default=None))}",
         "stable": ", ".join(f"{n} {k}" for k, n in r["fixed_points"].items()),
     }
-    lines = [f"verification of {r.get('scenario', 'a network')} ({r['members']} trajectories)", "",
-             f"{'check':<14} {'result':<7} detail"]
+    lines = [
+        f"verification of {r.get('scenario', 'a network')} ({r['members']} trajectories)",
+        "",
+        f"{'check':<14} {'result':<7} detail",
+    ]
     for name, ok in r["checks"].items():
         lines.append(f"{name:<14} {'PASS' if ok else 'FAIL':<7} {details.get(name, '')}")
     if r.get("diagnosis"):
         lines += ["", "why energy rose: " + r["diagnosis"]]
     if r.get("note"):
         lines += ["", r["note"]]
-    lines += ["", f"{'member':>6} {'status':<13} {'t_steady':>9} {'energy':>12} {'fixed point':<22} {'residual':>9}  nearest stored pattern"]
+    lines += [
+        "",
+        f"{'member':>6} {'status':<13} {'t_steady':>9} {'energy':>12} {'fixed point':<22} {'residual':>9}  nearest stored pattern",
+    ]
     for c in certs[:20]:
         fp = c["fixed_point"]
         kind = fp["kind"] + (f" ({fp['unstable_directions']} unstable)" if fp["kind"] == "saddle" else "")
@@ -357,17 +356,21 @@ def verify_table(r: dict) -> str:
         if "nearest" in c:
             n = c["nearest"]
             near = f"{n['patterns']}[{n['pattern']}] overlap {n['overlap']:+.3f}{' (negated)' if n['negated'] else ''}"
-        lines.append(f"{c['member']:>6} {c['status']:<13} {_fmt(c['t_steady'], '9.4g')} {c['energy_final']:>12.6g} "
-                     f"{kind:<22} {_fmt(fp.get('residual'), '9.2g')}  {near}")
+        lines.append(
+            f"{c['member']:>6} {c['status']:<13} {_fmt(c['t_steady'], '9.4g')} {c['energy_final']:>12.6g} "
+            f"{kind:<22} {_fmt(fp.get('residual'), '9.2g')}  {near}"
+        )
     if len(certs) > 20:
         lines.append(f"   ... {len(certs) - 20} more members in verify.json")
     return "\n".join(lines)
 
 
 def cmd_basins(args) -> int:
-    from . import _basins, _plots, _scenario
-    from ._io import write_figure, write_json, write_npz
-    from ._scenario import ScenarioError
+    from .core.io import write_figure, write_json, write_npz
+    from .figures import plots as _plots
+    from .scenario import studies
+    from .scenario.build import load_and_build
+    from .scenario.loader import ScenarioError, load
 
     _enable_x64()
     if args.distributed:
@@ -375,7 +378,7 @@ def cmd_basins(args) -> int:
 
         jax.distributed.initialize()  # reads the cluster's environment (SLURM, Open MPI, ...)
     path = resolve(args.file)
-    sc, _ = _scenario.load(path, args.set)
+    sc, _ = load(path, args.set)
     extra = []
     if args.samples is not None:
         if args.samples < 1:
@@ -386,19 +389,21 @@ def cmd_basins(args) -> int:
         if ens is not None and ens.random is not None:
             extra.append(f"basins.ensemble.random.samples={args.samples}")
         if ens is not None and ens.grid is not None:
-            extra.append(f"basins.ensemble.grid.resolution={max(2, int(round(args.samples ** 0.5)))}")
+            extra.append(f"basins.ensemble.grid.resolution={max(2, int(round(args.samples**0.5)))}")
         if sc.capacity is not None:
             extra.append(f"capacity.trials={args.samples}")
-    built = _scenario.load_and_build(path, list(args.set) + extra)
+    built = load_and_build(path, list(args.set) + extra)
     sc = built.scenario
     if sc.basins is None and sc.capacity is None:
-        raise ScenarioError(os.path.basename(path), "basins", "the scenario has neither a basins: nor a capacity: section")
+        raise ScenarioError(
+            os.path.basename(path), "basins", "the scenario has neither a basins: nor a capacity: section"
+        )
     out = args.out or os.path.join("plots", sc.name)
     report: dict = {"scenario": sc.name}
     figures = []
     if sc.basins is not None:
         with Progress(f"basins of {sc.name}", not args.quiet) as bar:
-            report, arrays = _basins.run_basins(built, out, resume=args.resume, on_chunk=bar.update)
+            report, arrays = studies.run_basins(built, out, resume=args.resume, on_chunk=bar.update)
         if report is None:
             return EXIT_OK  # a worker of a distributed run: process 0 writes the report
         write_npz(os.path.join(out, "basins.npz"), arrays)
@@ -407,12 +412,14 @@ def cmd_basins(args) -> int:
             figures.append(("basin_map.png", _plots.basin_map_figure(report, meta, labels, sc.name)))
         if report["retrieval"] is not None:
             figures.append(("retrieval.png", _plots.retrieval_figure(report, sc.name)))
-        figures.append(("convergence_times.png", _plots.convergence_figure(arrays["t_final"], arrays["status"], sc.name)))
+        figures.append(
+            ("convergence_times.png", _plots.convergence_figure(arrays["t_final"], arrays["status"], sc.name))
+        )
         if report["attractors"]:
             figures.append(("attractor_energies.png", _plots.attractor_energy_figure(report, sc.name)))
     if sc.capacity is not None:
         with Progress(f"capacity sweep of {sc.name}", not args.quiet) as bar:
-            report["capacity"] = _basins.capacity_sweep(built, on_step=bar.update)
+            report["capacity"] = studies.capacity_study(built, on_step=bar.update)
         figures.append(("capacity.png", _plots.capacity_figure(report["capacity"], sc.name)))
     for name, fig in figures:
         write_figure(os.path.join(out, name), fig)
@@ -423,25 +430,33 @@ def cmd_basins(args) -> int:
 
 
 def _print_basins(r: dict, out: str) -> None:
-    from ._plots import _attractor_name
+    from .figures.plots import _attractor_name
 
     if "attractors" in r:
-        print(f"{r['scenario']}: {r['samples']} initial states of {r['layer']!r}, {len(r['attractors'])} attractors, "
-              f"{r['undecided']} undecided")
+        print(
+            f"{r['scenario']}: {r['samples']} initial states of {r['layer']!r}, {len(r['attractors'])} attractors, "
+            f"{r['undecided']} undecided"
+        )
         for a in r["attractors"][:15]:
             stab = f", {a['stability']}" if "stability" in a else ""
-            print(f"  {a['label']:>3}  {_attractor_name(a, r['patterns']):<18} {100 * r['fractions'][str(a['label'])]:6.2f}%  "
-                  f"E = {a['energy']:.6g}{stab}")
+            print(
+                f"  {a['label']:>3}  {_attractor_name(a, r['patterns']):<18} {100 * r['fractions'][str(a['label'])]:6.2f}%  "
+                f"E = {a['energy']:.6g}{stab}"
+            )
         if len(r["attractors"]) > 15:
             print(f"  ... {len(r['attractors']) - 15} more in basins.json")
         if r.get("retrieval"):
-            pairs = ", ".join(f"{c:g}: {a:.2f}" for c, a in zip(r["retrieval"]["corruption"], r["retrieval"]["accuracy"]))
+            pairs = ", ".join(
+                f"{c:g}: {a:.2f}" for c, a in zip(r["retrieval"]["corruption"], r["retrieval"]["accuracy"])
+            )
             print(f"  retrieval by corruption level: {pairs}")
     if "capacity" in r:
         c = r["capacity"]
         for run in [c] + ([c["compare"]] if "compare" in c else []):
             for N, ser in zip(*((run["N"], run["series"]) if "series" in run else ([run["N"]], [run]))):
-                pairs = ", ".join(f"{lo:.3g}: {f:.2f}/{e:.2g}" for lo, f, e in zip(ser["loads"], ser["retrieved"], ser["bit_error"]))
+                pairs = ", ".join(
+                    f"{lo:.3g}: {f:.2f}/{e:.2g}" for lo, f, e in zip(ser["loads"], ser["retrieved"], ser["bit_error"])
+                )
                 print(f"  {c['family']} memory, {run['method']}, N = {N}: retrieved/bit error by load: {pairs}")
             if "scaling_exponent" in run:
                 print(f"  {run['method']}: critical K grows like N^{run['scaling_exponent']:.2f}")
@@ -449,11 +464,11 @@ def _print_basins(r: dict, out: str) -> None:
 
 
 def cmd_validate(args) -> int:
-    from . import _scenario
+    from .scenario.build import load_and_build
 
     _enable_x64()
     path = resolve(args.file)
-    built = _scenario.load_and_build(path, args.set)
+    built = load_and_build(path, args.set)
     sc = built.scenario
     sizes = ", ".join(f"{n}{tuple(s.shape)}" for n, s in sc.neurons.items())
     batch = f", batch of {built.batch}" if built.batch else ""
@@ -462,9 +477,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from ._schema import Scenario
+    from .scenario.schema import scenario_model
 
-    schema = Scenario.model_json_schema()
+    schema = scenario_model().model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hopdyn scenario"
     print(json.dumps(schema, indent=2))
@@ -489,9 +504,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from . import _bench
-    from ._errors import HopdynError
-    from ._io import write_json
+    from .bench import harness as _bench
+    from .core.errors import HopdynError
+    from .core.io import write_json
 
     _enable_x64()
     known = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling")
@@ -512,27 +527,39 @@ def cmd_bench(args) -> int:
 
 def bench_table(r: dict) -> str:
     """The benchmark as a Markdown table (what the README shows)."""
-    lines = ["| case | batch | hopdyn | compile | traj/s | steps (median/max) | GFLOP/s (of peak) | error | Euler scan (end) | Euler scan (trajectory) | Python loop | solve_ivp (per traj.) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| case | batch | hopdyn | compile | traj/s | steps (median/max) | GFLOP/s (of peak) | error | Euler scan (end) | Euler scan (trajectory) | Python loop | solve_ivp (per traj.) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for c in r["cases"]:
         h, b = c["hopdyn"], c["baselines"]
-        ratio = lambda k, key="ratio": (f"{'>' if b[k].get('lower_bound') else ''}{b[k][key]:.3g}x"
-                                        if k in b and key in b[k] else "-")
+        ratio = lambda k, key="ratio": (
+            f"{'>' if b[k].get('lower_bound') else ''}{b[k][key]:.3g}x" if k in b and key in b[k] else "-"
+        )
         flops = f"{h['gflops']:.3g} ({100 * h['fraction_of_matmul_peak']:.0f}%)" if "gflops" in h else "-"
-        lines.append(f"| {c['name']} | {c['batch']} | {h['method']} {h['wall_seconds']:.3g} s | {h['compile_seconds']:.2g} s | "
-                     f"{h['trajectories_per_second']:.3g} | "
-                     f"{h['steps_median']:.0f}/{h['steps_max']} | {flops} | {h['error']:.2g} | {ratio('euler_scan')} | {ratio('euler_scan_trajectory')} | "
-                     f"{ratio('python_loop')} | {ratio('solve_ivp', 'ratio_per_trajectory')} |")
+        lines.append(
+            f"| {c['name']} | {c['batch']} | {h['method']} {h['wall_seconds']:.3g} s | {h['compile_seconds']:.2g} s | "
+            f"{h['trajectories_per_second']:.3g} | "
+            f"{h['steps_median']:.0f}/{h['steps_max']} | {flops} | {h['error']:.2g} | {ratio('euler_scan')} | {ratio('euler_scan_trajectory')} | "
+            f"{ratio('python_loop')} | {ratio('solve_ivp', 'ratio_per_trajectory')} |"
+        )
     if "stiff_default_controller" in r:
         s = r["stiff_default_controller"]
         lines.append("")
-        lines.append(f"Stiff case with Tsit5 and Diffrax's default controller: {s['wall_seconds']:.3g} s (steps max {s['steps_max']}, "
-                     f"{', '.join(s['statuses'])}); hopdyn's default is {s['speedup_of_auto']:.3g}x faster"
-                     + (f", with tau: 0 {s['speedup_of_tau0']:.3g}x" if "speedup_of_tau0" in s else "") + ".")
+        lines.append(
+            f"Stiff case with Tsit5 and Diffrax's default controller: {s['wall_seconds']:.3g} s (steps max {s['steps_max']}, "
+            f"{', '.join(s['statuses'])}); hopdyn's default is {s['speedup_of_auto']:.3g}x faster"
+            + (f", with tau: 0 {s['speedup_of_tau0']:.3g}x" if "speedup_of_tau0" in s else "")
+            + "."
+        )
     if "scaling" in r:
         lines.append("")
-        lines.append("Cost per step grows like " + ", ".join(f"{k}^{v['exponent']:.2f}" for k, v in r["scaling"].items()) + ".")
-    lines.append(f"Matrix-multiply peak measured: {r['matmul_peak_gflops']:.3g} GFLOP/s ({r['dtype']}); ratios are baseline time / hopdyn time.")
+        lines.append(
+            "Cost per step grows like " + ", ".join(f"{k}^{v['exponent']:.2f}" for k, v in r["scaling"].items()) + "."
+        )
+    lines.append(
+        f"Matrix-multiply peak measured: {r['matmul_peak_gflops']:.3g} GFLOP/s ({r['dtype']}); ratios are baseline time / hopdyn time."
+    )
     return "\n".join(lines)
 
 
@@ -550,19 +577,31 @@ COMMANDS = {
 def parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="hopdyn", description="Energy-based associative memories as continuous-time dynamical systems.")
+    p = argparse.ArgumentParser(
+        prog="hopdyn", description="Energy-based associative memories as continuous-time dynamical systems."
+    )
     p.add_argument("--version", action="version", version=f"hopdyn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         s = sub.add_parser(name, help=help_, description=help_)
         if name in ("run", "validate", "verify", "basins"):
             s.add_argument("file", metavar="FILE", help="a scenario file, or the name of a shipped scenario")
-            s.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE",
-                           help="override a key, e.g. --set solver.rtol=1e-8 (repeatable)")
+            s.add_argument(
+                "--set",
+                action="append",
+                default=[],
+                metavar="KEY.PATH=VALUE",
+                help="override a key, e.g. --set solver.rtol=1e-8 (repeatable)",
+            )
         if name == "basins":
-            s.add_argument("--samples", type=int, metavar="N", help="starts per corruption level / random samples / ~N grid points")
-            s.add_argument("--distributed", action="store_true",
-                           help="one process of a multi-host run (jax.distributed.initialize; chunks shared through --out)")
+            s.add_argument(
+                "--samples", type=int, metavar="N", help="starts per corruption level / random samples / ~N grid points"
+            )
+            s.add_argument(
+                "--distributed",
+                action="store_true",
+                help="one process of a multi-host run (jax.distributed.initialize; chunks shared through --out)",
+            )
             s.add_argument("--resume", action="store_true", help="continue an interrupted run from its saved chunks")
         if name in ("run", "verify", "basins"):
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
@@ -571,7 +610,9 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--no-plots", action="store_true", help="write result.json and trajectory.npz only")
         if name == "bench":
             s.add_argument("--quick", action="store_true", help="small sizes (K = 250, D = 256, batch 32)")
-            s.add_argument("--cases", metavar="A,B", help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling")
+            s.add_argument(
+                "--cases", metavar="A,B", help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling"
+            )
             s.add_argument("--dtype", choices=("float32", "float64"), default="float32")
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/bench/)")
             s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
@@ -579,7 +620,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ._errors import HopdynError
+    from .core.errors import HopdynError
 
     args = parser().parse_args(argv)
     try:

@@ -18,8 +18,10 @@ def seed000(kind: str, K: int = 100, D: int = 30, tau_v: float = 1.0, tau_m: flo
         neurons={"v": hd.Neuron(D, hd.Sigmoid(1 / (2 * D)), tau_v), "m": hd.Neuron(K, mem, tau_m)},
         synapses=[hd.Dense(("m", "v"), Xi)],
     )
-    x0 = {"v": np.asarray(jr.uniform(jr.PRNGKey(3), (D,), dtype=jnp.float32), np.float64),
-          "m": np.asarray(jr.normal(jr.PRNGKey(4), (K,), dtype=jnp.float32), np.float64)}
+    x0 = {
+        "v": np.asarray(jr.uniform(jr.PRNGKey(3), (D,), dtype=jnp.float32), np.float64),
+        "m": np.asarray(jr.normal(jr.PRNGKey(4), (K,), dtype=jnp.float32), np.float64),
+    }
     return net, x0, Xi
 
 

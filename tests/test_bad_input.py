@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from hopdyn import _io
 from hopdyn.cli import main
+from hopdyn.core import io as _io
 
 GOOD = """\
 name: tiny
@@ -50,7 +50,11 @@ CORPUS = [
     ("empty-neurons", "name: x\nneurons: {}\n", "neurons:"),
     ("unknown-lagrangian", _sub("type: sigmoid", "type: sigmod"), "neurons.v.lagrangian: unknown type 'sigmod'"),
     ("negative-tau", _sub("beta: 0.5}}", "beta: 0.5}, tau: -1}"), "neurons.v.tau"),
-    ("all-layers-quasi-static", _sub("beta: 0.5}}", "beta: 0.5}, tau: 0}").replace("{type: softmax}}", "{type: softmax}, tau: 0}"), "tau = 0"),
+    (
+        "all-layers-quasi-static",
+        _sub("beta: 0.5}}", "beta: 0.5}, tau: 0}").replace("{type: softmax}}", "{type: softmax}, tau: 0}"),
+        "tau = 0",
+    ),
     ("nan-tau", _sub("beta: 0.5}}", "beta: 0.5}, tau: .nan}"), "neurons.v.tau"),
     ("string-tau", _sub("beta: 0.5}}", "beta: 0.5}, tau: fast}"), "neurons.v.tau"),
     ("negative-shape", _sub("v: {shape: [3]", "v: {shape: [-3]"), "neurons.v.shape[0]"),
@@ -63,47 +67,113 @@ CORPUS = [
     ("missing-pattern", _sub("weights: Xi", "weights: Theta"), "synapses[0].weights: unknown pattern 'Theta'"),
     ("weight-shape-mismatch", _sub("shape: [4, 3]", "shape: [4, 5]"), "synapses[0].weights"),
     ("two-pattern-sources", _sub("Xi: {random:", "Xi: {onehot: 3, random:"), "patterns.Xi"),
-    ("pattern-file-missing", _sub("Xi: {random: {distribution: uniform, shape: [4, 3]}}", "Xi: {file: nowhere.npy}"), "patterns.Xi.file"),
-    ("pattern-values-ragged", _sub("Xi: {random: {distribution: uniform, shape: [4, 3]}}", "Xi: {values: [[1, 2], [3]]}"), "patterns.Xi.values"),
-    ("pattern-values-nan", _sub("Xi: {random: {distribution: uniform, shape: [4, 3]}}", "Xi: {values: [[1, .nan, 2]]}"), "patterns.Xi.values"),
+    (
+        "pattern-file-missing",
+        _sub("Xi: {random: {distribution: uniform, shape: [4, 3]}}", "Xi: {file: nowhere.npy}"),
+        "patterns.Xi.file",
+    ),
+    (
+        "pattern-values-ragged",
+        _sub("Xi: {random: {distribution: uniform, shape: [4, 3]}}", "Xi: {values: [[1, 2], [3]]}"),
+        "patterns.Xi.values",
+    ),
+    (
+        "pattern-values-nan",
+        _sub("Xi: {random: {distribution: uniform, shape: [4, 3]}}", "Xi: {values: [[1, .nan, 2]]}"),
+        "patterns.Xi.values",
+    ),
     ("pattern-zero-shape", _sub("shape: [4, 3]", "shape: [4, 0]"), "patterns.Xi.random.shape[1]"),
     ("pattern-huge-shape", _sub("shape: [4, 3]", "shape: [100000, 100000]"), "patterns.Xi.random.shape"),
-    ("unknown-distribution", _sub("distribution: uniform, shape", "distribution: poisson, shape"), "patterns.Xi.random.distribution"),
-    ("unknown-sample-image", _sub("Xi: {random: {distribution: uniform, shape: [4, 3]}}", "Xi: {images: {source: sample, names: [mona_lisa]}}"), "patterns.Xi.images"),
+    (
+        "unknown-distribution",
+        _sub("distribution: uniform, shape", "distribution: poisson, shape"),
+        "patterns.Xi.random.distribution",
+    ),
+    (
+        "unknown-sample-image",
+        _sub(
+            "Xi: {random: {distribution: uniform, shape: [4, 3]}}", "Xi: {images: {source: sample, names: [mona_lisa]}}"
+        ),
+        "patterns.Xi.images",
+    ),
     ("initial-unknown-neuron", GOOD.replace("initial:\n", "initial:\n  q: {zeros: true}\n"), "initial.q"),
-    ("initial-index-out-of-range", _sub("v: {random: {distribution: uniform}}", "v: {pattern: Xi, index: 9}"), "initial.v.index"),
+    (
+        "initial-index-out-of-range",
+        _sub("v: {random: {distribution: uniform}}", "v: {pattern: Xi, index: 9}"),
+        "initial.v.index",
+    ),
     ("initial-pattern-no-index", _sub("v: {random: {distribution: uniform}}", "v: {pattern: Xi}"), "initial.v"),
-    ("initial-values-wrong-size", _sub("v: {random: {distribution: uniform}}", "v: {values: [1, 2]}"), "initial.v.values"),
-    ("initial-two-kinds", _sub("v: {random: {distribution: uniform}}", "v: {zeros: true, values: [1, 2, 3]}"), "initial.v"),
-    ("corrupt-flip-above-one", _sub("v: {random: {distribution: uniform}}", "v: {pattern: Xi, index: 0, corrupt: {flip: 1.5}}"), "initial.v.corrupt.flip"),
+    (
+        "initial-values-wrong-size",
+        _sub("v: {random: {distribution: uniform}}", "v: {values: [1, 2]}"),
+        "initial.v.values",
+    ),
+    (
+        "initial-two-kinds",
+        _sub("v: {random: {distribution: uniform}}", "v: {zeros: true, values: [1, 2, 3]}"),
+        "initial.v",
+    ),
+    (
+        "corrupt-flip-above-one",
+        _sub("v: {random: {distribution: uniform}}", "v: {pattern: Xi, index: 0, corrupt: {flip: 1.5}}"),
+        "initial.v.corrupt.flip",
+    ),
     ("clamp-unknown-neuron", GOOD + "clamp: [w]\n", "clamp"),
     ("clamp-mask-wrong-size", GOOD + "clamp: {v: {values: [true, false]}}\n", "clamp.v.values"),
     ("unknown-method", _sub("solver: {t1: 50.0}", "solver: {method: rk4}"), "solver.method"),
     ("negative-rtol", _sub("solver: {t1: 50.0}", "solver: {rtol: -1.0e-6}"), "solver.rtol"),
     ("euler-without-dt", _sub("solver: {t1: 50.0}", "solver: {method: euler}"), "solver.dt"),
-    ("async-two-free-layers", _sub("solver: {t1: 50.0}", "solver: {method: async}"), "solver.method: async updates one layer"),
-    ("dense-async-without-memory", _sub("solver: {t1: 50.0}", "solver: {method: dense_async}") + "clamp: [m]\n",
-     "solver.method: dense_async needs exactly one polynomial or exponential synapse"),
-    ("async-non-quadratic", _sub("solver: {t1: 50.0}", "solver: {method: async}").replace(
-        "{type: dense, connects: [m, v], weights: Xi}", "{type: polynomial, connects: [v], patterns: Xi, n: 3}")
-     + "clamp: [m]\n", "solver.method: async needs an energy quadratic"),
+    (
+        "async-two-free-layers",
+        _sub("solver: {t1: 50.0}", "solver: {method: async}"),
+        "solver.method: async updates one layer",
+    ),
+    (
+        "dense-async-without-memory",
+        _sub("solver: {t1: 50.0}", "solver: {method: dense_async}") + "clamp: [m]\n",
+        "solver.method: dense_async needs exactly one polynomial or exponential synapse",
+    ),
+    (
+        "async-non-quadratic",
+        _sub("solver: {t1: 50.0}", "solver: {method: async}").replace(
+            "{type: dense, connects: [m, v], weights: Xi}", "{type: polynomial, connects: [v], patterns: Xi, n: 3}"
+        )
+        + "clamp: [m]\n",
+        "solver.method: async needs an energy quadratic",
+    ),
     ("order-without-retrieval", _sub("solver: {t1: 50.0}", "solver: {order: [v]}"), "solver.order"),
     ("order-unknown-layer", _sub("solver: {t1: 50.0}", "solver: {method: retrieval, order: [w]}"), "solver.order"),
     ("zero-max-sweeps", _sub("solver: {t1: 50.0}", "solver: {method: sync, max_sweeps: 0}"), "solver.max_sweeps"),
     ("compare-unknown-method", GOOD + "outputs: {compare: rk4}\n", "outputs.compare"),
     ("too-many-clusters", _sub("shape: [4, 3]}", "shape: [4, 3], clusters: 9}"), "patterns.Xi.random"),
-    ("unlearn-without-dreams", _sub("solver: {t1: 50.0}", "solver: {t1: 50.0}").replace(
-        "{type: dense, connects: [m, v], weights: Xi}", "{type: dense, connects: [m, v], weights: Xi}\n  - {type: hebbian, connects: [m], patterns: Xi, unlearn: {rate: 0.1}}"),
-     "unlearn.dreams"),
+    (
+        "unlearn-without-dreams",
+        _sub("solver: {t1: 50.0}", "solver: {t1: 50.0}").replace(
+            "{type: dense, connects: [m, v], weights: Xi}",
+            "{type: dense, connects: [m, v], weights: Xi}\n  - {type: hebbian, connects: [m], patterns: Xi, unlearn: {rate: 0.1}}",
+        ),
+        "unlearn.dreams",
+    ),
     ("t1-before-t0", _sub("solver: {t1: 50.0}", "solver: {t0: 10.0, t1: 5.0}"), "solver.t1"),
-    ("save-times-decreasing", _sub("solver: {t1: 50.0}", "solver: {t1: 50.0, save: {ts: [3.0, 1.0]}}"), "solver.save.ts"),
+    (
+        "save-times-decreasing",
+        _sub("solver: {t1: 50.0}", "solver: {t1: 50.0, save: {ts: [3.0, 1.0]}}"),
+        "solver.save.ts",
+    ),
     ("bad-dtype", GOOD + "dtype: float16\n", "dtype"),
     ("unknown-plot", GOOD + "outputs: {plots: [histogram]}\n", "outputs.plots[0]"),
     ("image-shape-mismatch", GOOD + "outputs: {layer: v, image_shape: [2, 2]}\n", "outputs.image_shape"),
     ("readout-check-without-readout", GOOD + "checks: {readout: {min_accuracy: 0.5}}\n", "checks.readout"),
     ("negative-seed", GOOD + "seed: -4\n", "seed"),
-    ("alias-bomb", "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefg", "bcdefgh")), "aliases"),
+    (
+        "alias-bomb",
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+            for p, c in zip("abcdefg", "bcdefgh")
+        ),
+        "aliases",
+    ),
 ]
 
 
@@ -136,7 +206,9 @@ def test_corpus_is_large_enough():
 def test_binary_garbage(tmp_path, capsys):
     path = tmp_path / "garbage.yaml"
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-    _check_bad(capsys, ["run", str(path), "--out", str(tmp_path / "out")], "garbage.yaml", "garbage.yaml", tmp_path / "out")
+    _check_bad(
+        capsys, ["run", str(path), "--out", str(tmp_path / "out")], "garbage.yaml", "garbage.yaml", tmp_path / "out"
+    )
 
 
 def test_fifty_megabyte_file(tmp_path, capsys):
@@ -172,25 +244,46 @@ def test_set_overrides_any_key(tmp_path, capsys):
     path = tmp_path / "tiny.yaml"
     path.write_text(GOOD)
     out = tmp_path / "o"
-    rc = main(["run", str(path), "--out", str(out), "-q", "--no-plots", "--set", "solver.rtol=1e-8",
-               "--set", "synapses[0].scale=2.0", "--set", "neurons.m.lagrangian.beta=3", "--set", "solver.save={n: 7}"])
+    rc = main(
+        [
+            "run",
+            str(path),
+            "--out",
+            str(out),
+            "-q",
+            "--no-plots",
+            "--set",
+            "solver.rtol=1e-8",
+            "--set",
+            "synapses[0].scale=2.0",
+            "--set",
+            "neurons.m.lagrangian.beta=3",
+            "--set",
+            "solver.save={n: 7}",
+        ]
+    )
     assert rc == 0
     r = json.loads((out / "result.json").read_text())
     assert r["solver"]["rtol"] == 1e-8
     assert len(np.load(out / "trajectory.npz")["t"]) <= 8
 
 
-@pytest.mark.parametrize("item,fragment", [
-    ("solver.rtol", "expected key.path=value"),
-    ("synapses[5].scale=1", "no element 5"),
-    ("solver..rtol=1", "malformed key path"),
-    ("solver.rtol=-1", "solver.rtol"),
-    ("solver.bogus=1", "solver.bogus: unknown key"),
-])
+@pytest.mark.parametrize(
+    "item,fragment",
+    [
+        ("solver.rtol", "expected key.path=value"),
+        ("synapses[5].scale=1", "no element 5"),
+        ("solver..rtol=1", "malformed key path"),
+        ("solver.rtol=-1", "solver.rtol"),
+        ("solver.bogus=1", "solver.bogus: unknown key"),
+    ],
+)
 def test_bad_set(item, fragment, tmp_path, capsys):
     path = tmp_path / "tiny.yaml"
     path.write_text(GOOD)
-    _check_bad(capsys, ["run", str(path), "--out", str(tmp_path / "o"), "--set", item], fragment, "tiny.yaml", tmp_path / "o")
+    _check_bad(
+        capsys, ["run", str(path), "--out", str(tmp_path / "o"), "--set", item], fragment, "tiny.yaml", tmp_path / "o"
+    )
 
 
 # ------------------------------------------------------------------ run-time failures and exit 1
@@ -216,7 +309,9 @@ solver: {t1: 100.0, divergence: 1.0e+6}
 
 def test_unconverged_is_exit_1_when_required(tmp_path):
     (tmp_path / "t.yaml").write_text(GOOD + "checks: {converged: true}\n")
-    rc = main(["run", str(tmp_path / "t.yaml"), "--out", str(tmp_path / "o"), "-q", "--set", "solver.t1=0.01", "--no-plots"])
+    rc = main(
+        ["run", str(tmp_path / "t.yaml"), "--out", str(tmp_path / "o"), "-q", "--set", "solver.t1=0.01", "--no-plots"]
+    )
     r = json.loads((tmp_path / "o" / "result.json").read_text())
     assert rc == 1 and r["status"] == "horizon" and r["checks"]["converged"] is False
 
@@ -226,7 +321,9 @@ def test_schema_is_json_schema_of_the_format(capsys):
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert schema["type"] == "object"
-    assert {"name", "neurons", "synapses", "initial", "clamp", "solver", "checks", "outputs", "patterns"} <= set(schema["properties"])
+    assert {"name", "neurons", "synapses", "initial", "clamp", "solver", "checks", "outputs", "patterns"} <= set(
+        schema["properties"]
+    )
     assert schema.get("additionalProperties") is False
     assert "name" in schema["required"] and "neurons" in schema["required"]
 
@@ -257,8 +354,13 @@ def test_real_process_prints_one_line_and_no_traceback(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(_sub("type: sigmoid", "type: sigmod"))
     env = dict(os.environ, JAX_PLATFORMS="cpu")
-    p = subprocess.run([sys.executable, "-m", "hopdyn.cli", "run", str(path), "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True, env=env, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "hopdyn.cli", "run", str(path), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
     assert "bad.yaml: neurons.v.lagrangian: unknown type 'sigmod'" in p.stderr

@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 
-import jax
 import numpy as np
 import pytest
 
-from hopdyn import _basins, _scenario
-from hopdyn._solve import simulate
+from hopdyn import simulate
+from hopdyn.analysis import basins as _basins
 from hopdyn.cli import main, shipped_dir
+from hopdyn.scenario import build as _scenario
+from hopdyn.scenario import studies
 
 # du/dt = u - u^3 per unit, as an energy-based network: identity Lagrangian and
 # E_syn = -|u|^2 + sum u^4 / 4 (a dense self-coupling and a quartic polynomial on
@@ -92,14 +93,14 @@ def test_cubic_3d_has_eight_attractors_of_one_eighth(tmp_path):
 def test_batched_labels_equal_one_by_one_solves(tmp_path):
     path = _scenario_file(tmp_path, 3, 200, seed=3)
     built = _scenario.load_and_build(str(path))
-    report, arrays = _basins.run_basins(built, str(tmp_path / "o"))
+    report, arrays = studies.run_basins(built, str(tmp_path / "o"))
     # brute force: every start solved on its own, then labelled the same way
     ends, status = [], []
     for x in arrays["x0/u"]:
-        tr = simulate(built.network, {"u": x}, **dict(built.solver, save=2))
+        tr = simulate(built.network, {"u": x}, built.settings, save=2)
         ends.append(np.asarray(tr.final_state["u"]))
         status.append(int(tr.status))
-    labels, keys = _basins.label_end_states(np.array(ends), np.array(status), None, 0.95, 0.01, 5)
+    labels, keys = _basins.label_attractors(np.array(ends), np.array(status), None, 0.95, 0.01, 5)
     np.testing.assert_array_equal(labels, arrays["labels"])
 
 
@@ -131,9 +132,11 @@ def test_resume_after_a_kill_gives_the_same_report(tmp_path):
 def test_resume_refuses_a_changed_scenario(tmp_path, capsys):
     path = _scenario_file(tmp_path, 1, 50, extra="  chunk: 10\n")
     built = _scenario.load_and_build(str(path))
-    layer, _, pats = _basins.basin_target(built)
-    x0, _, _ = _basins.make_ensemble(built, layer, pats)
-    _basins.solve_ensemble(built, layer, x0[:], str(tmp_path / "o" / "basins.partial"), resume=False)
+    layer, _, pats = studies.basin_target(built)
+    x0, _, _ = studies.make_ensemble(built, layer, pats)
+    _basins.solve_ensemble(
+        built.network, {layer: x0}, settings=built.settings, folder=str(tmp_path / "o" / "basins.partial")
+    )
     rc = main(["basins", str(path), "--out", str(tmp_path / "o"), "-q", "--resume", "--set", "seed=99"])
     assert rc == 2 and "--resume" in capsys.readouterr().err
 
@@ -144,7 +147,7 @@ def test_labels_name_patterns_negations_and_mixtures():
     mix = np.sign(xi[0] - xi[2] + xi[4])
     ends = np.stack([xi[3], -xi[1], mix, (xi[0] + xi[1]) / 2, rng.normal(size=200), xi[3] * 0.9])
     status = np.array([0, 0, 0, 0, 0, 2])  # the last one did not reach a steady state
-    labels, keys = _basins.label_end_states(ends, status, xi, 0.95, 0.05, 5)
+    labels, keys = _basins.label_attractors(ends, status, xi, 0.95, 0.05, 5)
     named = [keys[lab] if lab >= 0 else None for lab in labels]
     assert named[0] == ("pattern", 3) and named[1] == ("negated", 1)
     assert named[2] == ("mixture", ((0, 1), (2, -1), (4, 1)))
@@ -163,8 +166,12 @@ def test_retrieval_curve_of_the_shipped_dense_memory(tmp_path):
 
 
 # basins-classical and basins-unlearning have their own test in test_discrete_network.py
-@pytest.mark.parametrize("name", sorted(p.stem for p in shipped_dir().glob("basins-*.yaml")
-                                        if p.stem not in ("basins-classical", "basins-unlearning")))
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        p.stem for p in shipped_dir().glob("basins-*.yaml") if p.stem not in ("basins-classical", "basins-unlearning")
+    ),
+)
 def test_shipped_basin_scenarios(name, tmp_path):
     assert main(["basins", name, "--out", str(tmp_path), "-q", "--samples", "64"]) == 0
     _check_contract(_basins_json(tmp_path))

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
-from hopdyn import _discrete as D
+from hopdyn.solvers import discrete as D
 
 
 def _sgn(h):
@@ -109,7 +109,9 @@ def test_one_step_error_matches_signal_to_noise(alpha):
     N = 1000
     K = int(round(alpha * N))
     errors = bits = 0
-    one_step = jax.jit(jax.vmap(lambda w, y: D.classical_sync(w, jnp.zeros(N), y, max_sweeps=1).states[1], in_axes=(None, 0)))
+    one_step = jax.jit(
+        jax.vmap(lambda w, y: D.classical_sync(w, jnp.zeros(N), y, max_sweeps=1).states[1], in_axes=(None, 0))
+    )
     for s in range(4):
         xi = np.random.default_rng(100 + s).choice([-1.0, 1.0], (K, N))
         after = np.asarray(one_step(jnp.asarray(D.hebbian(xi), jnp.float32), jnp.asarray(xi, jnp.float32)))

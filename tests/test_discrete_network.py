@@ -9,15 +9,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import hopdyn as hd
-from hopdyn import _discrete as D
-from hopdyn import _patterns as P
-from hopdyn.cli import main
-
-from helpers import DTYPES
 from test_basins import _check_contract
 from test_discrete import _np_async, _np_dense_async, _sgn
+
+import hopdyn as hd
+from helpers import DTYPES
+from hopdyn.cli import main
+from hopdyn.core import patterns as P
+from hopdyn.solvers import discrete as D
 
 
 def _binary_net(xi, bias=0.0, dtype="float64"):
@@ -109,7 +108,9 @@ def test_retrieval_is_ramsauers_update_and_shares_the_odes_fixed_point():
     x = 4 * x / np.linalg.norm(x, axis=1, keepdims=True)
     q = x[2] + 0.3 * rng.normal(size=20)
     net = hd.Network({"v": hd.Neuron(20, hd.Identity())}, [hd.Exponential(("v",), x, beta=2.0, logsumexp=True)])
-    tr = hd.simulate(net, {"v": q}, method="retrieval", max_sweeps=50, steady_state={"rtol": 0, "atol": 1e-12}).truncated()
+    tr = hd.simulate(
+        net, {"v": q}, method="retrieval", max_sweeps=50, steady_state={"rtol": 0, "atol": 1e-12}
+    ).truncated()
     v, states = q.copy(), [q.copy()]
     for _ in range(int(tr.t_final)):
         s = 2.0 * x @ v
@@ -130,8 +131,9 @@ def test_retrieval_on_a_two_layer_memory_updates_the_fast_layer_first():
     layer (smaller tau) and then the visible layer is Ramsauer's step."""
     rng = np.random.default_rng(5)
     x = rng.normal(size=(8, 10))
-    net = hd.Network({"v": hd.Neuron(10, hd.Identity()), "m": hd.Neuron(8, hd.Softmax(1.5), 0.1)},
-                     [hd.Dense(("m", "v"), x)])
+    net = hd.Network(
+        {"v": hd.Neuron(10, hd.Identity()), "m": hd.Neuron(8, hd.Softmax(1.5), 0.1)}, [hd.Dense(("m", "v"), x)]
+    )
     q = x[4] + 0.2 * rng.normal(size=10)
     tr = hd.simulate(net, {"v": q}, method="retrieval", max_sweeps=1)
     s = 1.5 * x @ q
@@ -165,14 +167,14 @@ def test_modern_retrieval_regimes_with_beta(tmp_path, beta, regime):
     (metastable), global average as beta falls."""
     rc, r = _run_json(tmp_path, "run", "modern-retrieval", "--no-plots", f"--set=synapses[0].beta={beta}")
     assert rc == 0 and r["status"] == "steady_state"
-    from hopdyn import _scenario
+    from hopdyn.scenario import build as _scenario
 
     X = _scenario.load_and_build(str(_scenario_path("modern-retrieval"))).patterns["X"]
     z = np.load(tmp_path / "trajectory.npz")
     for i, k in enumerate([1, 5, 9]):
         end = z["x/v"][i][z["valid"][i]][-1]
         c = k // 4
-        targets = {"pattern": X[k], "cluster": X[4 * c:4 * c + 4].mean(0), "global": X.mean(0)}
+        targets = {"pattern": X[k], "cluster": X[4 * c : 4 * c + 4].mean(0), "global": X.mean(0)}
         cos = {name: float(t @ end / np.linalg.norm(t) / np.linalg.norm(end)) for name, t in targets.items()}
         assert max(cos, key=cos.get) == regime and cos[regime] > 0.9999, cos
 
@@ -210,8 +212,17 @@ def test_basins_of_the_classical_network_and_what_unlearning_removes(tmp_path):
 
 def test_one_step_error_scenario_tracks_signal_to_noise(tmp_path):
     """VALIDATION item 2 through the capacity sweep (smaller than the shipped run)."""
-    rc, r = _run_json(tmp_path, "basins", "one-step-error", "--set", "capacity.N=600",
-                      "--set", "capacity.loads=[0.185, 0.37]", "--set", "capacity.trials=150")
+    rc, r = _run_json(
+        tmp_path,
+        "basins",
+        "one-step-error",
+        "--set",
+        "capacity.N=600",
+        "--set",
+        "capacity.loads=[0.185, 0.37]",
+        "--set",
+        "capacity.trials=150",
+    )
     c = r["capacity"]
     assert c["method"] == "sync"
     for got, theory in zip(c["bit_error"], c["one_step_theory"]):
@@ -224,7 +235,9 @@ def test_exponential_repair_scenario_against_the_nearest_neighbour_decoder(tmp_p
     Measured: one sweep repairs 0.98 / 0.94 / 0.83 at K = 256 / 1024 / 4096
     (decoder 0.99 / 0.99 / 0.98); the continuous counterpart 0.99 / 0.99 / 0.97.
     The ">= 99%" of VALIDATION.md is above the decoder at K = 4096."""
-    rc, r = _run_json(tmp_path, "basins", "exponential-repair", "--set", "capacity.loads=[10.666666666666666, 170.66666666666666]")
+    rc, r = _run_json(
+        tmp_path, "basins", "exponential-repair", "--set", "capacity.loads=[10.666666666666666, 170.66666666666666]"
+    )
     c = r["capacity"]
     assert c["K"] == [256, 4096] and c["compare"]["method"] == "tsit5"
     assert c["exact"][0] >= 0.97 and c["exact"][1] >= 0.8

@@ -11,9 +11,8 @@ import pytest
 from scipy.integrate import quad, solve_ivp
 
 import hopdyn as hd
-from hopdyn._etd import ETDRK4, phi
-
 from helpers import seed000, seed000_field
+from hopdyn.solvers.etd import ETDRK4, phi
 
 
 def _phi_ref(k, z):
@@ -78,8 +77,17 @@ def test_adaptive_error_falls_with_the_tolerance():
     exact = ref(ts)
     errs = []
     for tol in (1e-5, 1e-8):
-        sol = dfx.diffeqsolve(term, ETDRK4(rate=r), 0.0, 4.0, None, y0, saveat=dfx.SaveAt(ts=ts),
-                              stepsize_controller=dfx.PIDController(rtol=tol, atol=tol), max_steps=10_000)
+        sol = dfx.diffeqsolve(
+            term,
+            ETDRK4(rate=r),
+            0.0,
+            4.0,
+            None,
+            y0,
+            saveat=dfx.SaveAt(ts=ts),
+            stepsize_controller=dfx.PIDController(rtol=tol, atol=tol),
+            max_steps=10_000,
+        )
         errs.append(np.abs(np.asarray(sol.ys) - exact).max())  # dense output included
     assert errs[0] < 1e-3 and errs[1] < errs[0] / 30, errs
 
@@ -105,8 +113,15 @@ def test_network_solve_matches_radau(dtype, tau_m):
     net, x0, xi = seed000("dam", K=10, D=6, tau_m=tau_m)
     ts = np.array([0.0, 0.5, 2.0, 8.0])
     tr = hd.simulate(net, x0, method="etd", t1=8.0, rtol=1e-7, atol=1e-9, save=ts, steady_state=False, dtype=dtype)
-    ref = solve_ivp(lambda t, y: np.concatenate(seed000_field("dam", xi, y[:6], y[6:], tau_m=tau_m)), (0, ts[-1]),
-                    np.concatenate([x0["v"], x0["m"]]), method="Radau", t_eval=ts, rtol=1e-11, atol=1e-13).y.T
+    ref = solve_ivp(
+        lambda t, y: np.concatenate(seed000_field("dam", xi, y[:6], y[6:], tau_m=tau_m)),
+        (0, ts[-1]),
+        np.concatenate([x0["v"], x0["m"]]),
+        method="Radau",
+        t_eval=ts,
+        rtol=1e-11,
+        atol=1e-13,
+    ).y.T
     got = np.concatenate([np.asarray(tr.x["v"]), np.asarray(tr.x["m"])], axis=1)[: len(ts)]
     # saved rows between steps come from the dense output (third order for a stiff layer)
     assert np.abs(got - ref).max() < (5e-5 if dtype == "float64" else 5e-4)

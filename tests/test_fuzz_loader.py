@@ -7,7 +7,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hopdyn._scenario import ScenarioError, build, parse_yaml, validate
+from hopdyn.scenario.build import build
+from hopdyn.scenario.loader import ScenarioError, parse_yaml, validate
 
 BASE = yaml.safe_load("""\
 name: tiny
@@ -30,10 +31,18 @@ outputs: {plots: [energy], layer: v, readout: {layer: v, patterns: Xi}}
 """)
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=12), st.sampled_from(["v", "m", "Xi", "L", "dense", "tanh", "uniform", "all", "-1", "1e-3"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["v", "m", "Xi", "L", "dense", "tanh", "uniform", "all", "-1", "1e-3"]),
 )
-values = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.text(max_size=8), c, max_size=4)), max_leaves=12)
+values = st.recursive(
+    scalars,
+    lambda c: st.one_of(st.lists(c, max_size=4), st.dictionaries(st.text(max_size=8), c, max_size=4)),
+    max_leaves=12,
+)
 
 
 def _paths(node, prefix=()):

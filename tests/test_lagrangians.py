@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import DTYPES, lagrangian_cases
 
 import hopdyn as hd
+from helpers import DTYPES, lagrangian_cases
 
 
 def _x(dtype, n=7, scale=3.0, seed=0):
@@ -73,7 +73,7 @@ CONJUGATES = {
     "tanh": lambda s: np.sum(_xlogx((1 + s) / 2) + _xlogx((1 - s) / 2) + np.log(2)) / 1.5,
     "softmax": lambda s: np.sum(_xlogx(s)) / 3.0,
     "relu": lambda s: 0.5 * np.sum(s**2),
-    "repu3": lambda s: (1 - 1 / 3) * np.sum(s ** 1.5),
+    "repu3": lambda s: (1 - 1 / 3) * np.sum(s**1.5),
     "exp": lambda s: np.sum(_xlogx(s) - s) / 0.5,
 }
 
@@ -132,7 +132,7 @@ def test_custom_lagrangian_callable():
 
 
 def test_parameter_checks():
-    with pytest.raises(hd.NetworkError, match="repu: n"):
+    with pytest.raises(hd.NetworkError, match="n: repu: expected n >= 1"):
         hd.Repu(0.5)
-    with pytest.raises(hd.NetworkError, match="layernorm: gamma"):
+    with pytest.raises(hd.NetworkError, match="gamma: layernorm: expected gamma > 0"):
         hd.LayerNorm(gamma=-1.0)

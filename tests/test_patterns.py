@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hopdyn import _patterns as P
+from hopdyn.core import patterns as P
 
 
 def test_random_draws_are_reproducible_and_independent_per_purpose():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import hopdyn as hd
-from hopdyn import _discrete as D
+from hopdyn.solvers import discrete as D
 
 
 def _dam(tau_m, beta=0.5, K=20, N=32, seed=0, self_coupling=None):
@@ -45,7 +45,9 @@ def test_reduced_and_small_tau_systems_reach_the_same_fixed_points(self_coupling
     tr_full = hd.simulate(full, x0, **kw)
     assert all(s == "steady_state" for s in tr_fast.status_name + tr_full.status_name)
     for layer in ("v", "m"):
-        np.testing.assert_allclose(np.asarray(tr_fast.final_state[layer]), np.asarray(tr_full.final_state[layer]), atol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(tr_fast.final_state[layer]), np.asarray(tr_full.final_state[layer]), atol=1e-5
+        )
     # far fewer steps, and the reduced energy never rises
     assert int(np.max(tr_fast.n_steps)) < int(np.max(tr_full.n_steps))
     for m in tr_fast.members():
@@ -63,8 +65,10 @@ def test_a_one_layer_self_coupling_is_solved_not_taken_in_closed_form():
     the fixed-point solve (one evaluation of the input is not it)."""
     rng = np.random.default_rng(0)
     xi = rng.choice([-1.0, 1.0], (3, 20))
-    net = hd.Network({"s": hd.Neuron(20, hd.Tanh(1.0), 0.0), "v": hd.Neuron(5, hd.Tanh(1.0))},
-                     [hd.Hebbian(("s",), xi, 0.5), hd.Dense(("s", "v"), rng.normal(size=(20, 5)) * 0.1)])
+    net = hd.Network(
+        {"s": hd.Neuron(20, hd.Tanh(1.0), 0.0), "v": hd.Neuron(5, hd.Tanh(1.0))},
+        [hd.Hebbian(("s",), xi, 0.5), hd.Dense(("s", "v"), rng.normal(size=(20, 5)) * 0.1)],
+    )
     assert not net.closed_form_equilibrium
     x = net.init_state({"s": rng.normal(size=20), "v": rng.normal(size=5)})
     eq = net.equilibrate(x)
@@ -82,7 +86,9 @@ def test_reduced_softmax_memory_has_ramsauers_fixed_points():
     rng = np.random.default_rng(4)
     x = rng.normal(size=(6, 16))
     x = 4 * x / np.linalg.norm(x, axis=1, keepdims=True)
-    net = hd.Network({"v": hd.Neuron(16, hd.Identity()), "m": hd.Neuron(6, hd.Softmax(1.5), 0.0)}, [hd.Dense(("m", "v"), x)])
+    net = hd.Network(
+        {"v": hd.Neuron(16, hd.Identity()), "m": hd.Neuron(6, hd.Softmax(1.5), 0.0)}, [hd.Dense(("m", "v"), x)]
+    )
     q = x[3] + 0.4 * rng.normal(size=16)
     ode = hd.simulate(net, {"v": q}, t1=200.0, rtol=1e-10, atol=1e-12)
     import jax.numpy as jnp
@@ -92,8 +98,9 @@ def test_reduced_softmax_memory_has_ramsauers_fixed_points():
 
 
 def test_scenario_with_a_quasi_static_layer(tmp_path):
-    from hopdyn.cli import main
     import json
+
+    from hopdyn.cli import main
 
     rc = main(["run", "dam-tutorial", "--out", str(tmp_path), "-q", "--no-plots", "--set", "neurons.m.tau=0"])
     r = json.load(open(tmp_path / "result.json"))
@@ -105,7 +112,9 @@ def test_retrieval_with_a_quasi_static_memory_is_ramsauers_update():
 
     rng = np.random.default_rng(5)
     x = rng.normal(size=(6, 16))
-    net = hd.Network({"v": hd.Neuron(16, hd.Identity()), "m": hd.Neuron(6, hd.Softmax(0.7), 0.0)}, [hd.Dense(("m", "v"), x)])
+    net = hd.Network(
+        {"v": hd.Neuron(16, hd.Identity()), "m": hd.Neuron(6, hd.Softmax(0.7), 0.0)}, [hd.Dense(("m", "v"), x)]
+    )
     q = x[1] + 0.5 * rng.normal(size=16)
     tr = hd.simulate(net, {"v": q}, method="retrieval", max_sweeps=6, steady_state=False).truncated()
     run = D.modern_retrieval(jnp.asarray(x), jnp.asarray(q), 0.7, max_iter=6, tol=0.0)

@@ -9,10 +9,9 @@ import pytest
 from scipy.integrate import solve_ivp
 
 import hopdyn as hd
-from hopdyn import _rkc
-from hopdyn._rkc import RKC2, stability_interval, stages_for
-
 from helpers import seed000, seed000_field
+from hopdyn.solvers import rkc as _rkc
+from hopdyn.solvers.rkc import RKC2, stability_interval, stages_for
 
 
 def _stiff_linear(n=20, lam=(0.1, 1000.0), seed=0):
@@ -22,8 +21,11 @@ def _stiff_linear(n=20, lam=(0.1, 1000.0), seed=0):
     a = q @ np.diag(np.logspace(np.log10(lam[0]), np.log10(lam[1]), n)) @ q.T
     y0 = rng.normal(size=n)
     term = dfx.ODETerm(lambda t, y, _: {"y": -jnp.asarray(a) @ y["y"] + jnp.sin(t)})
-    ref = lambda ts: solve_ivp(lambda t, y: -a @ y + np.sin(t), (0, ts[-1]), y0, method="Radau", rtol=1e-12,
-                               atol=1e-12, t_eval=ts).y.T
+    ref = lambda ts: (
+        solve_ivp(
+            lambda t, y: -a @ y + np.sin(t), (0, ts[-1]), y0, method="Radau", rtol=1e-12, atol=1e-12, t_eval=ts
+        ).y.T
+    )
     return term, {"y": jnp.asarray(y0)}, ref, lam[1]
 
 
@@ -67,8 +69,16 @@ def test_second_order_with_constant_steps():
     exact = ref(np.array([5.0]))[-1]
     errs = []
     for n in (100, 200, 400):
-        sol = dfx.diffeqsolve(term, RKC2(rho=jnp.asarray(rho)), 0.0, 5.0, 5.0 / n, y0,
-                              stepsize_controller=dfx.ConstantStepSize(), max_steps=10_000)
+        sol = dfx.diffeqsolve(
+            term,
+            RKC2(rho=jnp.asarray(rho)),
+            0.0,
+            5.0,
+            5.0 / n,
+            y0,
+            stepsize_controller=dfx.ConstantStepSize(),
+            max_steps=10_000,
+        )
         errs.append(np.abs(np.asarray(sol.ys["y"][-1]) - exact).max())
     orders = np.log2(np.array(errs[:-1]) / np.array(errs[1:]))
     assert np.all((orders > 1.7) & (orders < 2.4)), orders
@@ -82,8 +92,17 @@ def test_adaptive_solve_of_a_stiff_system_against_radau():
     exact = ref(ts)
     errs, steps = [], []
     for tol in (1e-5, 1e-7):
-        sol = dfx.diffeqsolve(term, RKC2(rho=jnp.asarray(rho)), 0.0, 5.0, None, y0, saveat=dfx.SaveAt(ts=ts),
-                              stepsize_controller=dfx.PIDController(rtol=tol, atol=tol), max_steps=10_000)
+        sol = dfx.diffeqsolve(
+            term,
+            RKC2(rho=jnp.asarray(rho)),
+            0.0,
+            5.0,
+            None,
+            y0,
+            saveat=dfx.SaveAt(ts=ts),
+            stepsize_controller=dfx.PIDController(rtol=tol, atol=tol),
+            max_steps=10_000,
+        )
         errs.append(np.abs(np.asarray(sol.ys["y"]) - exact).max())  # dense output included
         steps.append(int(sol.stats["num_steps"]))
     assert errs[0] < 1e-3 and errs[1] < errs[0] / 10, errs
@@ -94,9 +113,17 @@ def test_tracks_a_spectral_radius_it_was_not_told():
     """Started with rho = 1 on a system with rho = 1000, the power iteration
     catches up: the answer is right and few steps are rejected."""
     term, y0, ref, _ = _stiff_linear()
-    sol = dfx.diffeqsolve(term, RKC2(rho=jnp.asarray(1.0)), 0.0, 5.0, None, y0,
-                          saveat=dfx.SaveAt(t1=True, solver_state=True),
-                          stepsize_controller=dfx.PIDController(rtol=1e-5, atol=1e-5), max_steps=10_000)
+    sol = dfx.diffeqsolve(
+        term,
+        RKC2(rho=jnp.asarray(1.0)),
+        0.0,
+        5.0,
+        None,
+        y0,
+        saveat=dfx.SaveAt(t1=True, solver_state=True),
+        stepsize_controller=dfx.PIDController(rtol=1e-5, atol=1e-5),
+        max_steps=10_000,
+    )
     assert np.abs(np.asarray(sol.ys["y"][-1]) - ref(np.array([5.0]))[-1]).max() < 1e-3
     assert int(sol.stats["num_rejected_steps"]) < 0.1 * int(sol.stats["num_steps"])
     assert float(sol.solver_state[2]) == pytest.approx(1000.0, rel=0.05)  # the tracked estimate
@@ -108,8 +135,15 @@ def test_network_solve_matches_radau(dtype):
     net, x0, xi = seed000("dam", K=10, D=6)
     ts = np.array([0.0, 0.5, 2.0, 8.0])
     tr = hd.simulate(net, x0, method="rkc", t1=8.0, rtol=1e-6, atol=1e-8, save=ts, steady_state=False, dtype=dtype)
-    ref = solve_ivp(lambda t, y: np.concatenate(seed000_field("dam", xi, y[:6], y[6:])), (0, ts[-1]),
-                    np.concatenate([x0["v"], x0["m"]]), method="Radau", t_eval=ts, rtol=1e-11, atol=1e-13).y.T
+    ref = solve_ivp(
+        lambda t, y: np.concatenate(seed000_field("dam", xi, y[:6], y[6:])),
+        (0, ts[-1]),
+        np.concatenate([x0["v"], x0["m"]]),
+        method="Radau",
+        t_eval=ts,
+        rtol=1e-11,
+        atol=1e-13,
+    ).y.T
     got = np.concatenate([np.asarray(tr.x["v"]), np.asarray(tr.x["m"])], axis=1)[: len(ts)]
     assert np.abs(got - ref).max() < (2e-4 if dtype == "float64" else 5e-4)
     assert tr.status_name == "horizon"

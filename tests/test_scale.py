@@ -11,14 +11,16 @@ import numpy as np
 import pytest
 
 import hopdyn as hd
-from hopdyn import _stiffness
 from hopdyn.cli import main
+from hopdyn.solvers import stiffness as _stiffness
 
 
 def _dense(K, D, tau_m, beta, seed=0):
     rng = np.random.default_rng(seed)
     xi = rng.choice([-1.0, 1.0], (K, D)) / np.sqrt(D)
-    net = hd.Network({"v": hd.Neuron(D, hd.Tanh(1.0)), "m": hd.Neuron(K, hd.Softmax(beta), tau_m)}, [hd.Dense(("m", "v"), xi)])
+    net = hd.Network(
+        {"v": hd.Neuron(D, hd.Tanh(1.0)), "m": hd.Neuron(K, hd.Softmax(beta), tau_m)}, [hd.Dense(("m", "v"), xi)]
+    )
     return net, xi
 
 
@@ -40,8 +42,10 @@ def _self_coupled_fast_layer(tau_m):
     rng = np.random.default_rng(2)
     xi = rng.choice([-1.0, 1.0], (3, 30))
     w = rng.normal(size=(30, 20)) / 20
-    net = hd.Network({"v": hd.Neuron(20, hd.Tanh(1.0)), "m": hd.Neuron(30, hd.Tanh(4.0), tau_m)},
-                     [hd.Dense(("m", "v"), w), hd.Hebbian(("m",), xi, 2.0)])
+    net = hd.Network(
+        {"v": hd.Neuron(20, hd.Tanh(1.0)), "m": hd.Neuron(30, hd.Tanh(4.0), tau_m)},
+        [hd.Dense(("m", "v"), w), hd.Hebbian(("m",), xi, 2.0)],
+    )
     return net, {"v": rng.normal(size=20), "m": rng.normal(size=30) * 0.1}
 
 
@@ -50,7 +54,9 @@ def test_auto_choice_by_stiffness():
     # couplings slower than the leaks (a soft memory): the exponential integrator
     net, xi = _dense(30, 20, 1.0, 1.0)
     c = _stiffness.choose_solver(net, start(xi))
-    assert c.method == "etd" and c.report["coupling_spectral_radius"] * c.report["slowest_tau"] <= _stiffness.SLOW_COUPLING
+    assert (
+        c.method == "etd" and c.report["coupling_spectral_radius"] * c.report["slowest_tau"] <= _stiffness.SLOW_COUPLING
+    )
     # a classical Hopfield network: the coupling W tanh(x) moves as fast as the leak
     rng = np.random.default_rng(0)
     hop = hd.Network({"s": hd.Neuron(40, hd.Tanh(2.0))}, [hd.Hebbian(("s",), rng.choice([-1.0, 1.0], (4, 40)))])
@@ -89,7 +95,7 @@ def test_sharded_and_unsharded_runs_agree(tmp_path):
         import json, jax
         jax.config.update("jax_enable_x64", True)
         import numpy as np, hopdyn as hd
-        from hopdyn._sharding import shard_batch
+        from hopdyn.solvers.sharding import shard_batch
         assert jax.device_count() == 4
         rng = np.random.default_rng(0)
         xi = rng.choice([-1.0, 1.0], (12, 40))
@@ -132,7 +138,7 @@ def test_bench_quick_writes_its_table_and_json(tmp_path, capsys):
 
 
 def test_same_fixed_point_judges_distance_not_signs():
-    from hopdyn._bench import same_fixed_point
+    from hopdyn.bench.harness import same_fixed_point
 
     ref = np.array([[1.0, -1.0, 1e-4], [0.5, 0.5, -0.5]])
     near = ref + np.array([[0.0, 0.0, -2e-4], [0.004, 0.0, 0.0]])  # a sign flip of a component near 0, a small shift
@@ -145,7 +151,7 @@ def test_bench_euler_tuning_rejects_a_diverged_run():
     """Euler at dt = 2 on a memory with tau_m = 0.05 overflows to NaN.  XLA's
     CPU max reduction, vectorised at D = 1024, skips NaN: the tuning once took
     the NaN state for an exact one (it tests every entry now)."""
-    from hopdyn import _bench
+    from hopdyn.bench import harness as _bench
 
     D, B = 1024, 4
     net, x0, xi = _bench.dense_memory(30, D, B, 0.05, 50.0, "float32")

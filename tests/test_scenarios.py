@@ -2,14 +2,16 @@
 
 import json
 import os
+import pathlib
 
 import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from hopdyn import _patterns
 from hopdyn.cli import main, shipped_dir
+from hopdyn.core import patterns as _patterns
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p.stem for p in shipped_dir().glob("*.yaml"))
 BROKEN = {"broken-asymmetric"}  # shipped to show what a failing check looks like
 
@@ -23,12 +25,37 @@ def _run(name, tmp_path, *extra):
 
 
 def test_the_issue_scenarios_are_shipped():
-    for name in ["chn-tutorial", "dam-tutorial", "image-label-generate", "image-label-classify",
-                 "two-neuron-phase", "pattern-completion"]:
+    for name in [
+        "chn-tutorial",
+        "dam-tutorial",
+        "image-label-generate",
+        "image-label-classify",
+        "two-neuron-phase",
+        "pattern-completion",
+    ]:
         assert name in SHIPPED
 
 
 DEDICATED = {"ghost-completion"}  # run (and checked the same way) by its own test
+
+
+def check_same_as_shipped(name, r):
+    """The run gives the numbers shipped under plots/<name>/result.json (written
+    before the package was layered): the same statuses, checks and counts, and
+    energies and times to within what another CPU's rounding may change."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_shipped", ROOT / "scripts" / "check_shipped.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    shipped = json.loads((ROOT / "plots" / name / "result.json").read_text())
+    loose = {k: r[k] for k in ("status", "checks", "lyapunov", "energy", "t_final") if k in r}
+    ref = {k: shipped[k] for k in loose}
+    ref["lyapunov"] = {"ok": ref["lyapunov"]["ok"]}
+    loose["lyapunov"] = {"ok": loose["lyapunov"]["ok"]}
+    assert not mod.differences(ref, loose, 1e-3, name)
+    if "batch" in shipped:
+        assert [m["status"] for m in r["batch"]["members"]] == [m["status"] for m in shipped["batch"]["members"]]
 
 
 def check_run_contract(name, rc, r, out):
@@ -58,6 +85,7 @@ def check_run_contract(name, rc, r, out):
 def test_shipped_scenario_runs_and_writes_the_contract_files(name, tmp_path):
     rc, r, out = _run(name, tmp_path)
     check_run_contract(name, rc, r, out)
+    check_same_as_shipped(name, r)
 
 
 @pytest.mark.parametrize("name", ["chn-tutorial", "dam-tutorial"])
@@ -108,8 +136,8 @@ def test_two_neuron_phase_has_two_attractors_and_a_saddle(tmp_path):
     ends = {tuple(np.sign(f)) for f in finals}
     assert ends == {(1.0, 1.0), (-1.0, -1.0)}
     assert np.allclose(np.abs(finals), a, atol=1e-4)
-    from hopdyn._plots import fixed_points_2d
-    from hopdyn._scenario import load_and_build
+    from hopdyn.figures.plots import fixed_points_2d
+    from hopdyn.scenario.build import load_and_build
 
     built = load_and_build(os.path.join(shipped_dir(), "two-neuron-phase.yaml"))
     fps = fixed_points_2d(built.network.astype("float64"), (-2, 2, -2, 2))
@@ -126,3 +154,15 @@ def test_same_scenario_same_numbers(tmp_path):
     for k in z1.files:
         np.testing.assert_array_equal(z1[k], z2[k])
     assert r1["energy"] == r2["energy"]
+
+
+@pytest.mark.slow
+def test_every_shipped_output_is_reproduced(tmp_path):
+    """Every shipped scenario, run and basins, against plots/ (python scripts/check_shipped.py)."""
+    import subprocess
+    import sys
+
+    rc = subprocess.call(
+        [sys.executable, str(ROOT / "scripts" / "check_shipped.py"), "--rtol", "1e-4", "--out", str(tmp_path)]
+    )
+    assert rc == 0

@@ -8,7 +8,7 @@ import pytest
 from scipy.optimize import brentq
 
 import hopdyn as hd
-from hopdyn import _verify
+from hopdyn.analysis import verify as _verify
 from hopdyn.cli import main, shipped_dir
 
 SHIPPED = sorted(p.stem for p in shipped_dir().glob("*.yaml"))
@@ -70,7 +70,9 @@ def test_too_large_euler_step_on_a_stiff_network_is_caught():
         synapses=[hd.Dense(("a", "b"), 0.5 * np.eye(3))],
     )
     x0 = {"a": [1.0, -1.0, 0.5], "b": [0.2, 0.0, -0.3]}
-    tr = hd.simulate(net, x0, method="euler", dt=0.025, t1=1.0, steady_state=False, save=41, save_spacing="linear", dtype="float64")
+    tr = hd.simulate(
+        net, x0, method="euler", dt=0.025, t1=1.0, steady_state=False, save=41, save_spacing="linear", dtype="float64"
+    )
     r = hd.verify(net, tr)
     assert not r["checks"]["lyapunov"]
     assert r["checks"]["convexity"] and r["checks"]["gradient"] and r["checks"]["bounded_below"]
@@ -91,8 +93,15 @@ def test_solver_stopped_before_convergence_is_caught():
 
 # ------------------------------------------------------------------ shipped scenarios
 # Capacity studies: their single run is one start; the sweep is what they are for.
-STUDIES = {"one-step-error", "mceliece-capacity", "dense-capacity-scaling", "exponential-repair",
-           "capacity-classical-async", "capacity-classical", "capacity-dense"}
+STUDIES = {
+    "one-step-error",
+    "mceliece-capacity",
+    "dense-capacity-scaling",
+    "exponential-repair",
+    "capacity-classical-async",
+    "capacity-classical",
+    "capacity-dense",
+}
 
 
 @pytest.mark.parametrize("name", [n for n in SHIPPED if n not in STUDIES])
@@ -109,8 +118,11 @@ def test_two_neuron_phase_points_agree_with_fd_eigenvalues():
     a = brentq(lambda a: a - np.tanh(2 * a), 0.5, 2.0)
     field = lambda x: -x + W @ np.tanh(2 * x)  # hand-written
     # refined from rough guesses, they land on the closed-form points
-    for guess, point, kind in (([0.9, 1.1], [a, a], "stable"), ([-1.1, -0.8], [-a, -a], "stable"),
-                               ([0.05, -0.03], [0.0, 0.0], "saddle")):
+    for guess, point, kind in (
+        ([0.9, 1.1], [a, a], "stable"),
+        ([-1.1, -0.8], [-a, -a], "stable"),
+        ([0.05, -0.03], [0.0, 0.0], "saddle"),
+    ):
         fp = _verify.fixed_point(net, {"s": np.array(guess)})
         assert fp["residual"] < 1e-12 and fp["kind"] == kind
         np.testing.assert_allclose(np.asarray(fp["state"]["s"]), point, atol=1e-10)
@@ -151,7 +163,9 @@ def test_classical_network_states_agree_with_fd_eigenvalues(which):
 
 def test_degenerate_line_attractor_reports_its_dimension():
     # E = 1/2|x|^2 - x1 x2: every point on x1 = x2 is a fixed point (a line).
-    net = hd.Network({"s": hd.Neuron(2, hd.Identity())}, synapses=[hd.Dense(("s", "s"), [[0.0, 1.0], [1.0, 0.0]], scale=0.5)])
+    net = hd.Network(
+        {"s": hd.Neuron(2, hd.Identity())}, synapses=[hd.Dense(("s", "s"), [[0.0, 1.0], [1.0, 0.0]], scale=0.5)]
+    )
     fp = _verify.fixed_point(net, {"s": np.array([0.7, 0.7])})
     assert fp["kind"] == "degenerate" and fp["manifold_dimension"] == 1
 

@@ -1,35 +1,13 @@
 """RKC2: the second-order Runge–Kutta–Chebyshev method as a Diffrax solver.
 
-Why this method fits hopdyn.  The Jacobian of ``tau dx/dt = -dE/dxhat`` is
-``-T^-1 H P`` with ``H`` the energy's Hessian in the activations (symmetric) and
-``P`` the Lagrangians' Hessians (symmetric, positive semi-definite, one block
-per layer) — similar to a symmetric matrix, so its eigenvalues are **real**.
-Fast, sharp memory layers put some of them far out on the negative axis: the
-network is stiff, and a classical explicit method (Tsit5) is held to steps
-below ``3.5 / rho`` by stability, whatever the accuracy asks.
-
-Chebyshev methods (van der Houwen & Sommeijer 1980; Sommeijer, Shampine &
-Verwer 1997, "RKC: an explicit solver for parabolic PDEs") spend ``s`` field
-evaluations per step on a stability interval of about ``0.65 s^2`` along the
-negative real axis, so the step is set by accuracy again and the cost of
-stiffness grows like ``sqrt(rho)`` instead of ``rho``.  No linear solves:
-memory and cost per evaluation are those of the explicit field, which keeps
-large batched networks (thousands of variables per member) cheap.
-
-What this implementation does, per step of size ``h``:
-
-- ``s = 1 + ceil(sqrt(1 + 1.54 h rho_safe))`` stages (at least 2, at most
-  ``max_stages``) of the damped (``eps = 2/13``) second-order recursion of
-  Sommeijer et al. (their eq. 2.4), with stage times for non-autonomous fields;
-- the local error estimate ``(12 (y0 - y1) + 6 h (F0 + F1)) / 15`` (their 2.10),
-  whose ``F1 = f(y1)`` is reused as the next step's ``F0``;
-- one step of a warm-started power iteration, by a finite difference along the
-  current dominant direction, so the spectral-radius bound follows the state
-  (``rho_safe = 1.2 x`` the larger of the estimate and the caller's floor);
-- cubic Hermite dense output from ``y0, y1, F0, F1``.
-
-State per step: ``F0``, the dominant direction, the estimate, and the number
-of field evaluations so far on accepted steps.
+The Jacobian of ``tau dx/dt = -dE/dxhat`` is similar to a symmetric matrix, so
+its spectrum is real; Chebyshev methods (Sommeijer, Shampine & Verwer 1997)
+spend ``s`` evaluations per step on a stability interval of about
+``0.65 s^2`` along the negative axis, so stiffness costs ``sqrt(rho)`` instead
+of ``rho`` with no linear solves.  Per step: ``s`` stages of the damped
+recursion (their eq. 2.4) with stage times, their error estimate (2.10) with
+``f(y1)`` kept for the next step, one warm-started power-iteration step that
+tracks the spectral radius, and cubic Hermite dense output.
 """
 
 from __future__ import annotations
@@ -45,7 +23,7 @@ import numpy as np
 from diffrax._local_interpolation import ThirdOrderHermitePolynomialInterpolation
 from jaxtyping import Array
 
-from ._network import norm
+from ..model.network import norm
 
 DAMPING = 2.0  # eps: stability interval ~0.54 s^2, |R| <= 0.6 inside it (see RKC2)
 RHO_SAFETY = 1.2
@@ -96,7 +74,7 @@ class RKC2(dfx.AbstractAdaptiveSolver):
     **Arguments:**
 
     - ``rho``: a bound on the spectral radius of the field's Jacobian at the
-      start (``hopdyn._stiffness.spectral_radius``); the solver tracks it from
+      start (``stiffness.spectral_radius``); the solver tracks it from
       there and never uses less than ``rho_floor``.
     - ``rho_floor``: the smallest spectral radius assumed (default 0).
     - ``damping``: Sommeijer et al.'s ``eps``.  Theirs, 2/13, gives the longest

@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike
 
-from ._errors import NetworkError
-from ._lagrangians import AbstractLagrangian, CustomLagrangian, _param
+from ..core.errors import NetworkError
+from .lagrangians import AbstractLagrangian, CustomLagrangian, _param
 
 
 class Neuron(eqx.Module):
@@ -33,7 +33,9 @@ class Neuron(eqx.Module):
         self.shape = tuple(int(s) for s in shape)
         if not isinstance(lagrangian, AbstractLagrangian):
             if not callable(lagrangian):
-                raise NetworkError(f"lagrangian must be a Lagrangian or a callable, got {lagrangian!r}")
+                raise NetworkError(
+                    f"expected a Lagrangian or a callable, got {type(lagrangian).__name__}", ("lagrangian",)
+                )
             lagrangian = CustomLagrangian(lagrangian)
         self.lagrangian = lagrangian
         self.tau = _param(tau)
@@ -41,13 +43,13 @@ class Neuron(eqx.Module):
 
     def __check_init__(self):
         if any(s <= 0 for s in self.shape):
-            raise NetworkError(f"shape must have positive sizes, got {self.shape}")
+            raise NetworkError(f"expected positive sizes, got {self.shape}", ("shape",))
         if jnp.ndim(self.tau) != 0:
-            raise NetworkError(f"tau must be a scalar, got shape {jnp.shape(self.tau)}")
+            raise NetworkError(f"expected a scalar, got shape {jnp.shape(self.tau)}", ("tau",))
         if not isinstance(self.tau, jax.core.Tracer):
             tau = float(self.tau)
             if not (tau >= 0 and tau < float("inf")):
-                raise NetworkError(f"tau must be a finite number >= 0 (0: quasi-static), got {tau}")
+                raise NetworkError(f"expected a finite number >= 0 (0: quasi-static), got {tau}", ("tau",))
 
     @property
     def size(self) -> int:

@@ -31,15 +31,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._network import Network
-from ._neurons import Neuron
+from ..model.network import Network
+from ..model.neurons import Neuron
 
 
 def machine() -> dict:
     dev = jax.devices()
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
-            "backend": jax.default_backend(), "devices": [str(d) for d in dev]}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in dev],
+    }
 
 
 def matmul_peak(dtype="float32", n: int = 2048, reps: int = 5) -> float:
@@ -58,12 +64,14 @@ def matmul_peak(dtype="float32", n: int = 2048, reps: int = 5) -> float:
 def dense_memory(K: int, D: int, B: int, tau_m: float, beta: float, dtype: str, seed: int = 0):
     """A dense associative memory (tanh visible layer, softmax memory layer) with
     K random +-1/sqrt(D) patterns, and B of them with 10% of signs flipped."""
-    from ._lagrangians import Softmax, Tanh
-    from ._synapses import Dense
+    from ..model.lagrangians import Softmax, Tanh
+    from ..model.synapses import Dense
 
     rng = np.random.default_rng(seed)
     xi = rng.choice([-1.0, 1.0], (K, D)) / np.sqrt(D)
-    net = Network({"v": Neuron(D, Tanh(1.0)), "m": Neuron(K, Softmax(beta), tau_m)}, [Dense(("m", "v"), xi)]).astype(dtype)
+    net = Network({"v": Neuron(D, Tanh(1.0)), "m": Neuron(K, Softmax(beta), tau_m)}, [Dense(("m", "v"), xi)]).astype(
+        dtype
+    )
     x0 = np.sign(xi[np.arange(B) % K]).copy()
     flip = rng.random(x0.shape) < 0.1
     x0[flip] *= -1
@@ -72,12 +80,14 @@ def dense_memory(K: int, D: int, B: int, tau_m: float, beta: float, dtype: str, 
 
 def seed_dam(dtype: str):
     """Seed 000's DAM: K = 100 uniform patterns, D = 30, one trajectory."""
-    from ._lagrangians import Sigmoid, Softmax
-    from ._synapses import Dense
+    from ..model.lagrangians import Sigmoid, Softmax
+    from ..model.synapses import Dense
 
     rng = np.random.default_rng(55)
     xi = rng.uniform(0, 1, (100, 30))
-    net = Network({"v": Neuron(30, Sigmoid(1 / 60)), "m": Neuron(100, Softmax(1.0))}, [Dense(("m", "v"), xi)]).astype(dtype)
+    net = Network({"v": Neuron(30, Sigmoid(1 / 60)), "m": Neuron(100, Softmax(1.0))}, [Dense(("m", "v"), xi)]).astype(
+        dtype
+    )
     x0 = {"v": rng.uniform(0, 1, (1, 30)).astype(dtype), "m": rng.normal(size=(1, 100)).astype(dtype)}
     return net, x0, xi
 
@@ -86,6 +96,7 @@ def seed_dam(dtype: str):
 def _flat_field(net: Network, x0: dict):
     """A numpy right-hand side on the flattened state of one member (for the
     Python loop, solve_ivp and torchdiffeq), and the pack/unpack helpers."""
+
     def flat_field(y):
         return net.flatten(net.vector_field(net.unflatten(y)))
 
@@ -147,8 +158,16 @@ def euler_steps_to(net: Network, x0: dict, dt: float, cap: int, ref: dict, floor
     of ``ref`` up to step ``cap``; None if it is not within it at ``cap`` (to
     tune the Euler baseline's step and length).  Numbers enter as arrays: one
     compilation for every step size tried."""
-    last_bad = int(_euler_last_bad(net, x0, jnp.asarray(dt, net.dtype), jnp.asarray(cap),
-                                   jnp.asarray(ref["v"], net.dtype), jnp.asarray(floor, net.dtype)))
+    last_bad = int(
+        _euler_last_bad(
+            net,
+            x0,
+            jnp.asarray(dt, net.dtype),
+            jnp.asarray(cap),
+            jnp.asarray(ref["v"], net.dtype),
+            jnp.asarray(floor, net.dtype),
+        )
+    )
     return None if last_bad == cap - 1 else last_bad + 2
 
 
@@ -185,8 +204,9 @@ def euler_trajectory_error(net: Network, x0: dict, dt: float, ref_rows: np.ndarr
     ``dt`` and the steps per row enter as arrays: one compilation for every step
     size tried."""
     every = int(round(TRAJ_HORIZON / TRAJ_ROWS / dt))
-    return float(_euler_trajectory_run(net, x0, jnp.asarray(dt, net.dtype), jnp.asarray(every),
-                                       jnp.asarray(ref_rows, net.dtype)))
+    return float(
+        _euler_trajectory_run(net, x0, jnp.asarray(dt, net.dtype), jnp.asarray(every), jnp.asarray(ref_rows, net.dtype))
+    )
 
 
 @eqx.filter_jit
@@ -242,12 +262,25 @@ def _first(x: dict, n: int) -> dict:
     return {k: v[:n] for k, v in x.items()}
 
 
-def run_case(name: str, net: Network, x0: dict, *, t1: float, rtol: float, atol: float, stiff: bool,
-             flops_per_eval: float | None, peak: float | None, check: int = 8, slow_members: int = 2,
-             budget: float = 120.0,
-             baselines: tuple = ("euler_scan", "python_loop", "solve_ivp", "torchdiffeq"), log=print) -> dict:
+def run_case(
+    name: str,
+    net: Network,
+    x0: dict,
+    *,
+    t1: float,
+    rtol: float,
+    atol: float,
+    stiff: bool,
+    flops_per_eval: float | None,
+    peak: float | None,
+    check: int = 8,
+    slow_members: int = 2,
+    budget: float = 120.0,
+    baselines: tuple = ("euler_scan", "python_loop", "solve_ivp", "torchdiffeq"),
+    log=print,
+) -> dict:
     """Time hopdyn's default solve of ``x0`` (batched) and each baseline."""
-    from ._solve import simulate
+    from ..solvers.simulate import simulate
 
     x0 = {k: np.asarray(v) for k, v in net.init_state(x0).items()}  # every layer, batched
     B = next(iter(x0.values())).shape[0]
@@ -260,11 +293,21 @@ def run_case(name: str, net: Network, x0: dict, *, t1: float, rtol: float, atol:
     wall = _best_seconds(lambda: simulate(net, x0, **kw).solve_seconds, first=tr.solve_seconds)
     steps = np.asarray(tr.n_steps)
     evals = np.asarray(tr.vf_evals)
-    out = {"name": name, "batch": B, "hopdyn": {
-        "method": tr.method, "auto": tr.solver_choice, "wall_seconds": wall, "compile_seconds": compile_seconds,
-        "trajectories_per_second": B / wall, "steps_median": float(np.median(steps)), "steps_max": int(steps.max()),
-        "vector_field_evals_max": int(evals.max()) if evals.min() >= 0 else None,
-        "statuses": sorted({str(v) for v in np.atleast_1d(tr.status_name)})}}
+    out = {
+        "name": name,
+        "batch": B,
+        "hopdyn": {
+            "method": tr.method,
+            "auto": tr.solver_choice,
+            "wall_seconds": wall,
+            "compile_seconds": compile_seconds,
+            "trajectories_per_second": B / wall,
+            "steps_median": float(np.median(steps)),
+            "steps_max": int(steps.max()),
+            "vector_field_evals_max": int(evals.max()) if evals.min() >= 0 else None,
+            "statuses": sorted({str(v) for v in np.atleast_1d(tr.status_name)}),
+        },
+    }
     if flops_per_eval and evals.min() >= 0:
         # under vmap every member is evaluated until the slowest finishes
         gflops = float(flops_per_eval) * B * float(evals.max()) / wall / 1e9
@@ -274,8 +317,9 @@ def run_case(name: str, net: Network, x0: dict, *, t1: float, rtol: float, atol:
     # accuracy against a tight float64 reference on the first members
     n = min(check, B)
     ref_net = net.astype("float64")
-    ref = simulate(ref_net, _first(x0, n), method="tsit5", t1=t1, rtol=1e-10, atol=1e-12, save=2, max_steps=10**6,
-                   dtype="float64")
+    ref = simulate(
+        ref_net, _first(x0, n), method="tsit5", t1=t1, rtol=1e-10, atol=1e-12, save=2, max_steps=10**6, dtype="float64"
+    )
     ref_end = {k: np.asarray(v) for k, v in ref.final_state.items()}
     hop_end = {k: np.asarray(v)[:n] for k, v in tr.final_state.items()}
     err = _err(hop_end, ref_end)
@@ -283,8 +327,11 @@ def run_case(name: str, net: Network, x0: dict, *, t1: float, rtol: float, atol:
     out["hopdyn"].update(error=err, same_fixed_point_as_reference=same)
     T = float(np.max(np.asarray(tr.t_final)))
     out["horizon_for_baselines"] = T
-    log(f"  hopdyn {tr.method}: {wall:.3g} s, {B / wall:.3g} traj/s, steps median {np.median(steps):.0f} max "
-        f"{steps.max()}, error {err:.2g}" + (f", {out['hopdyn'].get('gflops', 0):.3g} GFLOP/s" if "gflops" in out["hopdyn"] else ""))
+    log(
+        f"  hopdyn {tr.method}: {wall:.3g} s, {B / wall:.3g} traj/s, steps median {np.median(steps):.0f} max "
+        f"{steps.max()}, error {err:.2g}"
+        + (f", {out['hopdyn'].get('gflops', 0):.3g} GFLOP/s" if "gflops" in out["hopdyn"] else "")
+    )
     floor = max(err, 20 * float(np.finfo(net.dtype).eps) * max(1.0, float(np.max(np.abs(ref_end["v"])))))
     base = {}
     dt = None
@@ -310,8 +357,15 @@ def run_case(name: str, net: Network, x0: dict, *, t1: float, rtol: float, atol:
         steps_p = steps_e
         m = min(steps_p, 2000)
         secs = python_loop(net, one, dt, m) * steps_p / m * B
-        base["python_loop"] = {"dt": dt, "wall_seconds": secs, "ratio": secs / wall, "extrapolated": m < steps_p or B > 1}
-        log(f"  python_loop: {secs:.3g} s ({secs / wall:.3g}x){' (extrapolated)' if base['python_loop']['extrapolated'] else ''}")
+        base["python_loop"] = {
+            "dt": dt,
+            "wall_seconds": secs,
+            "ratio": secs / wall,
+            "extrapolated": m < steps_p or B > 1,
+        }
+        log(
+            f"  python_loop: {secs:.3g} s ({secs / wall:.3g}x){' (extrapolated)' if base['python_loop']['extrapolated'] else ''}"
+        )
     if "solve_ivp" in baselines:
         try:
             from scipy.integrate import solve_ivp
@@ -339,23 +393,37 @@ def run_case(name: str, net: Network, x0: dict, *, t1: float, rtol: float, atol:
             for i in range(k):
                 deadline[0] = time.perf_counter() + budget
                 try:
-                    sol = solve_ivp(timed, (0.0, T), pack({a: v[i] for a, v in x0.items()}), method=method, rtol=rtol,
-                                    atol=atol, **extra)
+                    sol = solve_ivp(
+                        timed,
+                        (0.0, T),
+                        pack({a: v[i] for a, v in x0.items()}),
+                        method=method,
+                        rtol=rtol,
+                        atol=atol,
+                        **extra,
+                    )
                     nfev.append(int(sol.nfev))
                 except TimeoutError:
                     capped = True
             per = (time.perf_counter() - t) / k
-            base["solve_ivp"] = {"method": method + (" (exact Jacobian from JAX)" if stiff else ""),
-                                 "seconds_per_trajectory": per, "wall_seconds": per * B, "ratio": per * B / wall,
-                                 "ratio_per_trajectory": per / (wall / B), "extrapolated": k < B,
-                                 "lower_bound": capped,
-                                 # where the ratio comes from: evaluations per trajectory, and
-                                 # seconds per evaluation (one state) against hopdyn's per member
-                                 "evals_per_trajectory": float(np.mean(nfev)) if nfev else None,
-                                 "seconds_per_eval": per / np.mean(nfev) if nfev else None}
+            base["solve_ivp"] = {
+                "method": method + (" (exact Jacobian from JAX)" if stiff else ""),
+                "seconds_per_trajectory": per,
+                "wall_seconds": per * B,
+                "ratio": per * B / wall,
+                "ratio_per_trajectory": per / (wall / B),
+                "extrapolated": k < B,
+                "lower_bound": capped,
+                # where the ratio comes from: evaluations per trajectory, and
+                # seconds per evaluation (one state) against hopdyn's per member
+                "evals_per_trajectory": float(np.mean(nfev)) if nfev else None,
+                "seconds_per_eval": per / np.mean(nfev) if nfev else None,
+            }
             hop_evals = out["hopdyn"].get("vector_field_evals_max")
             if nfev and hop_evals:
-                base["solve_ivp"]["per_eval_cost_ratio"] = base["solve_ivp"]["seconds_per_eval"] / (wall / B / hop_evals)
+                base["solve_ivp"]["per_eval_cost_ratio"] = base["solve_ivp"]["seconds_per_eval"] / (
+                    wall / B / hop_evals
+                )
             more = f" (stopped at the {budget:g} s budget: a lower bound)" if capped else ""
             log(f"  solve_ivp: {per:.3g} s per trajectory ({per / (wall / B):.3g}x hopdyn per trajectory){more}")
     if "torchdiffeq" in baselines:
@@ -372,12 +440,22 @@ def _euler_at_trajectory_accuracy(net, x0, n, T, kw, wall, floor, log) -> dict:
     """Euler tuned to follow the trajectory (rows every 0.5 over ``[0, 8]``) as
     accurately as hopdyn does, timed over hopdyn's horizon ``T``: what a
     hand-written loop costs when the transient matters, not only the end."""
-    from ._solve import simulate
+    from ..solvers.simulate import simulate
 
     ts = np.linspace(0.0, TRAJ_HORIZON, TRAJ_ROWS + 1)
     first = _first(x0, n)
-    ref = simulate(net.astype("float64"), first, method="tsit5", t1=TRAJ_HORIZON, rtol=1e-10, atol=1e-12, save=ts,
-                   steady_state=False, max_steps=10**6, dtype="float64")
+    ref = simulate(
+        net.astype("float64"),
+        first,
+        method="tsit5",
+        t1=TRAJ_HORIZON,
+        rtol=1e-10,
+        atol=1e-12,
+        save=ts,
+        steady_state=False,
+        max_steps=10**6,
+        dtype="float64",
+    )
     ref_rows = np.asarray(ref.x["v"])[:, : len(ts)].transpose(1, 0, 2)  # [row, member, unit]
     hop = simulate(net, first, **{**kw, "t1": TRAJ_HORIZON, "save": ts, "steady_state": False})
     hop_err = float(np.max(np.abs(np.asarray(hop.x["v"], np.float64)[:, : len(ts)].transpose(1, 0, 2) - ref_rows)))
@@ -389,24 +467,37 @@ def _euler_at_trajectory_accuracy(net, x0, n, T, kw, wall, floor, log) -> dict:
     m = min(steps, 400)
     _, secs = euler_scan(net, x0, dt, m)
     secs *= steps / m
-    log(f"  euler_scan at hopdyn's trajectory error {hop_err:.2g}: dt {dt:g}, {steps} steps, {secs:.3g} s "
+    log(
+        f"  euler_scan at hopdyn's trajectory error {hop_err:.2g}: dt {dt:g}, {steps} steps, {secs:.3g} s "
         f"({secs / wall:.3g}x hopdyn){' (extrapolated)' if m < steps else ''}"
-        + (" - a lower bound: even this step is less accurate" if short else ""))
-    return {"hopdyn_trajectory_error": hop_err, "dt": dt, "steps": steps, "wall_seconds": secs, "ratio": secs / wall,
-            "extrapolated": m < steps, "lower_bound": short}
+        + (" - a lower bound: even this step is less accurate" if short else "")
+    )
+    return {
+        "hopdyn_trajectory_error": hop_err,
+        "dt": dt,
+        "steps": steps,
+        "wall_seconds": secs,
+        "ratio": secs / wall,
+        "extrapolated": m < steps,
+        "lower_bound": short,
+    }
 
 
 def scaling(dtype: str, sizes: dict, log=print) -> dict:
     """Solve seconds per step of the non-stiff dense memory as batch, K and D
     grow (each from a base point), and the fitted exponents."""
-    from ._solve import simulate
+    from ..solvers.simulate import simulate
 
     res = {}
     base = sizes["base"]
     for axis, values in sizes["series"].items():
         pts = []
         for v in values:
-            K, D, B = (v if axis == "K" else base[0]), (v if axis == "D" else base[1]), (v if axis == "batch" else base[2])
+            K, D, B = (
+                (v if axis == "K" else base[0]),
+                (v if axis == "D" else base[1]),
+                (v if axis == "batch" else base[2]),
+            )
             net, x0, _ = dense_memory(K, D, B, 1.0, 10.0, dtype)
             kw = dict(method="tsit5", t1=50.0, rtol=1e-5, atol=1e-6, save=2)
             simulate(net, x0, **kw)
@@ -417,17 +508,31 @@ def scaling(dtype: str, sizes: dict, log=print) -> dict:
             pts.append(best)
         slope = float(np.polyfit(np.log(values), np.log(pts), 1)[0])
         res[axis] = {"values": list(values), "seconds_per_step": pts, "exponent": slope}
-        log(f"  scaling in {axis}: exponent {slope:.2f} ({', '.join(f'{v}: {p:.3g}' for v, p in zip(values, pts))} s/step)")
+        log(
+            f"  scaling in {axis}: exponent {slope:.2f} ({', '.join(f'{v}: {p:.3g}' for v, p in zip(values, pts))} s/step)"
+        )
     return res
 
 
 SIZES = {
-    "full": {"K": 1000, "D": 1024, "B": 1024,
-             "scaling": {"base": (500, 512, 128), "series": {"batch": (32, 64, 128, 256), "K": (250, 500, 1000, 2000),
-                                                             "D": (256, 512, 1024, 2048)}}},
-    "quick": {"K": 250, "D": 256, "B": 32,
-              "scaling": {"base": (125, 128, 16), "series": {"batch": (8, 16, 32), "K": (125, 250, 500),
-                                                             "D": (128, 256, 512)}}},
+    "full": {
+        "K": 1000,
+        "D": 1024,
+        "B": 1024,
+        "scaling": {
+            "base": (500, 512, 128),
+            "series": {"batch": (32, 64, 128, 256), "K": (250, 500, 1000, 2000), "D": (256, 512, 1024, 2048)},
+        },
+    },
+    "quick": {
+        "K": 250,
+        "D": 256,
+        "B": 32,
+        "scaling": {
+            "base": (125, 128, 16),
+            "series": {"batch": (8, 16, 32), "K": (125, 250, 500), "D": (128, 256, 512)},
+        },
+    },
 }
 
 
@@ -438,40 +543,61 @@ def bench(quick: bool = False, cases: tuple | None = None, dtype: str = "float32
     report = {"machine": machine(), "dtype": dtype, "mode": "quick" if quick else "full"}
     peak = matmul_peak(dtype, 1024 if quick else 2048)
     report["matmul_peak_gflops"] = peak
-    log(f"machine: {report['machine']['processor']}, {report['machine']['cpu_count']} cores, {jax.default_backend()}; "
-        f"matmul peak {peak:.3g} GFLOP/s ({dtype})")
+    log(
+        f"machine: {report['machine']['processor']}, {report['machine']['cpu_count']} cores, {jax.default_backend()}; "
+        f"matmul peak {peak:.3g} GFLOP/s ({dtype})"
+    )
     all_cases = {
         "seed-dam": lambda: (seed_dam(dtype)[:2], dict(t1=100.0, rtol=1e-6, atol=1e-8, stiff=False), 6 * 100 * 30),
-        "dense": lambda: (dense_memory(K, D, B, 1.0, 10.0, dtype)[:2], dict(t1=200.0, rtol=1e-5, atol=1e-6, stiff=False), 6 * K * D),
-        "dense-stiff": lambda: (dense_memory(K, D, B, 0.05, 50.0, dtype)[:2], dict(t1=200.0, rtol=1e-5, atol=1e-6, stiff=True), 6 * K * D),
-        "dense-stiff-tau0": lambda: (dense_memory(K, D, B, 0.0, 50.0, dtype)[:2], dict(t1=200.0, rtol=1e-5, atol=1e-6, stiff=True), 6 * K * D),
+        "dense": lambda: (
+            dense_memory(K, D, B, 1.0, 10.0, dtype)[:2],
+            dict(t1=200.0, rtol=1e-5, atol=1e-6, stiff=False),
+            6 * K * D,
+        ),
+        "dense-stiff": lambda: (
+            dense_memory(K, D, B, 0.05, 50.0, dtype)[:2],
+            dict(t1=200.0, rtol=1e-5, atol=1e-6, stiff=True),
+            6 * K * D,
+        ),
+        "dense-stiff-tau0": lambda: (
+            dense_memory(K, D, B, 0.0, 50.0, dtype)[:2],
+            dict(t1=200.0, rtol=1e-5, atol=1e-6, stiff=True),
+            6 * K * D,
+        ),
     }
     report["cases"] = []
     for name, make in all_cases.items():
         if cases and name not in cases:
             continue
         (net, x0), opts, fpe = make()
-        log(f"{name}: K = {net.neurons['m'].size}, D = {net.neurons['v'].size}, batch {next(iter(x0.values())).shape[0]}")
+        log(
+            f"{name}: K = {net.neurons['m'].size}, D = {net.neurons['v'].size}, batch {next(iter(x0.values())).shape[0]}"
+        )
         report["cases"].append(run_case(name, net, x0, flops_per_eval=fpe, peak=peak, log=log, **opts))
     stiff = {c["name"]: c for c in report["cases"]}
     if "dense-stiff" in stiff:
         # Tsit5 with Diffrax's default integral controller on the stiff case
         net, x0, _ = dense_memory(K, D, B, 0.05, 50.0, dtype)
-        from ._solve import simulate
+        from ..solvers.simulate import simulate
 
         kw = dict(method="tsit5", t1=200.0, rtol=1e-5, atol=1e-6, save=2, max_steps=20_000)
         simulate(net, _first(x0, 1), **kw)
         tr = simulate(net, x0, **kw)
         ref_wall = tr.solve_seconds
         report["stiff_default_controller"] = {
-            "wall_seconds": ref_wall, "steps_max": int(np.max(np.asarray(tr.n_steps))),
+            "wall_seconds": ref_wall,
+            "steps_max": int(np.max(np.asarray(tr.n_steps))),
             "statuses": sorted({str(v) for v in np.atleast_1d(tr.status_name)}),
             "speedup_of_auto": ref_wall / stiff["dense-stiff"]["hopdyn"]["wall_seconds"],
         }
         if "dense-stiff-tau0" in stiff:
-            report["stiff_default_controller"]["speedup_of_tau0"] = ref_wall / stiff["dense-stiff-tau0"]["hopdyn"]["wall_seconds"]
-        log(f"dense-stiff with Tsit5 and the integral controller: {ref_wall:.3g} s, steps max "
-            f"{report['stiff_default_controller']['steps_max']}, statuses {report['stiff_default_controller']['statuses']}")
+            report["stiff_default_controller"]["speedup_of_tau0"] = (
+                ref_wall / stiff["dense-stiff-tau0"]["hopdyn"]["wall_seconds"]
+            )
+        log(
+            f"dense-stiff with Tsit5 and the integral controller: {ref_wall:.3g} s, steps max "
+            f"{report['stiff_default_controller']['steps_max']}, statuses {report['stiff_default_controller']['statuses']}"
+        )
     if not cases or "scaling" in cases:
         log("scaling (non-stiff dense memory, seconds per step):")
         report["scaling"] = scaling(dtype, size["scaling"], log)

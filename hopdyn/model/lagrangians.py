@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from typing import Annotated, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
+from pydantic import Field
 
-from ._errors import NetworkError
+from ..core.errors import NetworkError
+from .params import Finite, Positive, register_lagrangian
 
 _LOG2 = 0.6931471805599453
 
@@ -38,17 +41,20 @@ class AbstractLagrangian(eqx.Module):
     """A convex scalar function of a layer's internal state.
 
     Subclasses implement ``__call__``; activation and energy follow from it.
+    ``kind`` is the scenario format's ``type``.
     """
 
+    kind: ClassVar[str] = "lagrangian"
+
     @abc.abstractmethod
-    def __call__(self, x: Float[Array, "..."]) -> Float[Array, ""]:
+    def __call__(self, x: Float[Array, ...]) -> Float[Array, ""]:
         """The Lagrangian ``L(x)`` (a scalar)."""
 
-    def activation(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+    def activation(self, x: Float[Array, ...]) -> Float[Array, ...]:
         """``xhat = grad L(x)``."""
         return jax.grad(self)(x)
 
-    def energy(self, x: Float[Array, "..."], xhat: Float[Array, "..."] | None = None) -> Float[Array, ""]:
+    def energy(self, x: Float[Array, ...], xhat: Float[Array, ...] | None = None) -> Float[Array, ""]:
         """The Legendre transform ``<xhat, x> - L(x)``."""
         if xhat is None:
             xhat = self.activation(x)
@@ -56,35 +62,43 @@ class AbstractLagrangian(eqx.Module):
 
     @property
     def name(self) -> str:
-        return type(self).__name__.lower()
+        return self.kind
 
 
+@register_lagrangian
 class Identity(AbstractLagrangian):
     """``L = 1/2 |x|^2``; activation ``x``."""
+
+    kind: ClassVar[str] = "identity"
 
     def __call__(self, x):
         return 0.5 * jnp.sum(x * x)
 
 
-class Sigmoid(AbstractLagrangian):
-    """``L = (1/beta) sum softplus(beta x)``; activation ``sigmoid(beta x)``."""
+class _WithGain(AbstractLagrangian):
+    """A Lagrangian with one gain (inverse temperature) ``beta``."""
 
     beta: Array
 
-    def __init__(self, beta: ArrayLike = 1.0):
+    def __init__(self, beta: Positive = 1.0):
         self.beta = _param(beta)
+
+
+@register_lagrangian
+class Sigmoid(_WithGain):
+    """``L = (1/beta) sum softplus(beta x)``; activation ``sigmoid(beta x)``."""
+
+    kind: ClassVar[str] = "sigmoid"
 
     def __call__(self, x):
         return jnp.sum(jax.nn.softplus(self.beta * x)) / self.beta
 
 
-class Tanh(AbstractLagrangian):
+@register_lagrangian
+class Tanh(_WithGain):
     """``L = (1/beta) sum log cosh(beta x)``; activation ``tanh(beta x)``."""
 
-    beta: Array
-
-    def __init__(self, beta: ArrayLike = 1.0):
-        self.beta = _param(beta)
+    kind: ClassVar[str] = "tanh"
 
     def __call__(self, x):
         z = self.beta * x
@@ -92,14 +106,18 @@ class Tanh(AbstractLagrangian):
         return jnp.sum(jnp.logaddexp(z, -z) - _LOG2) / self.beta
 
 
+@register_lagrangian
 class Softmax(AbstractLagrangian):
     """``L = (1/beta) logsumexp(beta x)`` over ``axis`` (summed over the others);
     activation ``softmax(beta x)``."""
 
+    kind: ClassVar[str] = "softmax"
+
     beta: Array
     axis: int = eqx.field(static=True, default=-1)
+    scenario_exclude: ClassVar[tuple[str, ...]] = ("axis",)
 
-    def __init__(self, beta: ArrayLike = 1.0, axis: int = -1):
+    def __init__(self, beta: Positive = 1.0, axis: int = -1):
         self.beta = _param(beta)
         self.axis = axis
 
@@ -107,14 +125,18 @@ class Softmax(AbstractLagrangian):
         return jnp.sum(jax.nn.logsumexp(self.beta * x, axis=self.axis)) / self.beta
 
 
+@register_lagrangian
 class Relu(AbstractLagrangian):
     """``L = 1/2 sum relu(x)^2``; activation ``relu(x)``."""
+
+    kind: ClassVar[str] = "relu"
 
     def __call__(self, x):
         r = jnp.maximum(x, 0.0)
         return 0.5 * jnp.sum(r * r)
 
 
+@register_lagrangian
 class Repu(AbstractLagrangian):
     """Rectified polynomial: ``L = (1/n) sum relu(x)^n``; activation ``relu(x)^(n-1)``.
 
@@ -122,29 +144,34 @@ class Repu(AbstractLagrangian):
     for ``n <= 9``.
     """
 
+    kind: ClassVar[str] = "repu"
+
     n: Array
 
-    def __init__(self, n: ArrayLike = 2.0):
+    def __init__(self, n: Annotated[float, Field(ge=1, le=64, allow_inf_nan=False)] = 2.0):
         self.n = _param(n)
 
     def __check_init__(self):
-        _require(self.n, lambda v: v >= 1, "repu: n must be >= 1")
+        _require(self.n, lambda v: v >= 1, "n", "repu: expected n >= 1")
 
     def __call__(self, x):
         r = jnp.where(x > 0, x, 0.0)
         return jnp.sum(r**self.n) / self.n
 
 
+@register_lagrangian
 class Exp(AbstractLagrangian):
     """``L = (1/beta) sum g(beta x)`` with ``g = exp`` below ``cap`` and its
     second-order Taylor continuation above, so the activation ``exp(beta x)``
     is exact for ``beta x <= cap`` and grows linearly (finite, still convex)
     beyond it."""
 
+    kind: ClassVar[str] = "exp"
+
     beta: Array
     cap: Array
 
-    def __init__(self, beta: ArrayLike = 1.0, cap: ArrayLike = 50.0):
+    def __init__(self, beta: Positive = 1.0, cap: Positive = 50.0):
         self.beta = _param(beta)
         self.cap = _param(cap)
 
@@ -158,6 +185,7 @@ class Exp(AbstractLagrangian):
         return jnp.sum(jnp.where(z <= c, below, above)) / self.beta
 
 
+@register_lagrangian
 class LayerNorm(AbstractLagrangian):
     """``L = D gamma sqrt(var(x) + eps) + sum delta x`` over the last axis (``D`` its
     length); activation ``gamma (x - mean) / sqrt(var + eps) + delta``.
@@ -165,17 +193,19 @@ class LayerNorm(AbstractLagrangian):
     Convex, not strictly: shifting ``x`` by a constant does not change the
     activation (one zero mode per normalised row)."""
 
+    kind: ClassVar[str] = "layernorm"
+
     gamma: Array
     delta: Array
     eps: Array
 
-    def __init__(self, gamma: ArrayLike = 1.0, delta: ArrayLike = 0.0, eps: ArrayLike = 1e-5):
+    def __init__(self, gamma: Positive = 1.0, delta: Finite = 0.0, eps: Positive = 1e-5):
         self.gamma = _param(gamma)
         self.delta = _param(delta)
         self.eps = _param(eps)
 
     def __check_init__(self):
-        _require(self.gamma, lambda v: v > 0, "layernorm: gamma must be > 0")
+        _require(self.gamma, lambda v: v > 0, "gamma", "layernorm: expected gamma > 0")
 
     def __call__(self, x):
         d = x.shape[-1]
@@ -184,13 +214,16 @@ class LayerNorm(AbstractLagrangian):
         return jnp.sum(d * self.gamma * jnp.sqrt(var + self.eps)) + jnp.sum(self.delta * x)
 
 
+@register_lagrangian
 class Spherical(AbstractLagrangian):
     """``L = sqrt(|x|^2 + eps)`` over the last axis; activation ``x / sqrt(|x|^2 + eps)``
     (unit-norm rows). Convex; the radial direction is a zero mode."""
 
+    kind: ClassVar[str] = "spherical"
+
     eps: Array
 
-    def __init__(self, eps: ArrayLike = 1e-8):
+    def __init__(self, eps: Positive = 1e-8):
         self.eps = _param(eps)
 
     def __call__(self, x):
@@ -202,32 +235,24 @@ class CustomLagrangian(AbstractLagrangian):
     is convex: the verification checks it."""
 
     fn: Callable[[Array], Array] = eqx.field(static=True)
+    kind: ClassVar[str] = "custom"
 
     def __call__(self, x):
-        return jnp.asarray(self.fn(x)).reshape(())
+        out = jnp.asarray(self.fn(x))
+        if out.size != 1:
+            raise NetworkError(
+                f"a custom Lagrangian must return a scalar, got shape {out.shape} from {self.name}", ("lagrangian",)
+            )
+        return out.reshape(())
 
     @property
     def name(self) -> str:
         return getattr(self.fn, "__name__", "custom")
 
 
-def _require(value: Array, ok: Callable[[Array], Array], message: str) -> None:
-    """Raise ``NetworkError(message)`` if a concrete parameter violates ``ok``."""
+def _require(value: Array, ok: Callable[[Array], Array], field: str, message: str) -> None:
+    """Raise ``NetworkError(message)`` at ``field`` if a concrete parameter violates ``ok``."""
     if isinstance(value, jax.core.Tracer):
         return
     if not bool(jnp.all(ok(value))):
-        raise NetworkError(message)
-
-
-LAGRANGIANS: dict[str, type[AbstractLagrangian]] = {
-    "identity": Identity,
-    "sigmoid": Sigmoid,
-    "tanh": Tanh,
-    "softmax": Softmax,
-    "relu": Relu,
-    "repu": Repu,
-    "exp": Exp,
-    "layernorm": LayerNorm,
-    "spherical": Spherical,
-}
-"""Registry from the scenario format's ``lagrangian.type`` to its class."""
+        raise NetworkError(message, (field,))

@@ -16,9 +16,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ._io import atomic_write
-from ._network import Network
-from ._solve import Trajectory
+from ..core.io import atomic_write
+from ..model.network import Network
+from ..solvers.trajectory import Trajectory
 
 TIME_LABEL = "time t (units of the time constants τ)"
 
@@ -55,8 +55,13 @@ def energy_figure(members: list[Trajectory], title: str) -> Figure:
     ts_all = np.concatenate([np.asarray(m.ts) for m in members])
     single = len(members) == 1
     for i, m in enumerate(members[:64]):
-        ax1.plot(_t_plot(np.asarray(m.ts), ts_all), np.asarray(m.energy), lw=1.6 if single else 0.8,
-                 color="C0" if single else f"C{i % 10}", alpha=1.0 if single else 0.6)
+        ax1.plot(
+            _t_plot(np.asarray(m.ts), ts_all),
+            np.asarray(m.energy),
+            lw=1.6 if single else 0.8,
+            color="C0" if single else f"C{i % 10}",
+            alpha=1.0 if single else 0.6,
+        )
     ax1.set_ylabel("total energy E")
     ax1.set_title(title + ("" if single else f"  ({len(members)} trajectories)"))
     ax1.grid(alpha=0.3)
@@ -81,7 +86,9 @@ def _pca(data: np.ndarray, k: int = 2):
     return mean, vt[:k], var[:k]
 
 
-def pca_figure(members: list[Trajectory], layer: str, patterns: np.ndarray | None, title: str, space: str = "xhat") -> Figure:
+def pca_figure(
+    members: list[Trajectory], layer: str, patterns: np.ndarray | None, title: str, space: str = "xhat"
+) -> Figure:
     """Trajectories of ``layer``'s activations (``space="xhat"``) or internal
     states (``"x"``) projected on their first two principal components, with
     the stored patterns marked."""
@@ -95,11 +102,15 @@ def pca_figure(members: list[Trajectory], layer: str, patterns: np.ndarray | Non
     ax = fig.subplots()
     if patterns is not None:
         p = (patterns.reshape(len(patterns), -1) - mean) @ comps.T
-        ax.scatter(p[:, 0], p[:, 1], marker="*", s=90, c="0.55", edgecolor="k", lw=0.4, zorder=2, label="stored patterns")
+        ax.scatter(
+            p[:, 0], p[:, 1], marker="*", s=90, c="0.55", edgecolor="k", lw=0.4, zorder=2, label="stored patterns"
+        )
     for i, path in enumerate(paths[:64]):
         q = (path - mean) @ comps.T
         ax.plot(q[:, 0], q[:, 1], "-", lw=1.2, color=f"C{i % 10}", zorder=3)
-        ax.plot(q[0, 0], q[0, 1], "o", ms=6, mfc="white", color=f"C{i % 10}", zorder=4, label="start" if i == 0 else None)
+        ax.plot(
+            q[0, 0], q[0, 1], "o", ms=6, mfc="white", color=f"C{i % 10}", zorder=4, label="start" if i == 0 else None
+        )
         ax.plot(q[-1, 0], q[-1, 1], "o", ms=6, color=f"C{i % 10}", zorder=4, label="end" if i == 0 else None)
     what = "activations" if space == "xhat" else "internal states"
     ax.set_xlabel(f"PC 1 of {what} of {layer!r} ({100 * var[0]:.0f}% of variance)")
@@ -113,14 +124,16 @@ def pca_figure(members: list[Trajectory], layer: str, patterns: np.ndarray | Non
 def _nearest(x: np.ndarray, patterns: np.ndarray) -> tuple[int, float]:
     """The stored pattern with the largest |cosine similarity| and its sign
     (-1: the end state is that pattern's mirror image, a ghost)."""
-    from ._patterns import cosine_similarity
+    from ..core.patterns import cosine_similarity
 
     cos = cosine_similarity(x.ravel(), patterns)
     k = int(np.argmax(np.abs(cos)))
     return k, (1.0 if cos[k] >= 0 else -1.0)
 
 
-def states_figure(members: list[Trajectory], layer: str, image_shape, patterns: np.ndarray | None, title: str, space: str = "xhat") -> Figure:
+def states_figure(
+    members: list[Trajectory], layer: str, image_shape, patterns: np.ndarray | None, title: str, space: str = "xhat"
+) -> Figure:
     """Per member (up to 8 rows): the layer's activation as an image at the start,
     midway, at the end, and the nearest stored pattern.  Without an image shape,
     a heat map of the activations over the saved times."""
@@ -140,7 +153,11 @@ def states_figure(members: list[Trajectory], layer: str, image_shape, patterns: 
     fig = Figure(figsize=(1.9 * len(cols) + 0.5, 1.9 * len(rows) + 0.6), layout="constrained")
     axes = np.atleast_2d(fig.subplots(len(rows), len(cols)))
     vals = np.concatenate([np.asarray(getattr(m, space)[layer]).ravel() for m in rows])
-    lo, hi = (float(patterns.min()), float(patterns.max())) if patterns is not None else (float(vals.min()), float(vals.max()))
+    lo, hi = (
+        (float(patterns.min()), float(patterns.max()))
+        if patterns is not None
+        else (float(vals.min()), float(vals.max()))
+    )
     for r, m in enumerate(rows):
         xs = np.asarray(getattr(m, space)[layer]).reshape(len(m.ts), -1)
         ts = np.asarray(m.ts)
@@ -153,7 +170,9 @@ def states_figure(members: list[Trajectory], layer: str, image_shape, patterns: 
             labels.append(f"pattern {k}" if sign > 0 else f"−pattern {k} (ghost)")
         for c, (img, lab) in enumerate(zip(images, labels)):
             ax = axes[r, c]
-            ax.imshow(img.reshape(image_shape), cmap="gray_r" if lo < 0 else "gray", vmin=lo, vmax=hi, interpolation="nearest")
+            ax.imshow(
+                img.reshape(image_shape), cmap="gray_r" if lo < 0 else "gray", vmin=lo, vmax=hi, interpolation="nearest"
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_xlabel(lab, fontsize=8)
@@ -243,11 +262,22 @@ def phase_figure(network: Network, members: list[Trajectory], title: str) -> Fig
     for i, p in enumerate(paths):
         ax.plot(p[:, 0], p[:, 1], "-", color="C3", lw=1.1, alpha=0.85, label="trajectories" if i == 0 else None)
         ax.plot(p[0, 0], p[0, 1], "o", ms=3.5, color="C3")
-    style = {"stable": dict(marker="o", mfc="k", mec="k"), "unstable": dict(marker="o", mfc="white", mec="k"),
-             "saddle": dict(marker="X", mfc="C2", mec="k")}
+    style = {
+        "stable": dict(marker="o", mfc="k", mec="k"),
+        "unstable": dict(marker="o", mfc="white", mec="k"),
+        "saddle": dict(marker="X", mfc="C2", mec="k"),
+    }
     seen = set()
-    for v_, ev, kind in fps:
-        ax.plot(v_[0], v_[1], ms=11, ls="none", zorder=5, label=f"{kind} fixed point" if kind not in seen else None, **style[kind])
+    for v_, _ev, kind in fps:
+        ax.plot(
+            v_[0],
+            v_[1],
+            ms=11,
+            ls="none",
+            zorder=5,
+            label=f"{kind} fixed point" if kind not in seen else None,
+            **style[kind],
+        )
         seen.add(kind)
     ax.set_xlim(box[0], box[1])
     ax.set_ylim(box[2], box[3])
@@ -259,7 +289,9 @@ def phase_figure(network: Network, members: list[Trajectory], title: str) -> Fig
 
 
 # ------------------------------------------------------------------ animation
-def write_animation(path: str, member: Trajectory, layer: str, image_shape, title: str, frames: int = 48, space: str = "xhat") -> None:
+def write_animation(
+    path: str, member: Trajectory, layer: str, image_shape, title: str, frames: int = 48, space: str = "xhat"
+) -> None:
     """An animated GIF of one retrieval: the layer's state (an image, or a bar
     chart) beside the energy trace with a moving marker."""
     from PIL import Image
@@ -304,10 +336,14 @@ def write_animation(path: str, member: Trajectory, layer: str, image_shape, titl
     for i in picks:
         update(i)
         done.set_data(tp[: i + 1], E[: i + 1])
-        dot.set_data(tp[i:i + 1], E[i:i + 1])
+        dot.set_data(tp[i : i + 1], E[i : i + 1])
         head.set_text(f"{what} of {layer!r}, t = {ts[i]:.3g}")
         canvas.draw()
-        images.append(Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("P", palette=Image.Palette.ADAPTIVE))
+        images.append(
+            Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert(
+                "P", palette=Image.Palette.ADAPTIVE
+            )
+        )
     buf = io.BytesIO()
     durations = [90] * (len(images) - 1) + [1200]
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
@@ -346,13 +382,27 @@ def basin_map_figure(report: dict, meta: dict, labels: np.ndarray, title: str) -
     img = (lab + 1).reshape(n, n)
     fig = Figure(figsize=(7.2, 6.2), layout="constrained")
     ax = fig.subplots()
-    ax.imshow(img, origin="lower", extent=(a.min(), a.max(), b.min(), b.max()), cmap=cmap, vmin=0, vmax=len(colours) - 1,
-              interpolation="nearest", aspect="auto")
+    ax.imshow(
+        img,
+        origin="lower",
+        extent=(a.min(), a.max(), b.min(), b.max()),
+        cmap=cmap,
+        vmin=0,
+        vmax=len(colours) - 1,
+        interpolation="nearest",
+        aspect="auto",
+    )
     for att in atts:
         if att["label"] in present:
-            ax.plot([], [], "s", color=colours[att["label"] + 1], ms=9,
-                    label=f"{_attractor_name(att, report['patterns'])}{' (' + att['stability'] + ')' if 'stability' in att else ''}: "
-                          f"{100 * report['fractions'].get(str(att['label']), 0):.1f}%")
+            ax.plot(
+                [],
+                [],
+                "s",
+                color=colours[att["label"] + 1],
+                ms=9,
+                label=f"{_attractor_name(att, report['patterns'])}{' (' + att['stability'] + ')' if 'stability' in att else ''}: "
+                f"{100 * report['fractions'].get(str(att['label']), 0):.1f}%",
+            )
         c = att.get("plane_coordinates")
         if att.get("plane_residual", 1.0) > 0.1:
             continue  # the attractor does not lie on this plane
@@ -381,14 +431,18 @@ def retrieval_figure(report: dict, title: str) -> Figure:
 
 
 def convergence_figure(t_final: np.ndarray, status: np.ndarray, title: str) -> Figure:
-    from ._solve import STATUSES
+    from ..solvers.trajectory import STATUSES
 
     ok = status == STATUSES.index("steady_state")
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.subplots()
     t = t_final[ok]
     if t.size:
-        bins = np.logspace(np.log10(max(t.min(), 1e-6)), np.log10(t.max() * 1.01 + 1e-12), 30) if t.max() / max(t.min(), 1e-12) > 30 else 30
+        bins = (
+            np.logspace(np.log10(max(t.min(), 1e-6)), np.log10(t.max() * 1.01 + 1e-12), 30)
+            if t.max() / max(t.min(), 1e-12) > 30
+            else 30
+        )
         ax.hist(t, bins=bins, color="C0")
         if not np.isscalar(bins):
             ax.set_xscale("log")
@@ -459,13 +513,14 @@ def capacity_figure(cap: dict, title: str) -> Figure:
     return fig
 
 
-def compare_figure(runs: list[tuple[str, list[Trajectory]]], layer: str, patterns: np.ndarray | None,
-                   title: str) -> Figure:
+def compare_figure(
+    runs: list[tuple[str, list[Trajectory]]], layer: str, patterns: np.ndarray | None, title: str
+) -> Figure:
     """The same starts run by two methods (e.g. a discrete rule and its ODE): the
     overlap of ``layer`` with the stored pattern nearest to the first run's end
     state, and the energy, against time (ODE) or sweeps (discrete rules)."""
-    from ._discrete import DISCRETE_METHODS
-    from ._patterns import cosine_similarity
+    from ..core.patterns import cosine_similarity
+    from ..solvers.registry import get_method
 
     fig = Figure(figsize=(11, 4.3), layout="constrained")
     ax, bx = fig.subplots(1, 2)
@@ -475,13 +530,13 @@ def compare_figure(runs: list[tuple[str, list[Trajectory]]], layer: str, pattern
         end = np.asarray(m.xhat[layer][-1], np.float64).ravel()
         targets.append(int(np.argmax(np.abs(cosine_similarity(end, patterns)))) if patterns is not None else None)
     for (method, members), ls in zip(runs, ("-", "--")):
-        unit = "sweeps" if method in DISCRETE_METHODS else "t"
+        unit = "t" if method == "auto" or get_method(method).continuous else "sweeps"
         for i, (m, k) in enumerate(zip(members[:8], targets)):
             t = np.asarray(m.ts)
             lab = f"{method} ({unit})" if i == 0 else None
             if k is not None:
                 a = np.asarray(m.xhat[layer], np.float64).reshape(len(t), -1)
-                ax.plot(t, cosine_similarity(a, patterns[k:k + 1])[:, 0], ls, color=f"C{i % 10}", label=lab)
+                ax.plot(t, cosine_similarity(a, patterns[k : k + 1])[:, 0], ls, color=f"C{i % 10}", label=lab)
             bx.plot(t, np.asarray(m.energy), ls, color=f"C{i % 10}", label=lab)
     ax.set_ylabel(f"overlap of {layer!r} with the nearest stored pattern")
     bx.set_ylabel("energy (each method's own)")

@@ -7,7 +7,8 @@ import functools
 
 import numpy as np
 
-from ._solve import Trajectory
+from ..solvers.registry import get_method
+from ..solvers.trajectory import STATUSES, Trajectory
 
 
 def energy_descent(members: list[Trajectory], tolerance: float = 1e-6) -> dict:
@@ -39,7 +40,11 @@ def energy_descent(members: list[Trajectory], tolerance: float = 1e-6) -> dict:
             if d[k] > worst:
                 worst, worst_allow = float(d[k]), float(allow[k])
             if over[j] > excess:
-                excess, where, allow_there = float(over[j]), {"member": i, "t": float(ts[j]), "dEdt": float(d[j])}, float(allow[j])
+                excess, where, allow_there = (
+                    float(over[j]),
+                    {"member": i, "t": float(ts[j]), "dEdt": float(d[j])},
+                    float(allow[j]),
+                )
         if E.size > 1:
             rise = max(rise, float(np.max(np.diff(E))))
             rise_tol = max(rise_tol, tolerance + 16 * eps * float(np.abs(E).max()))
@@ -61,7 +66,7 @@ def readout(finals: np.ndarray, patterns: np.ndarray, expect: list[int] | None =
     the nearest pattern of each member (largest cosine similarity), and the
     mean absolute error to the expected (or nearest) pattern as a fraction of
     the patterns' value range ("pixel error")."""
-    from ._patterns import cosine_similarity
+    from ..core.patterns import cosine_similarity
 
     p = patterns.reshape(len(patterns), -1).astype(np.float64)
     x = finals.reshape(len(finals), -1).astype(np.float64)
@@ -70,8 +75,12 @@ def readout(finals: np.ndarray, patterns: np.ndarray, expect: list[int] | None =
     target = np.asarray(expect) if expect is not None else nearest
     span = float(p.max() - p.min()) or 1.0
     err = np.mean(np.abs(x - p[target]), axis=1) / span
-    out = {"nearest": nearest.tolist(), "similarity": sim[np.arange(len(x)), nearest].tolist(), "pixel_error": err.tolist(),
-           "max_pixel_error": float(err.max())}
+    out = {
+        "nearest": nearest.tolist(),
+        "similarity": sim[np.arange(len(x)), nearest].tolist(),
+        "pixel_error": err.tolist(),
+        "max_pixel_error": float(err.max()),
+    }
     if expect is not None:
         out["expected"] = list(map(int, expect))
         out["correct"] = int(np.sum(nearest == target))
@@ -83,8 +92,11 @@ def readout(finals: np.ndarray, patterns: np.ndarray, expect: list[int] | None =
 def gradient_structure(network) -> dict:
     """Whether every coupling derives from the energy.  ``directed`` couplings
     add forces with no energy: the Lyapunov guarantee then does not apply."""
-    bad = [f"synapses[{i}] ({s.kind} {s.connects[0]} -> {s.connects[1]})"
-           for i, s in enumerate(network.synapses) if not s.gradient]
+    bad = [
+        f"synapses[{i}] ({s.kind} {s.connects[0]} -> {s.connects[1]})"
+        for i, s in enumerate(network.synapses)
+        if not s.gradient
+    ]
     return {"ok": not bad, "non_gradient": bad}
 
 
@@ -99,8 +111,15 @@ def _rows(member, k: int) -> list[int]:
     return sorted(rows)
 
 
-def convexity(network, members, rows_per_member: int = 8, max_members: int = 8, dense_limit: int = 512,
-              n_directions: int = 16, seed: int = 0) -> dict:
+def convexity(
+    network,
+    members,
+    rows_per_member: int = 8,
+    max_members: int = 8,
+    dense_limit: int = 512,
+    n_directions: int = 16,
+    seed: int = 0,
+) -> dict:
     """Each layer's Lagrangian must be convex at the visited states: the smallest
     eigenvalue of its Hessian (layers of up to ``dense_limit`` units), or the
     smallest curvature along random directions and the direction of motion
@@ -139,8 +158,13 @@ def convexity(network, members, rows_per_member: int = 8, max_members: int = 8, 
                     lo, where = cur, {"member": i, "t": float(ts[r])}
         tol = 1e-9 * max(1.0, scale)
         ok = bool(lo >= -tol)
-        worst["layers"][name] = {"ok": ok, "min_curvature": lo, "tolerance": tol, "where": where,
-                                 "method": "eigenvalues" if size <= dense_limit else f"{n_directions} random directions + flow"}
+        worst["layers"][name] = {
+            "ok": ok,
+            "min_curvature": lo,
+            "tolerance": tol,
+            "where": where,
+            "method": "eigenvalues" if size <= dense_limit else f"{n_directions} random directions + flow",
+        }
         if worst["min_curvature"] is None or lo < worst["min_curvature"]:
             worst.update(min_curvature=lo, layer=name, where=where)
         worst["ok"] &= ok
@@ -173,12 +197,20 @@ class _Free:
 
         self.names = list(network.neurons)
         # quasi-static layers are functions of the others: not free variables
-        index = {n: np.zeros(0, int) if network.neurons[n].quasi_static
-                 else np.flatnonzero(~np.asarray(network.clamps[n]).ravel()) if n in network.clamps
-                 else np.arange(network.neurons[n].size) for n in self.names}
+        index = {
+            n: np.zeros(0, int)
+            if network.neurons[n].quasi_static
+            else np.flatnonzero(~np.asarray(network.clamps[n]).ravel())
+            if n in network.clamps
+            else np.arange(network.neurons[n].size)
+            for n in self.names
+        }
         self.size = sum(len(i) for i in index.values())
-        self.args = (network, {n: jnp.asarray(index[n]) for n in self.names},
-                     {n: jnp.asarray(np.asarray(base[n], np.float64)) for n in self.names})
+        self.args = (
+            network,
+            {n: jnp.asarray(index[n]) for n in self.names},
+            {n: jnp.asarray(np.asarray(base[n], np.float64)) for n in self.names},
+        )
 
     def flat(self, state) -> np.ndarray:
         _, index, _ = self.args
@@ -190,7 +222,7 @@ def _to_state(v, args):
     out, k = {}, 0
     for n in net.neurons:
         m = index[n].shape[0]
-        out[n] = base[n].ravel().at[index[n]].set(v[k:k + m]).reshape(net.neurons[n].shape)
+        out[n] = base[n].ravel().at[index[n]].set(v[k : k + m]).reshape(net.neurons[n].shape)
         k += m
     return out
 
@@ -209,13 +241,22 @@ def _jitted():
     import equinox as eqx
     import jax
 
-    return (eqx.filter_jit(jax.jacfwd(_free_field)),
-            eqx.filter_jit(jax.hessian(lambda v, args: args[0].energy(args[0].equilibrate(_to_state(v, args))))),
-            eqx.filter_jit(lambda v, args: jax.numpy.max(jax.numpy.abs(_free_field(v, args)))))
+    return (
+        eqx.filter_jit(jax.jacfwd(_free_field)),
+        eqx.filter_jit(jax.hessian(lambda v, args: args[0].energy(args[0].equilibrate(_to_state(v, args))))),
+        eqx.filter_jit(lambda v, args: jax.numpy.max(jax.numpy.abs(_free_field(v, args)))),
+    )
 
 
-def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, max_steps: int = 100,
-                zero_tol: float = 1e-7, energy_hessian_limit: int = 2000) -> dict:
+def fixed_point(
+    network,
+    x_end: dict,
+    rtol: float = 1e-10,
+    atol: float = 1e-12,
+    max_steps: int = 100,
+    zero_tol: float = 1e-7,
+    energy_hessian_limit: int = 2000,
+) -> dict:
     """Refine ``x_end`` to a fixed point of the free variables with Newton's
     method (optimistix, float64), then classify it from the eigenvalues of the
     vector field's Jacobian there:
@@ -230,7 +271,6 @@ def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, 
     ``x`` (directions along which the activations do not change: the shift of
     a softmax layer, dead ReLU units...).  The dynamics still relax along them
     (through the leak ``-x``), so they do not make the verdict."""
-    import jax
     import jax.numpy as jnp
     import optimistix as optx
 
@@ -247,8 +287,10 @@ def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, 
     # a trust-region least-squares solve (Levenberg-Marquardt) of |f|^2, which
     # is globally convergent to a stationary point of |f|^2.
     v, r, steps, method = v0, r0, 0, "none"
-    for name, solver in (("newton", optx.Newton(rtol=rtol, atol=atol)),
-                         ("levenberg-marquardt", optx.LevenbergMarquardt(rtol=rtol, atol=atol))):
+    for name, solver in (
+        ("newton", optx.Newton(rtol=rtol, atol=atol)),
+        ("levenberg-marquardt", optx.LevenbergMarquardt(rtol=rtol, atol=atol)),
+    ):
         sol = optx.root_find(_free_field, solver, v0, args, max_steps=max_steps, throw=False)
         cand = sol.value
         rc = float(residual(cand, args)) if bool(jnp.all(jnp.isfinite(cand))) else np.inf
@@ -258,8 +300,14 @@ def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, 
             break
     found = r <= 1e-6 * scale
     if not found:
-        return {"kind": "none", "residual": r0, "residual_before": r0, "refined": False, "root_finder_steps": steps,
-                "note": "no fixed point found near the end state (Newton and Levenberg-Marquardt did not converge)"}
+        return {
+            "kind": "none",
+            "residual": r0,
+            "residual_before": r0,
+            "refined": False,
+            "root_finder_steps": steps,
+            "note": "no fixed point found near the end state (Newton and Levenberg-Marquardt did not converge)",
+        }
     J = np.asarray(jac(v, args))
     ev = np.linalg.eigvals(J)
     re = ev.real
@@ -275,9 +323,17 @@ def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, 
     else:
         kind = "degenerate"
     out = {
-        "kind": kind, "unstable_directions": n_pos, "zero_modes": n_zero, "stable_directions": n_neg,
-        "residual": r, "residual_before": r0, "refined": True, "root_finder": method, "root_finder_steps": steps,
-        "max_real_eigenvalue": float(re.max()), "eigenvalue_tolerance": tol,
+        "kind": kind,
+        "unstable_directions": n_pos,
+        "zero_modes": n_zero,
+        "stable_directions": n_neg,
+        "residual": r,
+        "residual_before": r0,
+        "refined": True,
+        "root_finder": method,
+        "root_finder_steps": steps,
+        "max_real_eigenvalue": float(re.max()),
+        "eigenvalue_tolerance": tol,
         "distance_moved": float(np.max(np.abs(np.asarray(v) - np.asarray(v0)))),
         "state": net.equilibrate(_to_state(v, args)),
     }
@@ -291,38 +347,10 @@ def fixed_point(network, x_end: dict, rtol: float = 1e-10, atol: float = 1e-12, 
 
 
 # ====================================================================== certificates
-def stored_patterns(built) -> tuple[str, str, np.ndarray] | None:
-    """(layer, pattern name, patterns) to compare end states with: the readout's,
-    the outputs' patterns on the outputs' layer, or the first synapse that
-    stores patterns on a layer."""
-    sc = built.scenario
-    if sc.outputs.readout is not None:
-        r = sc.outputs.readout
-        return r.layer, r.patterns, built.patterns[r.patterns]
-    if sc.outputs.patterns is not None:
-        layer = sc.outputs.layer or next(iter(sc.neurons))
-        p = built.patterns[sc.outputs.patterns]
-        if p.ndim >= 2 and int(np.prod(p.shape[1:])) == int(np.prod(sc.neurons[layer].shape)):
-            return layer, sc.outputs.patterns, p
-    for spec in sc.synapses:
-        name = getattr(spec, "patterns", None) or getattr(spec, "weights", None)
-        if not isinstance(name, str):
-            continue
-        if spec.type in ("dense", "directed") and spec.connects[0] == spec.connects[1]:
-            continue  # a recurrent weight matrix stores no patterns
-        p = built.patterns[name]
-        layer = spec.connects[-1] if spec.type in ("dense", "directed") else spec.connects[0]
-        if spec.type in ("dense", "directed") and getattr(spec, "transpose", False):
-            p = p.T
-        if p.ndim >= 2 and int(np.prod(p.shape[1:])) == int(np.prod(sc.neurons[layer].shape)):
-            return layer, name, p
-    return None
-
-
 def nearest_pattern(xhat: np.ndarray, patterns: np.ndarray) -> dict:
     """The stored pattern with the largest |overlap| (cosine similarity) with
     ``xhat``; ``negated`` when the overlap is negative (a mirror image)."""
-    from ._patterns import cosine_similarity
+    from ..core.patterns import cosine_similarity
 
     cos = cosine_similarity(np.asarray(xhat, np.float64).ravel(), patterns)
     k = int(np.argmax(np.abs(cos)))
@@ -334,20 +362,37 @@ def _diagnose(lyap, grad, conv, bounded) -> str | None:
     if lyap["ok"]:
         return None
     if not grad["ok"]:
-        return ("non-gradient couplings (" + ", ".join(grad["non_gradient"]) +
-                "): the dynamics are not a descent of the energy, so the Lyapunov guarantee does not apply")
+        return (
+            "non-gradient couplings ("
+            + ", ".join(grad["non_gradient"])
+            + "): the dynamics are not a descent of the energy, so the Lyapunov guarantee does not apply"
+        )
     if not conv["ok"]:
-        return (f"the Lagrangian of layer {conv['layer']!r} is not convex at visited states "
-                f"(curvature {conv['min_curvature']:.3g}): dE/dt = -sum tau xdot^T H xdot can be positive")
+        return (
+            f"the Lagrangian of layer {conv['layer']!r} is not convex at visited states "
+            f"(curvature {conv['min_curvature']:.3g}): dE/dt = -sum tau xdot^T H xdot can be positive"
+        )
     if not bounded["ok"]:
         return "the energy is not bounded below on the visited region (a trajectory ran away)"
-    return ("every premise holds (convex Lagrangians, gradient couplings, energy bounded below): the rise comes "
-            "from the numerical integration; use an adaptive method, a smaller fixed step or tighter tolerances")
+    return (
+        "every premise holds (convex Lagrangians, gradient couplings, energy bounded below): the rise comes "
+        "from the numerical integration; use an adaptive method, a smaller fixed step or tighter tolerances"
+    )
 
 
-def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patterns=None, convexity_check: bool = True,
-           gradient_check: bool = True, converged: bool = False, fixed_point_residual: float | None = None,
-           stable: bool = False, max_members: int = 64) -> dict:
+def verify(
+    network,
+    trajectory,
+    *,
+    lyapunov_tolerance: float | None = 1e-6,
+    patterns=None,
+    convexity_check: bool = True,
+    gradient_check: bool = True,
+    converged: bool = False,
+    fixed_point_residual: float | None = None,
+    stable: bool = False,
+    max_members: int = 64,
+) -> dict:
     """Verify a solved trajectory (batched or not) of ``network``.
 
     Checks energy descent (``lyapunov_tolerance``; ``None`` skips it) and its
@@ -357,17 +402,20 @@ def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patt
     ``converged``, ``fixed_point_residual`` and ``stable`` add requirements.
     Returns the report; ``report["checks"]`` maps each requested check to
     whether it held, ``report["ok"]`` is their conjunction."""
-    from ._discrete import BINARY_METHODS, descent_guaranteed, flip_stability, free_layers
-    from ._solve import STATUSES
+    from ..solvers.discrete import flip_stability, free_layers
 
     members = trajectory.members()
     net64 = network.astype("float64")
     statuses = [STATUSES[int(s)] for s in np.atleast_1d(np.asarray(trajectory.status))]
-    binary = trajectory.method in BINARY_METHODS
+    method = get_method(trajectory.method)
+    binary = method.binary
     lyap = energy_descent(members, lyapunov_tolerance if lyapunov_tolerance is not None else 1e-6)
     grad = gradient_structure(network)
-    conv = convexity(network, members) if not binary else {"ok": True, "min_curvature": None, "layer": None,
-                                                          "note": "binary units: no Lagrangian"}
+    conv = (
+        convexity(network, members)
+        if not binary
+        else {"ok": True, "min_curvature": None, "layer": None, "note": "binary units: no Lagrangian"}
+    )
     bounded = bounded_below(members, statuses)
     if binary:  # the units' +-1 values are the activations
         xhat_of = lambda st, layer: np.asarray(st[layer])  # noqa: E731
@@ -382,16 +430,21 @@ def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patt
         else:
             fp = fixed_point(network, end)
             state = fp.pop("state", None)
-        cert = {"member": i, "status": statuses[i], "t_final": float(np.asarray(m.ts)[-1]),
-                "t_steady": float(np.asarray(m.ts)[-1]) if statuses[i] == "steady_state" else None,
-                "energy_final": float(np.asarray(m.energy)[-1]), "fixed_point": fp}
+        cert = {
+            "member": i,
+            "status": statuses[i],
+            "t_final": float(np.asarray(m.ts)[-1]),
+            "t_steady": float(np.asarray(m.ts)[-1]) if statuses[i] == "steady_state" else None,
+            "energy_final": float(np.asarray(m.energy)[-1]),
+            "fixed_point": fp,
+        }
         if patterns is not None and state is not None:
             layer, pname, p = patterns
             cert["nearest"] = {"layer": layer, "patterns": pname, **nearest_pattern(xhat_of(state, layer), p)}
         certs.append(cert)
     # Synchronous updates have no per-sweep Lyapunov guarantee (they may cycle):
     # the energy is reported, not required to fall.
-    lyapunov_required = lyapunov_tolerance is not None and descent_guaranteed(trajectory.method)
+    lyapunov_required = lyapunov_tolerance is not None and method.descent_guaranteed
     checks = {"solved": "failed" not in statuses}
     if lyapunov_required:
         checks["lyapunov"] = lyap["ok"]
@@ -420,24 +473,14 @@ def verify(network, trajectory, *, lyapunov_tolerance: float | None = 1e-6, patt
         "checks": checks,
         "ok": all(checks.values()),
     }
-    if not descent_guaranteed(trajectory.method) and lyapunov_tolerance is not None:
-        report["note"] = ("synchronous updates need not lower the energy every sweep (they can cycle with period 2): "
-                          f"the Lyapunov check is reported, not required; energy {'fell' if lyap['ok'] else 'rose'}")
+    if not method.descent_guaranteed and lyapunov_tolerance is not None:
+        report["note"] = (
+            "synchronous updates need not lower the energy every sweep (they can cycle with period 2): "
+            f"the Lyapunov check is reported, not required; energy {'fell' if lyap['ok'] else 'rose'}"
+        )
     if not grad["ok"]:
-        report["note"] = ("non-gradient network: the Lyapunov guarantee does not apply; "
-                          f"energy {'still fell' if lyap['ok'] else 'rose'} along the solved trajectories")
+        report["note"] = (
+            "non-gradient network: the Lyapunov guarantee does not apply; "
+            f"energy {'still fell' if lyap['ok'] else 'rose'} along the solved trajectories"
+        )
     return report
-
-
-def verify_scenario(built, traj) -> dict:
-    """``verify`` with the checks a scenario asks for (``checks:``)."""
-    c = built.scenario.checks
-    fpc = c.fixed_point
-    report = verify(
-        built.network, traj,
-        lyapunov_tolerance=None if c.lyapunov is False else (1e-6 if c.lyapunov is True else c.lyapunov.tolerance),
-        patterns=stored_patterns(built), convexity_check=c.convexity, gradient_check=c.gradient,
-        converged=c.converged, fixed_point_residual=None if fpc is False else (1e-6 if fpc is True else fpc.residual),
-        stable=c.stable,
-    )
-    return {"scenario": built.scenario.name, **report}

@@ -27,8 +27,18 @@ def rng(seed: int, purpose: str) -> np.random.Generator:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, zlib.crc32(purpose.encode())])
 
 
-def random_patterns(gen: np.random.Generator, distribution: str, shape: Sequence[int], low=0.0, high=1.0, mean=0.0, std=1.0,
-                    clusters: int | None = None, spread: float = 0.1, norm: float | None = None) -> np.ndarray:
+def random_patterns(
+    gen: np.random.Generator,
+    distribution: str,
+    shape: Sequence[int],
+    low=0.0,
+    high=1.0,
+    mean=0.0,
+    std=1.0,
+    clusters: int | None = None,
+    spread: float = 0.1,
+    norm: float | None = None,
+) -> np.ndarray:
     """``uniform`` on ``[low, high)``, ``normal(mean, std)``, or ``binary`` (+-1 with equal odds).
 
     With ``clusters = c`` the rows form ``c`` contiguous groups: ``c`` centres are
@@ -120,8 +130,16 @@ def render_glyphs(names: Sequence[str], size: int, encoding: str = "binary") -> 
             raise PatternError(f"glyph names must be non-empty strings, got {name!r}")
         fig = Figure(figsize=(1, 1), dpi=size)
         canvas = FigureCanvasAgg(fig)
-        fig.text(0.5, 0.45, name, ha="center", va="center", fontsize=0.8 * 72 / max(1, len(name)) ** 0.8,
-                 family="DejaVu Sans", weight="bold")
+        fig.text(
+            0.5,
+            0.45,
+            name,
+            ha="center",
+            va="center",
+            fontsize=0.8 * 72 / max(1, len(name)) ** 0.8,
+            family="DejaVu Sans",
+            weight="bold",
+        )
         canvas.draw()
         rgba = np.asarray(canvas.buffer_rgba(), dtype=np.float64)[..., :3] / 255.0
         ink = 1.0 - rgba.mean(axis=-1)
@@ -188,8 +206,15 @@ def cosine_similarity(x: np.ndarray, patterns: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ corruptions
-def corrupt(x: np.ndarray, gen: np.random.Generator, flip: float = 0.0, noise: float = 0.0, mask: float = 0.0,
-            occlude: float = 0.0, fill: float = 0.0) -> np.ndarray:
+def corrupt(
+    x: np.ndarray,
+    gen: np.random.Generator,
+    flip: float = 0.0,
+    noise: float = 0.0,
+    mask: float = 0.0,
+    occlude: float = 0.0,
+    fill: float = 0.0,
+) -> np.ndarray:
     """Corrupt a pattern (or a batch of them, leading axis): ``flip`` a fraction
     of entries (exactly ``round(flip * n)`` of them; a sign flip for +-1 data, or
     ``lo + hi - v`` for data on ``[lo, hi]``), add ``N(0, noise^2)`` noise,
@@ -217,5 +242,5 @@ def corrupt(x: np.ndarray, gen: np.random.Generator, flip: float = 0.0, noise: f
         if mask:
             row[gen.choice(n, int(round(mask * n)), replace=False)] = 0.0
         if occlude:
-            row[n - int(round(occlude * n)):] = fill
+            row[n - int(round(occlude * n)) :] = fill
     return flat.reshape(x.shape)

@@ -22,8 +22,13 @@ def compiled(fn, *args):
     tolerances, weights, save times, seeds) are not in it."""
     dynamic, static = eqx.partition(args, eqx.is_array)
     leaves, treedef = jax.tree.flatten(dynamic)
-    key = (fn, treedef, jax.tree.structure(static), tuple(jax.tree.leaves(static)),
-           tuple((leaf.shape, jnp.result_type(leaf), getattr(leaf, "sharding", None)) for leaf in leaves))
+    key = (
+        fn,
+        treedef,
+        jax.tree.structure(static),
+        tuple(jax.tree.leaves(static)),
+        tuple((leaf.shape, jnp.result_type(leaf), getattr(leaf, "sharding", None)) for leaf in leaves),
+    )
     if key in _COMPILED:
         _COMPILED.move_to_end(key)
         return _COMPILED[key], 0.0

@@ -21,10 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
-from ._errors import NetworkError
-from ._lagrangians import AbstractLagrangian
-from ._neurons import Neuron
-from ._synapses import AbstractSynapse, CustomSynapse
+from ..core.errors import NetworkError
+from .lagrangians import AbstractLagrangian
+from .neurons import Neuron
+from .synapses import AbstractSynapse, CustomSynapse
 
 State = dict[str, Array]
 
@@ -78,41 +78,43 @@ class Network(eqx.Module):
 
     def _clamp_mask(self, name, spec) -> Array:
         if name not in self.neurons:
-            raise NetworkError(f"clamp: unknown neuron {name!r} (neurons: {', '.join(self.neurons)})")
+            raise NetworkError(f"unknown neuron {name!r} (neurons: {', '.join(self.neurons)})", ("clamps", name))
         shape = self.neurons[name].shape
         if spec is True:
             return jnp.ones(shape, dtype=bool)
         mask = jnp.asarray(spec)
         if mask.shape != shape:
-            raise NetworkError(f"clamp: mask for neuron {name!r} has shape {mask.shape}, expected {shape}")
+            raise NetworkError(f"mask has shape {mask.shape}, expected {shape} (neuron {name!r})", ("clamps", name))
         return mask.astype(bool)
 
     def __check_init__(self):
         if not self.neurons:
-            raise NetworkError("a network needs at least one neuron")
+            raise NetworkError("a network needs at least one neuron", ("neurons",))
         for name, neuron in self.neurons.items():
             if not isinstance(name, str) or not name:
-                raise NetworkError(f"neuron names must be non-empty strings, got {name!r}")
+                raise NetworkError(f"neuron names must be non-empty strings, got {name!r}", ("neurons",))
             if not isinstance(neuron, Neuron):
-                raise NetworkError(f"neuron {name!r}: expected a hopdyn.Neuron, got {type(neuron).__name__}")
-            _check_finite(neuron, f"neuron {name!r}")
+                raise NetworkError(f"expected a hopdyn.Neuron, got {type(neuron).__name__}", ("neurons", name))
+            _check_finite(neuron, ("neurons", name))
         if all(n.quasi_static for n in self.neurons.values()):
-            raise NetworkError("every layer has tau = 0: at least one layer must have tau > 0 to evolve")
+            raise NetworkError("every layer has tau = 0: at least one layer must have tau > 0 to evolve", ("neurons",))
         for i, syn in enumerate(self.synapses):
-            where = f"synapse {i} ({syn.kind})" if isinstance(syn, AbstractSynapse) else f"synapse {i}"
+            where = ("synapses", i)
             if not isinstance(syn, AbstractSynapse):
-                raise NetworkError(f"{where}: expected a hopdyn synapse or (fn, connects), got {type(syn).__name__}")
+                raise NetworkError(f"expected a hopdyn synapse or (fn, connects), got {type(syn).__name__}", where)
             unknown = [c for c in syn.connects if c not in self.neurons]
             if unknown:
                 raise NetworkError(
-                    f"{where}: connects unknown neuron {unknown[0]!r} (neurons: {', '.join(self.neurons)})"
+                    f"{syn.kind}: unknown neuron {unknown[0]!r} (neurons: {', '.join(self.neurons)})",
+                    (*where, "connects"),
                 )
-            arity = syn.arity()
-            if arity is not None and len(syn.connects) != arity:
-                raise NetworkError(f"{where}: connects {len(syn.connects)} layers, expected {arity}")
+            if syn.arity is not None and len(syn.connects) != syn.arity:
+                raise NetworkError(
+                    f"{syn.kind}: connects {len(syn.connects)} layers, expected {syn.arity}", (*where, "connects")
+                )
             problem = syn.shape_problem(tuple(self.neurons[c].shape for c in syn.connects))
             if problem:
-                raise NetworkError(f"{where}: {problem}")
+                raise NetworkError(f"{syn.kind}: {problem[1]}", (*where, problem[0]))
             _check_finite(syn, where)
 
     # ----------------------------------------------------------------- states
@@ -126,7 +128,7 @@ class Network(eqx.Module):
         leaves = [x for x in jax.tree.leaves(self) if eqx.is_inexact_array(x)]
         return jnp.result_type(*leaves) if leaves else jnp.result_type(float)
 
-    def astype(self, dtype) -> "Network":
+    def astype(self, dtype) -> Network:
         """A copy with every floating parameter cast to ``dtype``."""
         dtype = jnp.dtype(dtype)
         return jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, self)
@@ -138,20 +140,22 @@ class Network(eqx.Module):
         x = dict(x or {})
         unknown = [k for k in x if k not in self.neurons]
         if unknown:
-            raise NetworkError(f"initial state: unknown neuron {unknown[0]!r} (neurons: {', '.join(self.neurons)})")
+            raise NetworkError(
+                f"unknown neuron {unknown[0]!r} (neurons: {', '.join(self.neurons)})", ("x0", unknown[0])
+            )
         batch = None
         out = {}
         for name, neuron in self.neurons.items():
             if name in x:
                 v = jnp.asarray(x[name], dtype=dtype)
-                if v.shape[v.ndim - len(neuron.shape):] != neuron.shape or v.ndim - len(neuron.shape) > 1:
+                if v.shape[v.ndim - len(neuron.shape) :] != neuron.shape or v.ndim - len(neuron.shape) > 1:
                     raise NetworkError(
-                        f"initial state: neuron {name!r} has shape {v.shape}, expected {neuron.shape} "
-                        f"or (batch, {', '.join(map(str, neuron.shape))})"
+                        f"has shape {v.shape}, expected {neuron.shape} or (batch, {', '.join(map(str, neuron.shape))})",
+                        ("x0", name),
                     )
                 b = v.shape[0] if v.ndim > len(neuron.shape) else None
                 if batch is not None and b is not None and b != batch:
-                    raise NetworkError(f"initial state: neuron {name!r} has batch size {b}, others {batch}")
+                    raise NetworkError(f"batch size {b}, but another layer has {batch}", ("x0", name))
                 batch = batch if b is None else b
                 out[name] = v
         for name, neuron in self.neurons.items():
@@ -171,7 +175,7 @@ class Network(eqx.Module):
         """The inverse of ``flatten``."""
         out, k = {}, 0
         for a, n in self.neurons.items():
-            out[a] = v[k:k + n.size].reshape(n.shape)
+            out[a] = v[k : k + n.size].reshape(n.shape)
             k += n.size
         return out
 
@@ -277,8 +281,13 @@ class Network(eqx.Module):
             return {**x, **update(x)}
         import optimistix as optx
 
-        sol = optx.fixed_point(lambda y, _: update({**x, **y}), optx.FixedPointIteration(rtol=1e-7, atol=1e-9),
-                               {a: x[a] for a in fast}, max_steps=1000, throw=False)
+        sol = optx.fixed_point(
+            lambda y, _: update({**x, **y}),
+            optx.FixedPointIteration(rtol=1e-7, atol=1e-9),
+            {a: x[a] for a in fast},
+            max_steps=1000,
+            throw=False,
+        )
         return {**x, **sol.value}
 
     def _flow(self, x: State) -> tuple[State, State]:
@@ -365,7 +374,7 @@ class Network(eqx.Module):
         return dict(x=x, xhat=xhat, energy_terms=terms, dEdt=dEdt, dEdt_scale=scale, xdot=xdot)
 
     # ----------------------------------------------------------------- clamps
-    def clamp(self, *names: str, **masks) -> "Network":
+    def clamp(self, *names: str, **masks) -> Network:
         """A copy with whole layers (``names``) or parts (``name=mask``) clamped,
         added to the clamps already there."""
         new = dict(self.clamps)
@@ -375,13 +384,13 @@ class Network(eqx.Module):
             new[n] = self._clamp_mask(n, m)
         return Network(self.neurons, self.synapses, new)
 
-    def unclamp(self) -> "Network":
+    def unclamp(self) -> Network:
         return Network(self.neurons, self.synapses, {})
 
 
-def _check_finite(module, where: str) -> None:
+def _check_finite(module, where: tuple) -> None:
     for path, leaf in jax.tree_util.tree_leaves_with_path(module):
         if _is_concrete(leaf) and jnp.issubdtype(leaf.dtype, jnp.inexact):
             if not bool(np.all(np.isfinite(np.asarray(leaf)))):
                 field = jax.tree_util.keystr(path).lstrip(".")
-                raise NetworkError(f"{where}: {field} contains non-finite values (NaN or inf)")
+                raise NetworkError("contains non-finite values (NaN or inf)", (*where, *field.split(".")))

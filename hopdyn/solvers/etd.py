@@ -1,54 +1,15 @@
 """ETDRK4: exponential time differencing Runge–Kutta (order 4) as a Diffrax solver.
 
-Why this method fits hopdyn.  Every layer's energy term ``xhat . x - L(x)``
-contributes exactly ``x_a`` to ``dE/dxhat_a``, so every hopdyn network is
-semilinear with a *diagonal, known* linear part:
-
-    dx_a/dt = -x_a / tau_a + N_a(x),     N_a = -(dE/dxhat_a - x_a) / tau_a.
-
-Fast layers (small ``tau``) make the leak ``-x/tau`` stiff; the rest of the
-field, ``N``, is as smooth as the synapses and Lagrangians make it, and in a
-memory that has retrieved (a saturated softmax) it barely changes at all.
-Exponential integrators (Cox & Matthews 2002, "Exponential time differencing
-for stiff systems"; Hochbruck & Ostermann 2010, "Exponential integrators")
-integrate the leak exactly and treat only ``N`` explicitly, so:
-
-- a fast layer costs nothing: over a step ``h >> tau_a`` its ``N_a`` (of size
-  ``1/tau_a``) is weighted by ``h phi_1(-h/tau_a) ~ tau_a`` and the layer lands
-  on its equilibrium given the others — the quasi-static reduction, done by
-  the integrator;
-- fixed points are fixed points of the step (``x = -L^-1 N(x)`` is kept
-  exactly, unlike integrating-factor methods), and where ``N`` barely changes
-  the error estimate lets the step grow far beyond ``tau``.
-
-The scheme is Cox & Matthews' ETDRK4 (their eqs. 26–29), ``phi_k`` evaluated
-elementwise on ``z = -h / tau_a`` (``phi_1 = (e^z - 1)/z``, ``phi_2 = (phi_1 -
-1)/z``, ``phi_3 = (phi_2 - 1/2)/z``, from their series near 0):
-
-    a  = e^{z/2} x + h/2 phi_1(z/2) N(x)
-    b  = e^{z/2} x + h/2 phi_1(z/2) N(a)
-    c  = e^{z/2} a + h/2 phi_1(z/2) (2 N(b) - N(x))
-    x1 = e^z x + h [(phi_1 - 3 phi_2 + 4 phi_3) N(x) + 2 (phi_2 - 2 phi_3) (N(a) + N(b))
-                    + (4 phi_3 - phi_2) N(c)]
-
-``f(x1)`` is evaluated at the end of every step and kept for the next (first
-same as last); the embedded third-order result puts ``N(x1)`` where ``x1``
-has ``N(c)`` (in the classical limit, the RK4(3) pair with the FSAL stage), so
-the local error estimate is
-
-    err = h (4 phi_3 - phi_2) (N(c) - N(x1)),   O(h^4),
-
-and a step costs four field evaluations; hopdyn's steady-state test reads
-``f(x1)`` for free (``hopdyn._stopping``).  Dense output: cubic Hermite from
-``x, x1, f(x), f(x1)``.  Where the rate is 0 (quasi-static layers, clamped
-units) the step is the classical Runge–Kutta method.
-
-Measured (``tests/test_etd.py``, README): order 4 on a smooth problem; on the
-bench's stiff memory (``tau_m = 0.05``, ``beta = 50``) 45 evaluations per
-member where RKC2 needs 728 and Tsit5 thousands; on classical Hopfield
-networks, whose coupling ``W tanh(x)`` changes as fast as the leak, it is an
-ordinary fourth-order method and Tsit5 does as well or better — see
-``hopdyn._stiffness.choose_solver`` for when ``auto`` picks it.
+Every layer's energy term contributes exactly ``x_a`` to ``dE/dxhat_a``, so a
+hopdyn network is ``dx/dt = -x/tau + N(x)`` with a diagonal, known linear part.
+Cox & Matthews' ETDRK4 (2002, eqs. 26–29) integrates the leak exactly and only
+``N`` explicitly: fast layers land on their equilibrium over long steps and
+fixed points are fixed points of the step.  ``phi_k`` act elementwise on
+``z = -h / tau_a``; the embedded third-order estimate is
+``h (4 phi_3 - phi_2) (N(c) - N(x1))`` from the first-same-as-last evaluation
+(four evaluations per step); dense output integrates the leak exactly.  Where
+the rate is 0 (quasi-static layers, clamped units) the step is classical RK4.
+When ``auto`` picks it: ``stiffness.choose_solver``; measured costs: README.
 """
 
 from __future__ import annotations
@@ -128,8 +89,16 @@ class ExponentialInterpolation(AbstractLocalInterpolation):
         theta = s / (self.t1 - self.t0)
         z = _tmap(lambda r: -s * r, self.rate)
         q1, q2, q3 = _phis(z)
-        quad = jax.tree.map(lambda y, zi, a1, a2, a3, c: _leak_quadratic(s, y, jnp.exp(zi), a1, a2, a3, c),
-                            self.y0, z, q1, q2, q3, self.c, is_leaf=lambda x: isinstance(x, tuple))
+        quad = jax.tree.map(
+            lambda y, zi, a1, a2, a3, c: _leak_quadratic(s, y, jnp.exp(zi), a1, a2, a3, c),
+            self.y0,
+            z,
+            q1,
+            q2,
+            q3,
+            self.c,
+            is_leaf=lambda x: isinstance(x, tuple),
+        )
         return _tmap(lambda q, g: q + theta * g, quad, self.gap)
 
 
@@ -180,21 +149,43 @@ class ETDRK4(dfx.AbstractAdaptiveSolver):
         nb = nonlin(b, terms.vf(tm, b, args))
         c = _tmap(lambda y, ei, q, n, m: ei * y + 0.5 * h * q * (2 * m - n), a, eh, p1h, n0, nb)
         nc = nonlin(c, terms.vf(t1, c, args))
-        y1 = _tmap(lambda y, ei, q1, q2, q3, n, ma, mb, k: ei * y + h * ((q1 - 3 * q2 + 4 * q3) * n
-                                                                        + 2 * (q2 - 2 * q3) * (ma + mb) + (4 * q3 - q2) * k),
-                   y0, e, p1, p2, p3, n0, na, nb, nc)
+        y1 = _tmap(
+            lambda y, ei, q1, q2, q3, n, ma, mb, k: (
+                ei * y + h * ((q1 - 3 * q2 + 4 * q3) * n + 2 * (q2 - 2 * q3) * (ma + mb) + (4 * q3 - q2) * k)
+            ),
+            y0,
+            e,
+            p1,
+            p2,
+            p3,
+            n0,
+            na,
+            nb,
+            nc,
+        )
         f1 = terms.vf(t1, y1, args)
         n1 = nonlin(y1, f1)
         err = _tmap(lambda q2, q3, k, m: h * (4 * q3 - q2) * (k - m), p2, p3, nc, n1)
         # dense output: N along the step as the quadratic through N(x), the midpoint stages' mean, N(x1)
-        coeffs = _tmap(lambda u, ma, mb, w: (u, (2 * (ma + mb) - 3 * u - w) / h, (2 * u - 2 * (ma + mb) + 2 * w) / (h * h)),
-                       n0, na, nb, n1)
-        at_end = jax.tree.map(lambda y, ei, q1, q2, q3, cc: _leak_quadratic(h, y, ei, q1, q2, q3, cc),
-                              y0, e, p1, p2, p3, coeffs, is_leaf=lambda x: isinstance(x, tuple))
+        coeffs = _tmap(
+            lambda u, ma, mb, w: (u, (2 * (ma + mb) - 3 * u - w) / h, (2 * u - 2 * (ma + mb) + 2 * w) / (h * h)),
+            n0,
+            na,
+            nb,
+            n1,
+        )
+        at_end = jax.tree.map(
+            lambda y, ei, q1, q2, q3, cc: _leak_quadratic(h, y, ei, q1, q2, q3, cc),
+            y0,
+            e,
+            p1,
+            p2,
+            p3,
+            coeffs,
+            is_leaf=lambda x: isinstance(x, tuple),
+        )
         dense = dict(y0=y0, rate=rate, c=coeffs, gap=_tmap(jnp.subtract, y1, at_end))
         return y1, err, dense, f1, dfx.RESULTS.successful
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
-
-

@@ -59,19 +59,19 @@ class Trajectory(eqx.Module):
     def batch_size(self) -> int | None:
         return self.status.shape[0] if self.status.ndim else None
 
-    def __getitem__(self, i) -> "Trajectory":
+    def __getitem__(self, i) -> Trajectory:
         """Member ``i`` of a batched trajectory."""
         if self.batch_size is None:
             raise TypeError("not a batched trajectory")
         return jax.tree.map(lambda a: a[i], self)
 
-    def take(self, n: int) -> "Trajectory":
+    def take(self, n: int) -> Trajectory:
         """The first ``n`` members of a batched trajectory (dropping padding)."""
         if self.batch_size is None:
             raise TypeError("not a batched trajectory")
         return jax.tree.map(lambda a: a[:n], self)
 
-    def members(self) -> list["Trajectory"]:
+    def members(self) -> list[Trajectory]:
         """Each trajectory cut to its valid rows: one for an unbatched trajectory,
         one per member of a batch."""
         if self.batch_size is None:
@@ -97,7 +97,7 @@ class Trajectory(eqx.Module):
     def final_energy(self) -> Array:
         return _last(self.energy, self.valid)
 
-    def truncated(self) -> "Trajectory":
+    def truncated(self) -> Trajectory:
         """An unbatched trajectory cut to its valid rows (for writing and plotting)."""
         if self.batch_size is not None:
             raise TypeError("truncate the members of a batch one at a time: traj[i].truncated()")
@@ -106,8 +106,16 @@ class Trajectory(eqx.Module):
         return eqx.tree_at(
             lambda t: (t.ts, t.x, t.xhat, t.energy, t.energy_terms, t.dEdt, t.dEdt_scale, t.valid),
             self,
-            (cut(self.ts), jax.tree.map(cut, self.x), jax.tree.map(cut, self.xhat), cut(self.energy),
-             jax.tree.map(cut, self.energy_terms), cut(self.dEdt), cut(self.dEdt_scale), cut(self.valid)),
+            (
+                cut(self.ts),
+                jax.tree.map(cut, self.x),
+                jax.tree.map(cut, self.xhat),
+                cut(self.energy),
+                jax.tree.map(cut, self.energy_terms),
+                cut(self.dEdt),
+                cut(self.dEdt_scale),
+                cut(self.valid),
+            ),
         )
 
 

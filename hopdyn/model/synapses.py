@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike
+from jaxtyping import Array
+from pydantic import Field
 
-from ._errors import NetworkError
-from ._lagrangians import _param
+from ..core.errors import NetworkError
+from .lagrangians import _param
+from .params import Finite, Pattern, PatternOrNumber, Positive, register_synapse
 
 
 def _size(shape: tuple[int, ...]) -> int:
@@ -33,18 +35,16 @@ class AbstractSynapse(eqx.Module):
     connects: tuple[str, ...] = eqx.field(static=True)
     kind: ClassVar[str] = "synapse"  # the scenario format's `type`
     gradient: ClassVar[bool] = True  # False: a force with no energy (see Directed)
+    arity: ClassVar[int | None] = None  # how many layers it connects (None: any number)
+    connects_doc: ClassVar[str] = "the layers it connects, in order"
 
     @abc.abstractmethod
     def __call__(self, *xhats: Array) -> Array:
         """The energy (a scalar) given the activations of ``connects``, in order."""
 
-    def shape_problem(self, shapes: tuple[tuple[int, ...], ...]) -> str | None:
-        """A sentence describing why this synapse does not fit layers of ``shapes``
-        (one per entry of ``connects``), or ``None`` when it fits."""
-        return None
-
-    def arity(self) -> int | None:
-        """How many layers it connects (``None``: any number)."""
+    def shape_problem(self, shapes: tuple[tuple[int, ...], ...]) -> tuple[str, str] | None:
+        """``(parameter, sentence)`` saying why this synapse does not fit layers of
+        ``shapes`` (one per entry of ``connects``), or ``None`` when it fits."""
         return None
 
     def affine_in(self, i: int) -> bool:
@@ -54,12 +54,12 @@ class AbstractSynapse(eqx.Module):
         return False
 
 
-def _patterns_problem(what: str, patterns: Array, shape: tuple[int, ...], layer: str) -> str | None:
+def _patterns_problem(patterns: Array, shape: tuple[int, ...], layer: str) -> tuple[str, str] | None:
     if patterns.ndim < 2:
-        return f"{what} must be a (K, {_size(shape)}) array of K patterns, got shape {patterns.shape}"
+        return "patterns", f"expected a (K, {_size(shape)}) array of K patterns, got shape {patterns.shape}"
     if _size(patterns.shape[1:]) != _size(shape):
-        return (
-            f"{what} shape {tuple(patterns.shape)} does not match layer {layer!r} of shape {shape}: "
+        return "patterns", (
+            f"shape {tuple(patterns.shape)} does not match layer {layer!r} of shape {shape}: "
             f"expected (K, {_size(shape)})"
         )
     return None
@@ -75,13 +75,12 @@ class _AbstractWeightedPair(AbstractSynapse):
     def affine_in(self, i):
         return True  # bilinear (a layer connected to itself is counted twice by the network)
 
-    def __init__(self, connects, weights: ArrayLike, scale: ArrayLike = 1.0):
+    arity: ClassVar[int] = 2
+
+    def __init__(self, connects, weights: Pattern, scale: Finite = 1.0):
         self.connects = tuple(connects)
         self.weights = _param(weights)
         self.scale = _param(scale)
-
-    def arity(self):
-        return 2
 
     def shape_problem(self, shapes):
         (sa, sb) = shapes
@@ -89,12 +88,16 @@ class _AbstractWeightedPair(AbstractSynapse):
         if w in ((_size(sa), _size(sb)), tuple(sa) + tuple(sb)):
             return None
         a, b = self.connects
-        return f"weights shape {w} does not match layers {a!r} {tuple(sa)} and {b!r} {tuple(sb)}: expected ({_size(sa)}, {_size(sb)})"
+        return "weights", (
+            f"shape {w} does not match layers {a!r} {tuple(sa)} and {b!r} {tuple(sb)}: "
+            f"expected ({_size(sa)}, {_size(sb)})"
+        )
 
     def _matrix(self, xa, xb):
         return self.weights.reshape(xa.size, xb.size)
 
 
+@register_synapse
 class Dense(_AbstractWeightedPair):
     """``E = -scale * xhat_a^T W xhat_b`` with ``W`` of shape ``(|a|, |b|)``."""
 
@@ -107,6 +110,7 @@ class Dense(_AbstractWeightedPair):
         return -self.scale * jnp.dot(xa.ravel(), xb.ravel() @ self._matrix(xa, xb).T)
 
 
+@register_synapse
 class Bias(AbstractSynapse):
     """``E = -sum(b * xhat)`` on one layer; ``b`` is a scalar or the layer's shape."""
 
@@ -114,27 +118,27 @@ class Bias(AbstractSynapse):
 
     bias: Array
 
-    def __init__(self, connects, bias: ArrayLike):
+    arity: ClassVar[int] = 1
+
+    def __init__(self, connects, bias: PatternOrNumber):
         self.connects = tuple(connects)
         self.bias = _param(bias)
 
     def affine_in(self, i):
         return True
 
-    def arity(self):
-        return 1
-
     def shape_problem(self, shapes):
         (s,) = shapes
         b = tuple(self.bias.shape)
         if b in ((), tuple(s), (_size(s),)):
             return None
-        return f"bias shape {b} does not match layer {self.connects[0]!r} of shape {tuple(s)}"
+        return "bias", f"shape {b} does not match layer {self.connects[0]!r} of shape {tuple(s)}"
 
     def __call__(self, x):
         return -jnp.sum(self.bias.reshape(x.shape if self.bias.ndim else ()) * x)
 
 
+@register_synapse
 class Hebbian(AbstractSynapse):
     """Classical Hopfield coupling on one layer: ``W = (scale/N) sum_mu xi_mu xi_mu^T``
     with zero diagonal, ``E = -1/2 xhat^T W xhat``.
@@ -148,16 +152,15 @@ class Hebbian(AbstractSynapse):
     patterns: Array
     scale: Array
 
-    def __init__(self, connects, patterns: ArrayLike, scale: ArrayLike = 1.0):
+    arity: ClassVar[int] = 1
+
+    def __init__(self, connects, patterns: Pattern, scale: Finite = 1.0):
         self.connects = tuple(connects)
         self.patterns = _param(patterns)
         self.scale = _param(scale)
 
-    def arity(self):
-        return 1
-
     def shape_problem(self, shapes):
-        return _patterns_problem("patterns", self.patterns, shapes[0], self.connects[0])
+        return _patterns_problem(self.patterns, shapes[0], self.connects[0])
 
     def weights(self) -> Array:
         """The ``(N, N)`` weight matrix (for analysis; the energy never forms it)."""
@@ -175,6 +178,7 @@ class Hebbian(AbstractSynapse):
         return -0.5 * self.scale * (jnp.dot(proj, proj) - jnp.dot(d, v * v)) / n
 
 
+@register_synapse
 class L2Memory(AbstractSynapse):
     """Seed 001's image-memory term, ``connects = (image, memory)``:
     ``E = 1/2 sum_mu zhat_mu |theta_mu - xhat|^2 - 1/2 |xhat|^2`` with ``theta`` of
@@ -184,24 +188,24 @@ class L2Memory(AbstractSynapse):
 
     patterns: Array
 
-    def __init__(self, connects, patterns: ArrayLike):
+    arity: ClassVar[int] = 2
+    connects_doc: ClassVar[str] = "[image, memory]"
+
+    def __init__(self, connects, patterns: Pattern):
         self.connects = tuple(connects)
         self.patterns = _param(patterns)
 
     def affine_in(self, i):
         return i == 1  # quadratic in the image, linear in the memory
 
-    def arity(self):
-        return 2
-
     def shape_problem(self, shapes):
         sx, sz = shapes
-        p = _patterns_problem("patterns", self.patterns, sx, self.connects[0])
+        p = _patterns_problem(self.patterns, sx, self.connects[0])
         if p is not None:
             return p
         if self.patterns.shape[0] != _size(sz):
-            return (
-                f"patterns hold {self.patterns.shape[0]} memories but layer {self.connects[1]!r} "
+            return "patterns", (
+                f"{self.patterns.shape[0]} memories but layer {self.connects[1]!r} "
                 f"has {_size(sz)} units: expected equal"
             )
         return None
@@ -213,6 +217,7 @@ class L2Memory(AbstractSynapse):
         return 0.5 * jnp.dot(z.ravel(), jnp.sum(diff * diff, axis=1)) - 0.5 * jnp.dot(v, v)
 
 
+@register_synapse
 class Polynomial(AbstractSynapse):
     """Dense associative memory on one layer (Krotov & Hopfield 2016):
     ``E = -scale * sum_mu F(xi_mu . xhat)`` with ``F(s) = s^n``, or
@@ -225,20 +230,26 @@ class Polynomial(AbstractSynapse):
     n: int = eqx.field(static=True)
     rectified: bool = eqx.field(static=True)
 
-    def __init__(self, connects, patterns: ArrayLike, n: int = 2, scale: ArrayLike = 1.0, rectified: bool = False):
+    arity: ClassVar[int] = 1
+
+    def __init__(
+        self,
+        connects,
+        patterns: Pattern,
+        n: Annotated[int, Field(ge=1, le=32)] = 2,
+        scale: Finite = 1.0,
+        rectified: bool = False,
+    ):
         self.connects = tuple(connects)
         self.patterns = _param(patterns)
         self.scale = _param(scale)
         if int(n) != n or n < 1:
-            raise NetworkError(f"polynomial: n must be an integer >= 1, got {n}")
+            raise NetworkError(f"polynomial: expected an integer >= 1, got {n}", ("n",))
         self.n = int(n)
         self.rectified = bool(rectified)
 
-    def arity(self):
-        return 1
-
     def shape_problem(self, shapes):
-        return _patterns_problem("patterns", self.patterns, shapes[0], self.connects[0])
+        return _patterns_problem(self.patterns, shapes[0], self.connects[0])
 
     def __call__(self, x):
         s = self.patterns.reshape(self.patterns.shape[0], -1) @ x.ravel()
@@ -247,6 +258,7 @@ class Polynomial(AbstractSynapse):
         return -self.scale * jnp.sum(jax.lax.integer_pow(s, self.n))
 
 
+@register_synapse
 class Exponential(AbstractSynapse):
     """Exponential dense memory on one layer (Demircigil et al. 2017):
     ``E = -scale * sum_mu exp(beta xi_mu . xhat)``, evaluated as
@@ -261,18 +273,17 @@ class Exponential(AbstractSynapse):
     scale: Array
     logsumexp: bool = eqx.field(static=True)
 
-    def __init__(self, connects, patterns: ArrayLike, beta: ArrayLike = 1.0, scale: ArrayLike = 1.0, logsumexp: bool = False):
+    arity: ClassVar[int] = 1
+
+    def __init__(self, connects, patterns: Pattern, beta: Positive = 1.0, scale: Finite = 1.0, logsumexp: bool = False):
         self.connects = tuple(connects)
         self.patterns = _param(patterns)
         self.beta = _param(beta)
         self.scale = _param(scale)
         self.logsumexp = bool(logsumexp)
 
-    def arity(self):
-        return 1
-
     def shape_problem(self, shapes):
-        return _patterns_problem("patterns", self.patterns, shapes[0], self.connects[0])
+        return _patterns_problem(self.patterns, shapes[0], self.connects[0])
 
     def __call__(self, x):
         s = self.beta * (self.patterns.reshape(self.patterns.shape[0], -1) @ x.ravel())
@@ -294,9 +305,20 @@ class CustomSynapse(AbstractSynapse):
         self.fn = fn
 
     def __call__(self, *xhats):
-        return jnp.asarray(self.fn(*xhats)).reshape(())
+        name = getattr(self.fn, "__name__", "custom")
+        try:
+            out = jnp.asarray(self.fn(*xhats))
+        except TypeError as e:
+            raise NetworkError(
+                f"custom synapse {name}: calling it with the activations of {len(xhats)} layers "
+                f"{self.connects} failed: {e}"
+            ) from None
+        if out.size != 1:
+            raise NetworkError(f"custom synapse {name} must return a scalar energy, got shape {out.shape}")
+        return out.reshape(())
 
 
+@register_synapse
 class Directed(_AbstractWeightedPair):
     """A **non-gradient** coupling, ``connects = (source, target)``: the target is
     driven by ``scale * W^T xhat_source`` with ``W`` of shape ``(|source|, |target|)``
@@ -307,6 +329,7 @@ class Directed(_AbstractWeightedPair):
 
     kind: ClassVar[str] = "directed"
     gradient: ClassVar[bool] = False
+    connects_doc: ClassVar[str] = "[source, target]; the same name twice for a recurrent coupling"
 
     def __call__(self, xs, xt):
         return jnp.zeros((), xs.dtype)
@@ -314,15 +337,3 @@ class Directed(_AbstractWeightedPair):
     def force(self, xs: Array, xt: Array) -> Array:
         """The drive on the target layer (added to ``-dE/dxhat_target``)."""
         return (self.scale * (xs.ravel() @ self._matrix(xs, xt))).reshape(xt.shape)
-
-
-SYNAPSES: dict[str, type[AbstractSynapse]] = {
-    "dense": Dense,
-    "bias": Bias,
-    "hebbian": Hebbian,
-    "l2_memory": L2Memory,
-    "polynomial": Polynomial,
-    "exponential": Exponential,
-    "directed": Directed,
-}
-"""Registry from the scenario format's synapse ``type`` to its class."""

@@ -1,43 +1,13 @@
 """Stiffness: estimate it at the initial state and choose a solver that fits.
 
-Memory layers are usually fast (small ``tau``) and sharp (large ``beta``): the
-Jacobian of the vector field then has eigenvalues far larger than the rate at
-which the slow layers settle, and an explicit solver with Diffrax's default
-integral step controller oscillates at its stability limit.  ``choose_solver``
-measures the ratio (spectral radius x slowest tau) and, separately, the
-spectral radius of the couplings alone (the field without the leaks
-``-x/tau``), and picks:
-
-- stiff, and no layer's input depends on the layer itself (so the stiffness is
-  the fast layers' leaks): ETDRK4 (``_etd.py``), which integrates the leaks
-  exactly — on the bench's stiff memory 49 evaluations per member where RKC2
-  needs 728 (measured at K = 250, D = 256); its steps are capped at twice the
-  slowest ``tau``, which costs next to nothing (the step grows past it only
-  once the state has settled) and keeps the step ends, where the steady-state
-  test runs, close enough to resolve convergence times;
-- not stiff, couplings slower than the leaks (coupling radius x slowest tau
-  <= 1, as in a softmax memory): ETDRK4 too (93 evaluations where Tsit5 needs
-  445 on the bench's non-stiff memory);
-- not stiff otherwise (classical Hopfield networks, whose coupling
-  ``W tanh(x)`` moves as fast as the leak): Tsit5 with the integral controller
-  (ETDRK4 took 10–100% more evaluations on the shipped classical scenarios);
-- stiff through self-coupled layers, at ``rtol >= 1e-5``: RKC2, the
-  second-order Runge–Kutta–Chebyshev method (``_rkc.py``), whose stability
-  interval grows like the square of the evaluations spent on the real spectrum
-  of an energy-based field;
-- stiff through self-coupled layers, tighter tolerances: Tsit5 with a PI
-  controller (``pcoeff 0.3, icoeff 0.3``) and steps capped below the stability
-  limit (``2 / spectral radius``): at the limit the fast modes' errors are not
-  damped and, in float32, the steady-state test may never be met.
-
-Implicit methods are not chosen automatically: measured on the shipped
-image/label network (20 free variables, ratio 22), Kvaerno5 in float32 at
-rtol 1e-6 took 8,500 steps and ten minutes where the explicit solve takes
-0.1 s.  Ask for ``kvaerno5`` explicitly where it pays (small, very stiff,
-float64).
-
-It also names layers that could be made quasi-static (``tau: 0``), the
-cheapest cure, but never changes the model itself.
+``choose_solver`` measures the Jacobian's spectral radius times the slowest
+``tau`` (power iteration with JVPs) and, for non-stiff networks, the radius of
+the couplings alone, and picks ETDRK4 (stiff through the leaks, or couplings
+slower than the leaks), Tsit5 (not stiff), RKC2 (stiff through self-coupled
+layers at loose tolerances) or a PI-controlled Tsit5 with capped steps
+(tighter tolerances).  Implicit methods are never chosen automatically.  It
+also names layers that could be quasi-static (``tau: 0``) but never changes
+the model.  The reasons and measured costs are in the README.
 """
 
 from __future__ import annotations
@@ -50,12 +20,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._network import norm
+from ..model.network import norm
 
 STIFF_RATIO = 10.0  # spectral radius x slowest tau above which a network counts as stiff
 PI_COEFFS = (0.3, 0.3)  # (pcoeff, icoeff) for explicit solves of stiff networks
 DT_SAFETY = 2.0  # their steps stay below DT_SAFETY / spectral radius (Tsit5 is stable to about 3.5)
-ETD_DTMAX = 2.0  # ETDRK4's steps stay below this x slowest tau: the stop test (at step ends) then resolves convergence times
+ETD_DTMAX = (
+    2.0  # ETDRK4's steps stay below this x slowest tau: the stop test (at step ends) then resolves convergence times
+)
 SLOW_COUPLING = 1.0  # coupling spectral radius x slowest tau below which a non-stiff network gets ETDRK4
 RKC_MIN_RTOL = 1e-5  # RKC2 (order 2) for stiff networks at rtol >= this; measured crossover with Tsit5 ~1e-6
 
@@ -100,12 +72,12 @@ def spectral_radius(network, x: dict, iters: int = 40, seed: int = 0, coupling: 
     """An estimate of the largest |eigenvalue| of the vector field's Jacobian at
     ``x`` (one unbatched state): power iteration with JVPs, the largest growth
     factor over the last iterations (robust to complex pairs).  ``coupling``:
-    of the field without the leaks ``-x/tau`` (``N`` in ``hopdyn._etd``)."""
+    of the field without the leaks ``-x/tau`` (``N`` in ``etd.py``)."""
     gen = np.random.default_rng(seed)
     dtype = jax.tree.leaves(x)[0].dtype
     v = {a: jnp.asarray(gen.normal(size=np.shape(x[a])), dtype) for a in x}
     norms = np.asarray(_power_iteration(coupling)(network, x, v, iters), np.float64)
-    tail = norms[iters // 2:]
+    tail = norms[iters // 2 :]
     return float(np.max(tail[np.isfinite(tail)])) if np.any(np.isfinite(tail)) else float("inf")
 
 
@@ -130,34 +102,51 @@ def choose_solver(network, x0: dict, rtol: float | None = None) -> SolverChoice:
     rho = spectral_radius(network, x0)
     ratio = rho * slow
     n_free = _free_variables(network)
-    report = {"spectral_radius": rho, "slowest_tau": slow, "stiffness_ratio": ratio, "threshold": STIFF_RATIO,
-              "free_variables": n_free}
-    hints = [a for a, n in network.neurons.items()
-             if not n.quasi_static and float(n.tau) <= 0.1 * slow
-             and network.inputs_independent(network.quasi_static + (a,))]
+    report = {
+        "spectral_radius": rho,
+        "slowest_tau": slow,
+        "stiffness_ratio": ratio,
+        "threshold": STIFF_RATIO,
+        "free_variables": n_free,
+    }
+    hints = [
+        a
+        for a, n in network.neurons.items()
+        if not n.quasi_static and float(n.tau) <= 0.1 * slow and network.inputs_independent(network.quasi_static + (a,))
+    ]
     if hints:
-        report["hint"] = (f"layer{'s' if len(hints) > 1 else ''} {', '.join(map(repr, hints))} could be quasi-static "
-                          f"(tau: 0): {'their' if len(hints) > 1 else 'its'} equilibrium has a closed form")
+        report["hint"] = (
+            f"layer{'s' if len(hints) > 1 else ''} {', '.join(map(repr, hints))} could be quasi-static "
+            f"(tau: 0): {'their' if len(hints) > 1 else 'its'} equilibrium has a closed form"
+        )
     free = [a for a, n in network.neurons.items() if not n.quasi_static]
     self_free = all(network.inputs_independent((a,)) for a in free)
     stiff = not np.isfinite(ratio) or ratio > STIFF_RATIO
     if stiff and np.isfinite(ratio) and self_free:
-        report["reason"] = ("stiff through its leaks (no layer's input depends on the layer itself): ETDRK4, "
-                            "exponential integrator, the leaks -x/tau integrated exactly")
+        report["reason"] = (
+            "stiff through its leaks (no layer's input depends on the layer itself): ETDRK4, "
+            "exponential integrator, the leaks -x/tau integrated exactly"
+        )
         return SolverChoice("etd", 0.0, 1.0, ETD_DTMAX * slow, report)
     if not stiff:  # the couplings' own radius decides between the two explicit choices
         rho_c = report["coupling_spectral_radius"] = spectral_radius(network, x0, coupling=True)
         if np.isfinite(rho_c) and rho_c * slow <= SLOW_COUPLING:
-            report["reason"] = (f"not stiff, couplings slower than the leaks (coupling spectral radius x slowest tau "
-                                f"<= {SLOW_COUPLING:g}): ETDRK4, exponential integrator, the leaks integrated exactly")
+            report["reason"] = (
+                f"not stiff, couplings slower than the leaks (coupling spectral radius x slowest tau "
+                f"<= {SLOW_COUPLING:g}): ETDRK4, exponential integrator, the leaks integrated exactly"
+            )
             return SolverChoice("etd", 0.0, 1.0, ETD_DTMAX * slow, report)
         report["reason"] = "not stiff: explicit Tsit5, integral step control"
         return SolverChoice("tsit5", 0.0, 1.0, None, report)
     if rtol is not None and rtol >= RKC_MIN_RTOL:
-        report["reason"] = (f"stiff, rtol >= {RKC_MIN_RTOL:g}: RKC2 (Runge-Kutta-Chebyshev, order 2), as many stages per "
-                            "step as the spectral radius needs, the radius tracked along the solve")
+        report["reason"] = (
+            f"stiff, rtol >= {RKC_MIN_RTOL:g}: RKC2 (Runge-Kutta-Chebyshev, order 2), as many stages per "
+            "step as the spectral radius needs, the radius tracked along the solve"
+        )
         return SolverChoice("rkc", 0.0, 1.0, None, report)
     dtmax = DT_SAFETY / rho
-    report["reason"] = (f"stiff, rtol < {RKC_MIN_RTOL:g}: Tsit5 with PI step control, steps capped at {DT_SAFETY:g}/spectral radius "
-                        "(below the stability limit)")
+    report["reason"] = (
+        f"stiff, rtol < {RKC_MIN_RTOL:g}: Tsit5 with PI step control, steps capped at {DT_SAFETY:g}/spectral radius "
+        "(below the stability limit)"
+    )
     return SolverChoice("tsit5", *PI_COEFFS, dtmax, report)

@@ -28,11 +28,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from . import _trajectory as T
-from ._compile import compiled
-from ._errors import HopdynError
-from ._network import all_finite, rms
-from ._trajectory import Trajectory
+from ..core.errors import SettingsError
+from ..model.network import all_finite, rms
+from . import trajectory as T
+from .compile import compiled
+from .registry import get_method
+from .trajectory import Trajectory
 
 FIXED_POINT, CYCLE, MAX_SWEEPS = 0, 1, 2
 DISCRETE_STATUSES = ("fixed_point", "cycle", "max_sweeps")
@@ -77,7 +78,9 @@ def unlearn(w: np.ndarray, dreams: int, rate: float, seed: int, max_sweeps: int 
     gen = np.random.default_rng(seed)
     for d in range(dreams):
         y0 = np.where(gen.random(n) < 0.5, -1.0, 1.0)
-        run = classical_async(jnp.asarray(w), jnp.zeros(n), jnp.asarray(y0), jnp.asarray(update_orders(seed + 1 + d, max_sweeps, n)))
+        run = classical_async(
+            jnp.asarray(w), jnp.zeros(n), jnp.asarray(y0), jnp.asarray(update_orders(seed + 1 + d, max_sweeps, n))
+        )
         y = np.asarray(run.states[-1])
         w -= rate * np.outer(y, y) / n
         np.fill_diagonal(w, 0.0)
@@ -151,7 +154,9 @@ def classical_async(w: Array, b: Array, y0: Array, orders: Array) -> DiscreteRun
     """Asynchronous sign updates in the order ``orders[k]`` of sweep ``k``; stops
     after the first sweep in which no unit flips (a fixed point)."""
     w, b = jnp.asarray(w, y0.dtype), jnp.asarray(b, y0.dtype)
-    return _classical_async(w, b, y0, lambda k: orders[k], orders.shape[0], _all_free(y0.size), lambda y: _energy(w, b, y))
+    return _classical_async(
+        w, b, y0, lambda k: orders[k], orders.shape[0], _all_free(y0.size), lambda y: _energy(w, b, y)
+    )
 
 
 @eqx.filter_jit
@@ -195,8 +200,15 @@ def _dense_async(xi, y0, order, n_sweeps, free, kind, n, rectified, beta, record
 
 
 @eqx.filter_jit
-def dense_async(xi: Array, y0: Array, orders: Array, kind: str = "polynomial", n: int = 2, rectified: bool = False,
-                beta: float | Array = 1.0) -> DiscreteRun:
+def dense_async(
+    xi: Array,
+    y0: Array,
+    orders: Array,
+    kind: str = "polynomial",
+    n: int = 2,
+    rectified: bool = False,
+    beta: float | Array = 1.0,
+) -> DiscreteRun:
     """Asynchronous updates of a dense associative memory: unit ``i`` becomes +1
     when the energy with it on is lower than with it off (seed 002's
     ``y_i = sgn(E(y_i = -1) - E(y_i = +1))``).  The overlaps ``Xi y`` are
@@ -222,26 +234,26 @@ def modern_retrieval(x: Array, xi0: Array, beta, max_iter: int = 100, tol: float
         v_new = x.T @ jax.nn.softmax(beta * (x @ v))
         return v_new, jnp.max(jnp.abs(v_new - v))
 
-    return _sweep_loop(step, xi0, lambda v: modern_energy(x, beta, v), max_iter,
-                       lambda vn, v, prev, ch: (ch <= tol, jnp.asarray(False)))
+    return _sweep_loop(
+        step,
+        xi0,
+        lambda v: modern_energy(x, beta, v),
+        max_iter,
+        lambda vn, v, prev, ch: (ch <= tol, jnp.asarray(False)),
+    )
 
 
 # ====================================================================== networks
 # The rules above, applied to a ``Network`` so scenarios, ``verify`` and
 # ``basins`` treat them like the ODE solvers (``simulate(method=...)``).
 
-DISCRETE_METHODS = ("async", "sync", "dense_async", "retrieval")
-BINARY_METHODS = ("async", "sync", "dense_async")
+
+class DiscreteError(SettingsError):
+    """A network the chosen discrete rule cannot run (located at ``method`` or ``order``)."""
 
 
-class DiscreteError(HopdynError, ValueError):
-    """A network the chosen discrete rule cannot run."""
-
-
-def descent_guaranteed(method: str) -> bool:
-    """Whether the energy never rises along ``method``'s runs (every ODE
-    solver and discrete rule but ``sync``, which may cycle with period 2)."""
-    return method != "sync"
+def _refuse(message: str) -> DiscreteError:
+    return DiscreteError(message, ("method",))
 
 
 def sweep_orders(seed: int, sweeps: int, n: int, member: int = 0) -> np.ndarray:
@@ -280,8 +292,9 @@ class _Plan(NamedTuple):
 def plan(network, x0: dict, method: str, order=None) -> _Plan:
     """Check that ``method`` can run ``network`` and precompute what it needs.
     Raises ``DiscreteError`` with a sentence saying why not."""
-    if method not in DISCRETE_METHODS:
-        raise DiscreteError(f"solver.method: unknown discrete method {method!r}; expected one of {', '.join(DISCRETE_METHODS)}")
+    m = get_method(method)
+    if m is None or m.continuous:
+        raise DiscreteError(f"{method!r} is not a discrete rule", ("method",))
     free = free_layers(network)
     if method == "retrieval":
         free = [a for a in free if not network.neurons[a].quasi_static]  # those follow the others
@@ -290,26 +303,30 @@ def plan(network, x0: dict, method: str, order=None) -> _Plan:
         order = tuple(order)
         bad = [a for a in order if a not in free]
         if bad or not order:
-            raise DiscreteError(f"solver.order: expected names of free layers ({', '.join(free)}), got {list(order)}")
+            raise DiscreteError(f"expected names of free layers ({', '.join(free)}), got {list(order)}", ("order",))
         return _Plan(method, order, None, None)
     if order is not None:
-        raise DiscreteError(f"solver.order: only method retrieval takes a layer order, not {method}")
+        raise DiscreteError(f"only method retrieval takes a layer order, not {method}", ("order",))
     if not network.is_gradient:
-        raise DiscreteError(f"solver.method: {method} needs an energy for every coupling; this network has directed synapses")
+        raise _refuse(f"{method} needs an energy for every coupling; this network has directed synapses")
     if len(free) != 1:
-        raise DiscreteError(f"solver.method: {method} updates one layer of binary units; this network has {len(free)} free "
-                            f"layers ({', '.join(free) or 'none'}): clamp the others")
+        raise _refuse(
+            f"{method} updates one layer of binary units; this network has {len(free)} free "
+            f"layers ({', '.join(free) or 'none'}): clamp the others"
+        )
     (a,) = free
     touching = [s for s in network.synapses if a in s.connects]
     if method == "dense_async":
-        from ._synapses import Exponential, Polynomial
+        from ..model.synapses import Exponential, Polynomial
 
         if len(touching) != 1 or not isinstance(touching[0], (Polynomial, Exponential)):
-            raise DiscreteError(f"solver.method: dense_async needs exactly one polynomial or exponential synapse on layer "
-                                f"{a!r}, found {', '.join(s.kind for s in touching) or 'none'}")
+            raise _refuse(
+                f"dense_async needs exactly one polynomial or exponential synapse on layer "
+                f"{a!r}, found {', '.join(s.kind for s in touching) or 'none'}"
+            )
         s = touching[0]
         if not float(s.scale) > 0:
-            raise DiscreteError(f"solver.method: dense_async needs a positive synapse scale, got {float(s.scale)}")
+            raise _refuse(f"dense_async needs a positive synapse scale, got {float(s.scale)}")
         xi = s.patterns.reshape(s.patterns.shape[0], -1)
         kind = "exponential" if isinstance(s, Exponential) else "polynomial"
         dense = (xi, kind, getattr(s, "n", 2), getattr(s, "rectified", False), getattr(s, "beta", jnp.ones(())))
@@ -328,9 +345,11 @@ def plan(network, x0: dict, method: str, order=None) -> _Plan:
         quad = f(zero) - 0.5 * y @ (w @ y) - b @ y
         scale = 1.0 + float(jnp.abs(f(zero))) + 0.5 * float(jnp.sum(jnp.abs(w))) + float(jnp.sum(jnp.abs(b)))
         if not abs(float(f(y) - quad)) <= 1e-4 * scale:
-            raise DiscreteError(f"solver.method: {method} needs an energy quadratic in layer {a!r} (hebbian, dense, bias "
-                                f"synapses); its synapses ({', '.join(s.kind for s in touching)}) are not — use dense_async "
-                                f"for polynomial/exponential memories or retrieval")
+            raise _refuse(
+                f"{method} needs an energy quadratic in layer {a!r} (hebbian, dense, bias "
+                f"synapses); its synapses ({', '.join(s.kind for s in touching)}) are not — use dense_async "
+                f"for polynomial/exponential memories or retrieval"
+            )
     w = w * (1 - jnp.eye(n, dtype=w.dtype))  # y_i^2 = 1: the diagonal only adds a constant
     return _Plan(method, (a,), w, None)
 
@@ -355,7 +374,7 @@ def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
     rows = jnp.arange(S + 1)
     xhat0 = network.activations(x)
     key = jax.random.fold_in(p.key, member)
-    if cfg.method in BINARY_METHODS:
+    if get_method(cfg.method).binary:
         (a,) = cfg.layers
         shape = network.neurons[a].shape
         y0 = sgn(x[a].ravel())
@@ -415,8 +434,15 @@ def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
         out["dEdt_scale"] = mag[0] + mag[k] + jnp.zeros(2, energy.dtype)
         out["valid"] = jnp.stack([jnp.asarray(True), k > 0])
     sweeps = k.astype(jnp.int32)
-    return dict(**out, status=status, t_final=k.astype(energy.dtype), n_steps=sweeps, n_accepted=sweeps,
-                n_rejected=jnp.zeros((), jnp.int32), vf_evals=jnp.asarray(-1, jnp.int32))
+    return dict(
+        **out,
+        status=status,
+        t_final=k.astype(energy.dtype),
+        n_steps=sweeps,
+        n_accepted=sweeps,
+        n_rejected=jnp.zeros((), jnp.int32),
+        vf_evals=jnp.asarray(-1, jnp.int32),
+    )
 
 
 @eqx.filter_jit
@@ -427,11 +453,14 @@ def _run(network, x0, arrays, p: _DParams, cfg: _DStatic, batched: bool):
     return _one(network, x0, arrays, p, cfg, 0)
 
 
-def simulate_discrete(network, x0: dict, *, method: str, max_sweeps: int = 100, seed: int = 0, rtol: float = 1e-6,
-                      atol: float = 1e-8, order=None, keep_ends: bool = False) -> Trajectory:
-    """Run a discrete rule on ``network`` from the full (possibly batched) state
-    ``x0``; ``simulate(method=...)`` calls this.  Rows of the ``Trajectory`` are
-    sweeps (``ts = 0, 1, 2...``); ``dEdt`` holds the energy change of each sweep.
+def simulate_discrete(network, x0: dict, settings) -> Trajectory:
+    """Run the discrete rule ``settings.method`` on ``network`` from the full
+    (possibly batched) state ``x0``; ``simulate`` calls this.  Rows of the
+    ``Trajectory`` are sweeps (``ts = 0, 1, 2...``); ``dEdt`` holds the energy
+    change of each sweep.  ``settings.max_sweeps`` bounds the sweeps, ``seed``
+    draws the asynchronous update orders, ``order`` lists the layers
+    ``retrieval`` updates, the steady-state tolerances stop ``retrieval``, and
+    ``save=2`` keeps only the start and the end.
 
     - ``async`` / ``sync``: the one free layer's units are ``sgn(x0)``; the
       synapse energy must be quadratic in them (Hebbian, dense, bias), with
@@ -445,8 +474,11 @@ def simulate_discrete(network, x0: dict, *, method: str, max_sweeps: int = 100, 
       stops when ``rms(change) <= atol + rtol rms(x)``.
     Statuses: ``steady_state`` (a fixed point), ``cycle`` (back to the state of
     two sweeps before), ``max_steps`` (``max_sweeps`` made), ``failed``."""
-    if int(max_sweeps) != max_sweeps or max_sweeps < 1:
-        raise DiscreteError(f"solver.max_sweeps: expected an integer >= 1, got {max_sweeps}")
+    method, max_sweeps, order = settings.method, settings.max_sweeps, settings.order
+    steady = settings.steady
+    rtol, atol = (steady.rtol, steady.atol) if steady else (0.0, 0.0)
+    keep_ends = isinstance(settings.save, int) and settings.save == 2
+    seed = settings.seed
     pl = plan(network, x0, method, order)
     if method == "dense_async":
         xi, kind, deg, rectified, beta = pl.dense
@@ -484,5 +516,9 @@ def flip_stability(network, x_end: dict, layer: str) -> dict:
         kind = "degenerate"
     else:
         kind = "stable"
-    return {"kind": kind, "min_flip_gain": float(gains.min()) if gains.size else None,
-            "unstable_units": int(np.sum(gains < -tol)), "marginal_units": int(np.sum(np.abs(gains) <= tol))}
+    return {
+        "kind": kind,
+        "min_flip_gain": float(gains.min()) if gains.size else None,
+        "unstable_units": int(np.sum(gains < -tol)),
+        "marginal_units": int(np.sum(np.abs(gains) <= tol)),
+    }

@@ -1,22 +1,13 @@
 """Ending a solve on the field the solver has already evaluated.
 
-hopdyn ends every ODE solve when the state is in trouble (NaN, divergence) or,
-when asked, at a steady state — tests on ``y`` *and* ``f(y)``.  A Diffrax
-``Event`` sees only ``y``, so it costs one more field evaluation per step
-(one in seven for Tsit5, one in three or four for RKC2).  But first-same-as-last
-solvers (Tsit5, Dopri5, RKC2, ETDRK4) have just evaluated ``f(y1)`` and keep it in their
-state for the next step.  Here:
-
-- ``FieldStop`` wraps such a solver and runs ``test(y1, f1)`` on every step's
-  end, passing the answer on beside the error estimate;
-- ``StopController`` (a ``PIDController``) reads it and, on an accepted step,
-  ends the solve with ``RESULTS.event_occurred`` — as an event would, at the
-  end of the step, with no root finding (hopdyn's events are booleans tested at
-  step ends anyway).
-
-Used by ``hopdyn._solve`` for ``tsit5``, ``dopri5``, ``rkc`` and ``etd`` (each
-method there says where its state keeps ``f(y1)``); the other methods keep
-the ``Event``.
+hopdyn ends an ODE solve on trouble (NaN, divergence) or, when asked, at a
+steady state: tests on ``y`` and ``f(y)``.  A Diffrax ``Event`` costs one more
+field evaluation per step; first-same-as-last solvers (Tsit5, Dopri5, RKC2,
+ETDRK4) already hold ``f(y1)``.  ``FieldStop`` wraps such a solver and runs
+the test on it, passing the answer beside the error estimate;
+``StopController`` (a ``PIDController``) ends the solve with
+``RESULTS.event_occurred`` on an accepted step that passed.  Which methods
+use it: their ``fsal`` trait in ``registry.py``.
 """
 
 from __future__ import annotations
@@ -69,6 +60,7 @@ class StopController(dfx.PIDController):
     def adapt_step_size(self, t0, t1, y0, y1_candidate, args, y_error, error_order, controller_state):
         err, flag = y_error
         keep, tprev, tnext, jump, state, result = super().adapt_step_size(
-            t0, t1, y0, y1_candidate, args, err, error_order, controller_state)
+            t0, t1, y0, y1_candidate, args, err, error_order, controller_state
+        )
         result = dfx.RESULTS.where(keep & (flag > 0), dfx.RESULTS.event_occurred, result)
         return keep, tprev, tnext, jump, state, result

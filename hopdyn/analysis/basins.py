@@ -1,0 +1,415 @@
+"""Attractor basins of a ``Network``: chunked, resumable batched solves of an
+ensemble of initial states, attractor labels named in the language of
+associative memory, basin fractions and retrieval curves.
+
+The interface follows Attractors.jl: an integer label per initial state (-1
+for a trajectory that did not reach a steady state) and ``{label: fraction}``
+summing to 1.  Labels are assigned once, after every chunk is solved, so they
+do not depend on how the ensemble was chunked or interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from ..core import patterns as P
+from ..core.errors import AnalysisError
+from ..core.io import write_json, write_npz
+from ..model.network import Network
+from ..solvers.settings import SolveSettings
+from ..solvers.simulate import simulate
+from ..solvers.trajectory import STATUSES
+
+STEADY = STATUSES.index("steady_state")
+KIND_ORDER = ("pattern", "negated", "mixture", "metastable", "other")
+MEMORY_BUDGET = 256 * 2**20  # bytes of solver state per chunk
+
+
+# ------------------------------------------------------------------ chunked solving
+def chunk_size(network: Network, total: int, chunk: int | None = None) -> int:
+    """Trajectories per compiled solve: ``chunk`` when given, else as many as keep
+    the solver state of a chunk under ``MEMORY_BUDGET``."""
+    if chunk:
+        return int(min(chunk, total))
+    state = sum(n.size for n in network.neurons.values())
+    per_member = 8 * state * 40  # stages, error estimate, controller and saved rows, with margin
+    return int(max(1, min(4096, total, MEMORY_BUDGET // per_member)))
+
+
+def fingerprint(network: Network, starts: dict, base: dict, settings: SolveSettings, chunk: int) -> str:
+    """What a resumed ensemble must share with the interrupted one: the network's
+    arrays and structure, the starts, the other layers' states, the settings and
+    the chunk size."""
+    import jax
+
+    h = hashlib.sha256()
+    leaves, treedef = jax.tree.flatten(network)
+    h.update(str(jax.tree.map(lambda a: (np.shape(a), str(np.asarray(a).dtype)), leaves)).encode())
+    h.update(repr((type(network).__name__, [type(s).__name__ for s in network.synapses], network.names)).encode())
+    for leaf in leaves:
+        h.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    for d in (starts, base):
+        for k in sorted(d):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(np.asarray(d[k], np.float64)).tobytes())
+    h.update(repr(settings).encode())
+    h.update(str(chunk).encode())
+    return h.hexdigest()
+
+
+def solve_ensemble(
+    network: Network,
+    starts: dict[str, np.ndarray],
+    base: dict | None = None,
+    settings: SolveSettings | None = None,
+    chunk: int | None = None,
+    folder: str | None = None,
+    resume: bool = False,
+    on_chunk: Callable[[int, int], None] | None = None,
+    wait_seconds: float = 86400.0,
+) -> dict[str, np.ndarray] | None:
+    """Solve every start (``starts``: ``{layer: (M, *shape)}``; the other layers
+    start from ``base``, unbatched, default zero) in chunks of one compiled,
+    batched solve each, keeping only the end of each trajectory.  With
+    ``folder``, each chunk's end states go to ``folder/chunk_<i>.npz`` as soon
+    as it is done, so ``resume=True`` continues an interrupted run where it
+    stopped.  Returns ``status``, ``t_final``, ``energy_end`` and ``x_end/<layer>``
+    per start (``None`` on a worker of a distributed run)."""
+    import jax
+
+    settings = dataclasses.replace(settings or SolveSettings(), save=2)
+    layers = list(starts)
+    if not layers:
+        raise AnalysisError("expected at least one layer's starts", ("starts",))
+    unknown = [k for k in [*layers, *(base or {})] if k not in network.neurons]
+    if unknown:
+        raise AnalysisError(f"unknown neuron {unknown[0]!r} (neurons: {', '.join(network.names)})", ("starts",))
+    total = len(next(iter(starts.values())))
+    if any(len(v) != total for v in starts.values()):
+        raise AnalysisError("every layer needs the same number of starts", ("starts",))
+    base = {
+        n: np.asarray((base or {}).get(n, np.zeros(network.neurons[n].shape)), np.float64)
+        for n in network.names
+        if n not in starts
+    }
+    chunk = chunk_size(network, total, chunk)
+    n_chunks = -(-total // chunk)
+    lead = jax.process_index() == 0  # under jax.distributed, process 0 prepares the folder
+    if folder is not None:
+        fp = fingerprint(network, starts, base, settings, chunk)
+        manifest = os.path.join(folder, "manifest.json")
+        if not lead:
+            _wait_for_files([manifest], wait_seconds)
+        if (resume or not lead) and os.path.isfile(manifest):
+            with open(manifest) as f:
+                old = json.load(f)
+            if old.get("fingerprint") != fp:
+                raise AnalysisError(
+                    "the network, settings or ensemble changed since the interrupted run; run without resuming",
+                    ("resume",),
+                )
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.makedirs(folder, exist_ok=True)
+            write_json(manifest, {"fingerprint": fp, "chunk": chunk, "total": total, "chunks": n_chunks})
+    from ..solvers.sharding import my_chunks
+
+    parts = {}
+    for i in my_chunks(n_chunks):
+        path = os.path.join(folder, f"chunk_{i:05d}.npz") if folder is not None else None
+        if path is not None and os.path.isfile(path):
+            if on_chunk:
+                on_chunk(i + 1, n_chunks)
+            continue
+        n = min(chunk, total - i * chunk)
+        x0 = {k: np.broadcast_to(v, (chunk,) + v.shape) for k, v in base.items()}
+        for k, v in starts.items():
+            part = np.asarray(v[i * chunk : (i + 1) * chunk])
+            if n < chunk:  # pad to the compiled batch size; the padding is dropped below
+                part = np.concatenate([part, np.repeat(part[-1:], chunk - n, axis=0)])
+            x0[k] = part
+        # a fresh seed per chunk: asynchronous rules draw other update orders
+        tr = simulate(network, x0, dataclasses.replace(settings, seed=settings.seed + i))
+        arrays = {
+            "status": np.asarray(tr.status)[:n],
+            "t_final": np.asarray(tr.t_final)[:n],
+            "energy_end": np.asarray(tr.final_energy)[:n],
+        }
+        for k, v in tr.final_state.items():
+            arrays[f"x_end/{k}"] = np.asarray(v)[:n]
+        if path is not None:
+            write_npz(path, arrays)
+        else:
+            parts[i] = arrays
+        if on_chunk:
+            on_chunk(i + 1, n_chunks)
+    if not lead:
+        return None  # process 0 gathers the chunks
+    if folder is not None:
+        _wait_for_files([os.path.join(folder, f"chunk_{i:05d}.npz") for i in range(n_chunks)], wait_seconds)
+        parts = {i: np.load(os.path.join(folder, f"chunk_{i:05d}.npz")) for i in range(n_chunks)}
+    keys = list(parts[0].keys()) if isinstance(parts[0], dict) else parts[0].files
+    return {k: np.concatenate([parts[i][k] for i in range(n_chunks)]) for k in keys}
+
+
+def _wait_for_files(paths: list[str], seconds: float) -> None:
+    """Wait until every file exists (other processes write them), or fail."""
+    import time
+
+    from ..core.errors import HopdynError
+
+    deadline = time.monotonic() + seconds
+    while True:
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise HopdynError(
+                f"basins: {len(missing)} chunk files never appeared (first: {missing[0]}); "
+                "did every process of the distributed run start?"
+            )
+        time.sleep(1.0)
+
+
+# ------------------------------------------------------------------ labelling
+def classify_end_state(a: np.ndarray, patterns: np.ndarray | None, overlap: float, mixtures: int):
+    """The name of one end state (activations ``a``): ``("pattern", j)``,
+    ``("negated", j)``, ``("mixture", ((j, sign), ...))`` for
+    ``sign(sum_j sign_j xi_j)`` over an odd number of patterns,
+    ``("metastable", (j, ...))`` for the average of several patterns, or None."""
+    if patterns is None:
+        return None
+    cos = P.cosine_similarity(a, patterns)
+    j = int(np.argmax(np.abs(cos)))
+    if abs(cos[j]) >= overlap:
+        return ("pattern", j) if cos[j] > 0 else ("negated", j)
+    order = np.argsort(-np.abs(cos))
+    for k in range(3, min(mixtures, len(patterns)) + 1, 2):
+        top = order[:k]
+        signs = np.sign(cos[top])
+        cand = np.sign(signs @ patterns[top])
+        if float(P.cosine_similarity(a, cand[None])[0]) >= overlap:
+            return ("mixture", tuple(sorted((int(t), int(s)) for t, s in zip(top, signs))))
+    pos = np.argsort(-cos)
+    for k in range(2, len(patterns) + 1):
+        cand = patterns[pos[:k]].mean(axis=0)
+        if float(P.cosine_similarity(a, cand[None])[0]) >= overlap:
+            return ("metastable", tuple(sorted(int(t) for t in pos[:k])))
+    return None
+
+
+def label_attractors(
+    act: np.ndarray, status: np.ndarray, patterns=None, overlap: float = 0.95, cluster: float = 0.05, mixtures: int = 5
+):
+    """Integer labels (-1: no steady state) and the attractor keys they stand for.
+    End states that match no stored pattern are clustered: an end state joins
+    the first cluster whose founding state lies within RMS distance ``cluster``."""
+    centres, names = [], []
+    for i, a in enumerate(act):
+        if status[i] != STEADY:
+            names.append(None)
+            continue
+        key = classify_end_state(a, patterns, overlap, mixtures)
+        if key is None:
+            d = [np.sqrt(np.mean((a - c) ** 2)) for c in centres]
+            k = next((j for j, dj in enumerate(d) if dj <= cluster), None)
+            if k is None:
+                centres.append(a)
+                k = len(centres) - 1
+            key = ("other", k)
+        names.append(key)
+    # Named attractors in pattern order; 'other' ones in the order first met.
+    distinct = sorted({k for k in names if k is not None}, key=lambda k: (KIND_ORDER.index(k[0]), k[1]))
+    index = {k: n for n, k in enumerate(distinct)}
+    labels = np.array([index[k] if k is not None else -1 for k in names], np.int64)
+    return labels, distinct
+
+
+def attractor_table(keys, labels, energies, x_end, network, classify: int = 32, method: str = "tsit5") -> list[dict]:
+    """One entry per attractor: label, kind, patterns, count, energy, and the
+    stability of a representative end state (the first 32 attractors): of the
+    ODE's fixed point, or against single flips for binary rules."""
+    from ..solvers.discrete import flip_stability, free_layers
+    from ..solvers.registry import get_method
+    from .verify import fixed_point
+
+    if method != "auto" and get_method(method).binary:
+        layer = free_layers(network)[0]
+        net64 = network.astype("float64")
+        fixed_point = lambda net, x: flip_stability(net64, x, layer)  # noqa: E731
+
+    out = []
+    for lab, key in enumerate(keys):
+        members = np.flatnonzero(labels == lab)
+        e = energies[members]
+        entry = {
+            "label": lab,
+            "kind": key[0],
+            "count": int(len(members)),
+            "energy": float(np.mean(e)),
+            "energy_spread": float(np.max(e) - np.min(e)),
+            "representative": int(members[0]),
+        }
+        if key[0] in ("pattern", "negated"):
+            entry["pattern"] = key[1]
+        elif key[0] == "mixture":
+            entry["patterns"] = [j for j, _ in key[1]]
+            entry["signs"] = [s for _, s in key[1]]
+        elif key[0] == "metastable":
+            entry["patterns"] = list(key[1])
+        if lab < classify:
+            fp = fixed_point(network, {k: v[members[0]] for k, v in x_end.items()})
+            entry["stability"] = fp["kind"]
+            entry["unstable_directions"] = fp.get("unstable_directions", fp.get("unstable_units"))
+        out.append(entry)
+    return out
+
+
+def fractions(labels: np.ndarray) -> dict[str, float]:
+    """``{label: fraction}`` over every label present, -1 included; sums to 1."""
+    values, counts = np.unique(labels, return_counts=True)
+    total = counts.sum()
+    return {str(int(v)): float(c / total) for v, c in zip(values, counts)}
+
+
+def retrieval_curve(labels, keys, source, level) -> dict | None:
+    """Per corruption level: the fraction of starts that ended at the pattern they
+    were corrupted from (``source``; starts with ``level`` NaN are not corrupted
+    patterns and are left out)."""
+    level = np.asarray(level, np.float64)
+    corrupted = np.isfinite(level)
+    if not np.any(corrupted):
+        return None
+    ok = np.array([lab >= 0 and keys[lab][0] == "pattern" and keys[lab][1] == src for lab, src in zip(labels, source)])
+    levels = np.unique(level[corrupted])
+    acc = [float(np.mean(ok[corrupted & (level == lv)])) for lv in levels]
+    return {"corruption": levels.tolist(), "accuracy": acc}
+
+
+# ------------------------------------------------------------------ the whole analysis
+class Basins(NamedTuple):
+    """What ``basins`` returns: ``report`` (the ``basins.json`` content: samples,
+    layer, attractors, fractions, undecided, chunks) and ``arrays`` (per start:
+    ``x0/<layer>``, ``xhat_end/<layer>``, ``x_end/<layer>``, ``labels``,
+    ``t_final``, ``status``, ``energy_end``)."""
+
+    report: dict
+    arrays: dict
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.arrays["labels"]
+
+    @property
+    def fractions(self) -> dict[str, float]:
+        return self.report["fractions"]
+
+    @property
+    def attractors(self) -> list[dict]:
+        return self.report["attractors"]
+
+    def retrieval(self, source, level) -> dict | None:
+        """Per corruption level, the fraction of starts that ended at the pattern
+        they were corrupted from (``source``, ``level``: as ``corrupted_starts``
+        returns them, NaN level for starts that are not corrupted patterns)."""
+        return retrieval_curve(self.labels, [(a["kind"], a.get("pattern")) for a in self.attractors], source, level)
+
+
+def basins(
+    network: Network,
+    starts,
+    *,
+    layer: str | None = None,
+    base: dict | None = None,
+    settings: SolveSettings | None = None,
+    patterns=None,
+    pattern_name: str | None = None,
+    overlap: float = 0.95,
+    cluster: float = 0.05,
+    mixtures: int = 5,
+    binarize: bool = False,
+    chunk: int | None = None,
+    folder: str | None = None,
+    resume: bool = False,
+    on_chunk: Callable[[int, int], None] | None = None,
+    classify: int = 32,
+) -> Basins | None:
+    """Where the trajectories of ``network`` from an ensemble of initial states end.
+
+    - ``starts``: ``(M, *shape)`` initial states of ``layer`` (or ``{layer: array}``);
+      the other layers start from ``base`` (default zero).
+    - ``settings``: how each trajectory is solved (default ``SolveSettings()``).
+    - ``patterns``: ``(K, n)`` stored patterns that name attractors (pattern ``j``,
+      its negation, sign mixtures, metastable averages); end states matching none
+      are clustered at RMS distance ``cluster``.  ``binarize`` compares
+      ``sign(activation)``.
+    - ``chunk``: trajectories per compiled solve (default: bounded memory);
+      ``folder``: where chunks are kept so that ``resume=True`` continues an
+      interrupted study; ``on_chunk(done, total)`` reports progress.
+    Returns a ``Basins`` (``None`` on a worker process of a distributed run)."""
+    import jax
+
+    from ..solvers.registry import get_method
+
+    if not isinstance(starts, dict):
+        if layer is None:
+            raise AnalysisError("name the layer the starts belong to", ("layer",))
+        starts = {layer: starts}
+    layer = layer or next(iter(starts))
+    if layer not in starts:
+        raise AnalysisError(f"no starts for layer {layer!r}", ("layer",))
+    settings = settings or SolveSettings()
+    x0 = np.asarray(starts[layer], np.float64)
+    if patterns is not None:
+        patterns = np.asarray(patterns, np.float64).reshape(len(patterns), -1)
+        if patterns.shape[1] != network.neurons[layer].size:
+            raise AnalysisError(
+                f"rows of {patterns.shape[1]} values do not fit layer {layer!r} of {network.neurons[layer].size} units",
+                ("patterns",),
+            )
+    res = solve_ensemble(network, {**starts, layer: x0}, base, settings, chunk, folder, resume, on_chunk)
+    if res is None:
+        return None
+    x_end = {k[len("x_end/") :]: v for k, v in res.items() if k.startswith("x_end/")}
+    method = settings.method
+    net64 = network.astype("float64")
+    if method != "auto" and get_method(method).binary:  # the end states are the units' +-1 values
+        act = np.asarray(x_end[layer], np.float64).reshape(len(x0), -1)
+    else:
+        act = np.asarray(jax.vmap(lambda x: net64.neurons[layer].activation(x))(np.asarray(x_end[layer], np.float64)))
+        act = act.reshape(len(act), -1)
+    cmp = np.sign(act) if binarize else act
+    labels, keys = label_attractors(cmp, res["status"], patterns, overlap, cluster, mixtures)
+    attractors = attractor_table(
+        keys, labels, res["energy_end"].astype(np.float64), x_end, network, classify=classify, method=method
+    )
+    size = chunk_size(network, len(x0), chunk)
+    report = {
+        "samples": int(len(x0)),
+        "layer": layer,
+        "patterns": pattern_name,
+        "attractors": attractors,
+        "fractions": fractions(labels),
+        "undecided": int(np.sum(labels < 0)),
+        "chunks": {"size": size, "count": -(-len(x0) // size)},
+    }
+    arrays = {
+        f"x0/{layer}": x0,
+        f"xhat_end/{layer}": act,
+        "labels": labels,
+        "t_final": res["t_final"],
+        "status": res["status"],
+        "energy_end": res["energy_end"],
+    }
+    arrays.update({f"x_end/{k}": v for k, v in x_end.items()})
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)  # done: the chunks are in the result
+    return Basins(report, arrays)

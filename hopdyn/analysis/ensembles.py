@@ -1,0 +1,69 @@
+"""Ensembles of initial states for basin studies: corrupted stored patterns,
+random states, and a grid on the plane through three points.  Plain numpy,
+seeded per purpose (``patterns.rng``), so a study is reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core import patterns as P
+from ..core.errors import AnalysisError
+
+
+def corrupted_starts(
+    patterns: np.ndarray, levels, samples: int, kind: str = "flip", which="all", seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``samples`` starts per corruption level, spread over the stored patterns
+    ``which`` (``"all"`` or a list of row indices): ``(starts, source, level)``
+    with one row, source pattern and level per start."""
+    patterns = np.asarray(patterns, np.float64).reshape(len(patterns), -1)
+    idx = list(range(len(patterns))) if which == "all" else list(which)
+    bad = [i for i in idx if not 0 <= i < len(patterns)]
+    if bad:
+        raise AnalysisError(f"index {bad[0]} out of range ({len(patterns)} patterns)", ("which",))
+    if kind not in ("flip", "noise", "mask"):
+        raise AnalysisError(f"expected flip, noise or mask, got {kind!r}", ("kind",))
+    gen = P.rng(seed, "basins:corruption")
+    xs, sources, lv = [], [], []
+    for level in levels:
+        if kind in ("flip", "mask") and not 0 <= level <= 1:
+            raise AnalysisError(f"{kind} levels are fractions in [0, 1], got {level}", ("levels",))
+        src = np.asarray([idx[k % len(idx)] for k in range(samples)])
+        xs.append(P.corrupt(patterns[src], gen, **{kind: float(level)}))
+        sources.append(src)
+        lv.append(np.full(samples, float(level)))
+    return np.concatenate(xs), np.concatenate(sources), np.concatenate(lv)
+
+
+def random_starts(
+    samples: int,
+    size: int,
+    distribution: str = "uniform",
+    low: float = -1.0,
+    high: float = 1.0,
+    mean: float = 0.0,
+    std: float = 1.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """``(samples, size)`` states drawn from ``distribution`` (uniform, normal, binary)."""
+    return P.random_patterns(P.rng(seed, "basins:random"), distribution, (samples, size), low, high, mean, std)
+
+
+def grid_starts(p0, p1, p2, extent=(-1.5, 1.5), resolution: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A ``resolution x resolution`` grid ``x(a, b) = p0 + a (p1 - p0) + b (p2 - p0)``
+    for ``a, b`` in ``extent``: ``(starts, a, b)``."""
+    p0, p1, p2 = (np.asarray(p, np.float64).ravel() for p in (p0, p1, p2))
+    ticks = np.linspace(extent[0], extent[1], resolution)
+    aa, bb = np.meshgrid(ticks, ticks, indexing="xy")
+    a, b = aa.ravel(), bb.ravel()
+    return p0[None] + a[:, None] * (p1 - p0)[None] + b[:, None] * (p2 - p0)[None], a, b
+
+
+def plane_coordinates(x: np.ndarray, plane) -> tuple[list[float], float]:
+    """Where a state sits on the plane through ``(p0, p1, p2)`` (least squares):
+    its ``(a, b)`` and its distance from the plane relative to its distance from ``p0``."""
+    p0, p1, p2 = plane
+    basis = np.stack([p1 - p0, p2 - p0], axis=1)
+    x = np.asarray(x, np.float64).ravel()
+    coef, *_ = np.linalg.lstsq(basis, x - p0, rcond=None)
+    return coef.tolist(), float(np.linalg.norm(basis @ coef - (x - p0)) / (np.linalg.norm(x - p0) + 1e-300))

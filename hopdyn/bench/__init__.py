@@ -1,0 +1,1 @@
+"""``hopdyn bench``: the benchmark harness, apart from the library code."""

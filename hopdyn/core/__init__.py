@@ -1,0 +1,1 @@
+"""The bottom layer: errors, atomic file writing, pattern data (numpy)."""

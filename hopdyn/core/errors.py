@@ -1,0 +1,66 @@
+"""hopdyn's exception types.
+
+Every input error is a ``HopdynError`` with a structured ``location`` (the
+argument or key path, as a tuple of names and indices) and a ``message``.
+The Python API speaks of Python arguments (``synapses[1].weights``); the
+scenario layer adds the file and the YAML key path (``ScenarioError``).  No
+error text is ever parsed back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+Location = tuple[str | int, ...]
+
+
+def format_location(location: Sequence[str | int]) -> str:
+    """``("synapses", 1, "weights")`` -> ``synapses[1].weights``."""
+    out = ""
+    for part in location:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class HopdynError(Exception):
+    """Base class of hopdyn's input errors: ``location`` (a key path) and ``message``."""
+
+    def __init__(self, message: str, location: Sequence[str | int] = ()):
+        self.message = " ".join(str(message).split())  # always one line
+        self.location: Location = tuple(location)
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        where = format_location(self.location)
+        return f"{where}: {self.message}" if where else self.message
+
+    @property
+    def where(self) -> str:
+        return format_location(self.location)
+
+    def within(self, *prefix: str | int) -> HopdynError:
+        """The same error located under ``prefix`` (e.g. a scenario section)."""
+        return type(self)._relocated(self, tuple(prefix) + self.location)
+
+    @classmethod
+    def _relocated(cls, err: HopdynError, location: Location) -> HopdynError:
+        new = cls.__new__(cls)
+        new.__dict__.update(err.__dict__)
+        new.location = location
+        Exception.__init__(new, new._text())
+        return new
+
+
+class NetworkError(HopdynError, ValueError):
+    """An invalid network declaration (unknown neuron, shape mismatch, bad tau...)."""
+
+
+class SettingsError(HopdynError, ValueError):
+    """Invalid solve settings (a tolerance, a horizon, a method...)."""
+
+
+class AnalysisError(HopdynError, ValueError):
+    """Invalid arguments of an analysis (basins, capacity, verify)."""

@@ -1,0 +1,293 @@
+"""Scenario files: safe YAML loading, ``--set`` overrides and validation
+against the schema.
+
+Every problem with a scenario raises ``ScenarioError`` whose one-line message
+names the file, the key path (``synapses[1].weights``) and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from ..core.errors import HopdynError, format_location
+from .schema import scenario_model
+
+MAX_FILE_BYTES = 10 * 2**20  # big data belongs in .npy files next to the scenario
+MAX_NODES = 1_000_000  # YAML nodes after alias expansion
+
+
+class ScenarioError(HopdynError, ValueError):
+    """Invalid scenario input: the ``file``, the key ``path`` in it (a string,
+    or a location tuple) and the ``message``.  ``str(err)`` is one line."""
+
+    def __init__(self, file: str, path, message: str):
+        self.file = file
+        self.path = path if isinstance(path, str) else format_location(path)
+        super().__init__(message, () if isinstance(path, str) else tuple(path))
+
+    def _text(self) -> str:
+        return f"{self.file}: {self.path}: {self.message}" if self.path else f"{self.file}: {self.message}"
+
+    @classmethod
+    def at(cls, file: str, err: HopdynError, *prefix) -> ScenarioError:
+        """A library error ``err`` (located at its own argument path) located in
+        ``file`` under the key path ``prefix``."""
+        return cls(file, (*prefix, *err.location), err.message)
+
+
+# ------------------------------------------------------------------ YAML
+class _Loader(yaml.SafeLoader):
+    """Safe loading (no object construction) that rejects duplicate keys."""
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
+    loader.flatten_mapping(node)
+    out = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a scalar", key_node.start_mark
+            ) from None
+        if key in out:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        out[key] = loader.construct_object(value_node, deep=deep)
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def _count_nodes(obj, limit: int) -> None:
+    stack, n = [obj], 0
+    while stack:
+        o = stack.pop()
+        n += 1
+        if n > limit:
+            raise ValueError(f"more than {limit} values after expanding YAML aliases")
+        if isinstance(o, dict):
+            stack.extend(o.values())
+        elif isinstance(o, list):
+            stack.extend(o)
+
+
+def parse_yaml(text: str | bytes, file: str) -> dict:
+    """The top-level mapping of a scenario file's text."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_FILE_BYTES:
+            raise ScenarioError(
+                file,
+                "",
+                f"the file is {len(text) / 2**20:.1f} MiB; scenario files are limited to "
+                f"{MAX_FILE_BYTES // 2**20} MiB (put large arrays in .npy files)",
+            )
+        if b"\x00" in text:
+            raise ScenarioError(file, "", "not a text file (it contains NUL bytes); expected a YAML scenario")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ScenarioError(file, "", f"not UTF-8 text (byte {e.start}); expected a YAML scenario") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.constructor.ConstructorError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}" if mark else "YAML"
+        problem = e.problem or ""
+        if "constructor for the tag" in problem:
+            tag = re.search(r"'([^']*)'", problem)
+            problem = f"YAML tag {tag.group(1) if tag else ''} is not allowed (scenarios never construct objects)"
+        raise ScenarioError(file, where, problem) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        raise ScenarioError(file, where, f"YAML syntax error: {getattr(e, 'problem', None) or e}") from None
+    except RecursionError:
+        raise ScenarioError(file, "", "YAML nested too deeply") from None
+    if data is None:
+        raise ScenarioError(file, "", "the file is empty; expected a mapping with keys name, neurons, ...")
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            file, "", f"expected a mapping (key: value lines) at the top level, got {type(data).__name__}"
+        )
+    try:
+        _count_nodes(data, MAX_NODES)
+    except ValueError as e:
+        raise ScenarioError(file, "", str(e)) from None
+    return data
+
+
+# ------------------------------------------------------------------ overrides
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _split_path(path: str) -> list[str | int]:
+    parts: list[str | int] = []
+    pos = 0
+    for m in _SEGMENT.finditer(path):
+        if m.start() != pos and path[pos : m.start()] not in (".",):
+            raise ValueError(f"malformed key path {path!r}")
+        pos = m.end()
+        name, index = m.groups()
+        parts.append(int(index) if index is not None else (int(name) if name.isdigit() else name))
+    if pos != len(path) or not parts:
+        raise ValueError(f"malformed key path {path!r}")
+    return parts
+
+
+def apply_overrides(data: dict, overrides: list[str], file: str) -> dict:
+    """Apply ``key.path=value`` overrides (values parsed as YAML scalars/lists)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ScenarioError(file, "--set", f"expected key.path=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            parts = _split_path(key.strip())
+            value = parse_yaml(raw, "--set") if raw.strip().startswith("{") else yaml.load(raw, Loader=_Loader)
+        except (ValueError, yaml.YAMLError, ScenarioError) as e:
+            raise ScenarioError(file, f"--set {key}", str(e)) from None
+        node: Any = data
+        for i, part in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(node, dict):
+                if part not in node or node[part] is None:
+                    node[part] = [] if isinstance(nxt, int) else {}
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                raise ScenarioError(file, f"--set {key}", f"no element {part!r} to set")
+        last = parts[-1]
+        if isinstance(node, dict):
+            node[last] = value
+        elif isinstance(node, list) and isinstance(last, int) and last < len(node):
+            node[last] = value
+        else:
+            raise ScenarioError(file, f"--set {key}", f"no element {last!r} to set")
+    return data
+
+
+# ------------------------------------------------------------------ validation
+_TYPE_LABEL = re.compile(
+    r"^(function-\w+\[|list\[|dict\[|tuple\[|literal\[|union\[|set\[|bool$|str$|int$|float$|[A-Z]\w*$)"
+)
+
+
+def _format_loc(loc: tuple, data: Any) -> str:
+    """``('synapses', 1, 'dense', 'weights')`` -> ``synapses[1].weights``.  Pydantic
+    inserts union members (a discriminator tag, ``list[str]``, a model name) into
+    locations; an element that is not a key of the input there is dropped when
+    it is such a label."""
+    out = ""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            continue
+        is_key = isinstance(node, dict) and part in node
+        if not is_key and ((isinstance(node, dict) and node.get("type") == part) or _TYPE_LABEL.match(str(part))):
+            continue
+        out += ("." if out else "") + str(part)
+        node = node.get(part) if isinstance(node, dict) else None
+    return out
+
+
+def _describe(err: dict) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "missing":
+        if err["loc"] and isinstance(err["loc"][-1], int):
+            return f"too few items: nothing at index {err['loc'][-1]}"
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key (not part of the scenario format; see `hopdyn schema`)"
+    if kind == "union_tag_invalid":
+        tags = err.get("ctx", {}).get("expected_tags", "")
+        return f"unknown type {err['ctx'].get('tag')!r}; expected one of {tags}"
+    if kind == "union_tag_not_found":
+        return "needs a `type` key"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    msg = msg.replace("Input should be", "should be")
+    got = err.get("input")
+    if kind not in ("model_type", "dict_type") and not isinstance(got, (dict, list)):
+        msg += f" (got {got!r})"
+    elif kind in ("model_type", "dict_type", "list_type", "tuple_type"):
+        msg += f" (got {type(got).__name__})"
+    return msg
+
+
+def validate(data: dict, file: str):
+    try:
+        return scenario_model().model_validate(data)
+    except pydantic.ValidationError as e:
+        errors = e.errors(include_url=False)
+
+        # A union reports one error per alternative: prefer the deepest path, then an
+        # error about the value over "is not of this alternative's type".
+        def rank(i_er):
+            i, er = i_er
+            mismatch = er["type"].endswith("_type") or er["type"] in ("literal_error", "union_tag_not_found")
+            return (len(_format_loc(er["loc"], data)), not mismatch, -i)
+
+        first = max(enumerate(errors), key=rank)[1]
+        more = f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise ScenarioError(file, _format_loc(first["loc"], data), _describe(first) + more) from None
+
+
+def load(path: str, overrides: list[str] | None = None):
+    """Read, parse and validate a scenario file; returns the model and the raw data."""
+    file = os.path.basename(path) if path else "<scenario>"
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise ScenarioError(path, "", f"cannot read the file: {e.strerror}") from None
+    if os.path.isdir(path):
+        raise ScenarioError(path, "", "is a directory; expected a scenario file")
+    if size > MAX_FILE_BYTES:
+        raise ScenarioError(
+            file,
+            "",
+            f"the file is {size / 2**20:.1f} MiB; scenario files are limited to "
+            f"{MAX_FILE_BYTES // 2**20} MiB (put large arrays in .npy files)",
+        )
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ScenarioError(file, "", f"cannot read the file: {e.strerror}") from None
+    data = parse_yaml(raw, file)
+    if overrides:
+        data = apply_overrides(data, overrides, file)
+    return validate(data, file), data
+
+
+# ------------------------------------------------------------------ shipped scenarios
+def shipped_dir() -> Path:
+    """Where the shipped scenarios live: ``hopdyn/scenarios`` in an installed
+    package, or ``scenarios/`` beside the package in a source checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for cand in (here / "scenarios", here.parent / "scenarios"):
+        if cand.is_dir() and any(cand.glob("*.yaml")):
+            return cand
+    return here.parent / "scenarios"
+
+
+def resolve(file: str) -> str:
+    """A path as given, or the name of a shipped scenario."""
+    if os.path.exists(file):
+        return file
+    for cand in (shipped_dir() / file, shipped_dir() / f"{file}.yaml"):
+        if cand.is_file():
+            return str(cand)
+    raise ScenarioError(file, "", "no such file, and not a shipped scenario (see `hopdyn list`)")

@@ -1,0 +1,228 @@
+"""A scenario's analyses as calls of the library: ``verify`` with the checks the
+file asks for, the ``basins:`` ensemble (``hd.basins``) and the ``capacity:``
+sweep (``hd.capacity``).  This module only translates; the work is in
+``hopdyn.analysis``."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..analysis import ensembles as E
+from ..analysis.basins import basins
+from ..analysis.capacity import capacity
+from ..analysis.verify import verify
+from ..core.errors import AnalysisError
+from ..model.params import SYNAPSES, parameters, pattern_ref
+from .build import Built
+from .loader import ScenarioError
+
+
+# ------------------------------------------------------------------ stored patterns
+def stored_patterns(built: Built) -> tuple[str, str, np.ndarray] | None:
+    """(layer, pattern name, patterns) to compare end states with: the readout's,
+    the outputs' patterns on the outputs' layer, or the first synapse that
+    stores patterns on a layer (a ``patterns`` parameter: rows of its first
+    layer; a ``weights`` parameter between two layers: rows of the second)."""
+    sc = built.scenario
+    if sc.outputs.readout is not None:
+        r = sc.outputs.readout
+        return r.layer, r.patterns, built.patterns[r.patterns]
+    if sc.outputs.patterns is not None:
+        layer = sc.outputs.layer or next(iter(sc.neurons))
+        p = built.patterns[sc.outputs.patterns]
+        if p.ndim >= 2 and int(np.prod(p.shape[1:])) == int(np.prod(sc.neurons[layer].shape)):
+            return layer, sc.outputs.patterns, p
+    for spec in sc.synapses:
+        refs = {
+            n: getattr(spec, n)
+            for n, (ann, _) in parameters(SYNAPSES[spec.type]).items()
+            if pattern_ref(ann) is not None and isinstance(getattr(spec, n), str)
+        }
+        if "patterns" in refs:
+            name, layer, p = refs["patterns"], spec.connects[0], built.patterns[refs["patterns"]]
+        elif "weights" in refs and spec.connects[0] != spec.connects[-1]:  # a recurrent matrix stores no patterns
+            name, layer, p = refs["weights"], spec.connects[-1], built.patterns[refs["weights"]]
+            p = p.T if getattr(spec, "transpose", False) else p
+        else:
+            continue
+        if p.ndim >= 2 and int(np.prod(p.shape[1:])) == int(np.prod(sc.neurons[layer].shape)):
+            return layer, name, p
+    return None
+
+
+def verify_scenario(built: Built, traj) -> dict:
+    """``verify`` with the checks a scenario asks for (``checks:``)."""
+    c = built.scenario.checks
+    fpc = c.fixed_point
+    report = verify(
+        built.network,
+        traj,
+        lyapunov_tolerance=None if c.lyapunov is False else (1e-6 if c.lyapunov is True else c.lyapunov.tolerance),
+        patterns=stored_patterns(built),
+        convexity_check=c.convexity,
+        gradient_check=c.gradient,
+        converged=c.converged,
+        fixed_point_residual=None if fpc is False else (1e-6 if fpc is True else fpc.residual),
+        stable=c.stable,
+    )
+    return {"scenario": built.scenario.name, **report}
+
+
+# ------------------------------------------------------------------ basins
+def basin_target(built: Built) -> tuple[str, str | None, np.ndarray | None]:
+    """(layer, pattern name, patterns) of the basins section, with the layer and
+    patterns inferred like ``verify`` does when not given."""
+    sc = built.scenario
+    spec = sc.basins
+    inferred = stored_patterns(built) if spec.patterns is not False else None
+    layer = spec.layer or (inferred[0] if inferred else sc.outputs.layer or next(iter(sc.neurons)))
+    if layer not in sc.neurons:
+        raise ScenarioError(built.file, "basins.layer", f"unknown neuron {layer!r} (neurons: {', '.join(sc.neurons)})")
+    size = int(np.prod(sc.neurons[layer].shape))
+    if isinstance(spec.patterns, str):
+        if spec.patterns not in built.patterns:
+            raise ScenarioError(built.file, "basins.patterns", f"unknown pattern {spec.patterns!r}")
+        p = built.patterns[spec.patterns]
+        if p.ndim < 2 or int(np.prod(p.shape[1:])) != size:
+            raise ScenarioError(
+                built.file,
+                "basins.patterns",
+                f"rows of {spec.patterns!r} (shape {list(p.shape)}) do not fit layer {layer!r} of {size} units",
+            )
+        return layer, spec.patterns, p.reshape(len(p), -1)
+    if inferred and inferred[0] == layer:
+        return layer, inferred[1], inferred[2].reshape(len(inferred[2]), -1)
+    return layer, None, None
+
+
+def _grid_point(pt, patterns, size, file, i) -> np.ndarray:
+    if pt.origin:
+        return np.zeros(size)
+    if pt.values is not None:
+        v = np.asarray(pt.values, np.float64)
+        if v.size != size:
+            raise ScenarioError(
+                file, f"basins.ensemble.grid.through[{i}].values", f"expected {size} values, got {v.size}"
+            )
+        return v
+    if patterns is None or pt.pattern >= len(patterns):
+        n = 0 if patterns is None else len(patterns)
+        raise ScenarioError(
+            file,
+            f"basins.ensemble.grid.through[{i}].pattern",
+            f"pattern index {pt.pattern} out of range ({n} patterns)",
+        )
+    return -patterns[pt.pattern] if pt.negated else patterns[pt.pattern].copy()
+
+
+def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray, dict, tuple | None]:
+    """Initial internal states of ``layer`` ``(M, *shape)``, per-start metadata
+    (``group``: 0 corruption, 1 random, 2 grid; ``source`` pattern; ``level``;
+    grid coordinates ``grid_a``/``grid_b``, NaN elsewhere) and the grid's plane
+    ``(p0, p1, p2)`` (None without a grid)."""
+    sc = built.scenario
+    ens = sc.basins.ensemble
+    plane = None
+    shape = tuple(sc.neurons[layer].shape)
+    size = int(np.prod(shape))
+    starts, meta = [], {"group": [], "source": [], "level": [], "grid_a": [], "grid_b": []}
+
+    def add(x, group, source=-1, level=np.nan, a=np.nan, b=np.nan):
+        n = len(x)
+        starts.append(x)
+        for k, v in (("group", group), ("source", source), ("level", level), ("grid_a", a), ("grid_b", b)):
+            meta[k] += list(np.broadcast_to(v, n))
+
+    if ens.corruption is not None:
+        c = ens.corruption
+        if patterns is None:
+            raise ScenarioError(built.file, "basins.ensemble.corruption", "needs stored patterns (basins.patterns)")
+        try:
+            x, src, lv = E.corrupted_starts(patterns, c.levels, c.samples, c.kind, c.patterns, sc.seed)
+        except AnalysisError as e:
+            key = {"which": "patterns"}.get(e.location[0], e.location[0])
+            raise ScenarioError(built.file, ("basins", "ensemble", "corruption", key), e.message) from None
+        add(x, 0, src, lv)
+    if ens.random is not None:
+        r = ens.random
+        add(E.random_starts(r.samples, size, r.distribution, r.low, r.high, r.mean, r.std, sc.seed), 1)
+    if ens.grid is not None:
+        g = ens.grid
+        plane = tuple(_grid_point(pt, patterns, size, built.file, i) for i, pt in enumerate(g.through))
+        x, a, b = E.grid_starts(*plane, extent=g.extent, resolution=g.resolution)
+        add(x, 2, -1, np.nan, a, b)
+    x0 = np.concatenate(starts).reshape((-1,) + shape)
+    meta = {k: np.asarray(v, np.float64 if k in ("level", "grid_a", "grid_b") else np.int64) for k, v in meta.items()}
+    return x0, meta, plane
+
+
+def run_basins(built: Built, out: str, resume: bool = False, on_chunk=None) -> tuple[dict, dict]:
+    """The ``basins:`` section: its ensemble through ``hd.basins``, plus the
+    retrieval curve and where each attractor sits on a grid's plane.  Returns
+    the ``basins.json`` report and the ``basins.npz`` arrays."""
+    spec = built.scenario.basins
+    layer, pname, patterns = basin_target(built)
+    x0, meta, plane = make_ensemble(built, layer, patterns)
+    base = {
+        n: (np.asarray(v)[0] if built.batch is not None else np.asarray(v)) for n, v in built.x0.items() if n != layer
+    }
+    try:
+        res = basins(
+            built.network,
+            {layer: x0},
+            layer=layer,
+            base=base,
+            settings=built.settings,
+            patterns=patterns,
+            pattern_name=pname,
+            overlap=spec.overlap,
+            cluster=spec.cluster,
+            mixtures=spec.mixtures,
+            binarize=spec.binarize,
+            chunk=spec.chunk,
+            folder=os.path.join(out, "basins.partial"),
+            resume=resume,
+            on_chunk=on_chunk,
+        )
+    except AnalysisError as e:
+        if e.location == ("resume",):
+            raise ScenarioError(
+                built.file,
+                "--resume",
+                "the scenario or ensemble changed since the interrupted run; run without --resume",
+            ) from None
+        raise ScenarioError.at(built.file, e, "basins") from None
+    if res is None:  # not process 0 of a distributed run: its chunks are written
+        return None, None
+    report = {"scenario": built.scenario.name, **res.report}
+    report["retrieval"] = res.retrieval(meta["source"], np.where(meta["group"] == 0, meta["level"], np.nan))
+    report["chunks"] = report.pop("chunks")
+    arrays = {**res.arrays, **meta}
+    if plane is not None:
+        for att in report["attractors"]:
+            x = res.arrays[f"x_end/{layer}"][att["representative"]]
+            att["plane_coordinates"], att["plane_residual"] = E.plane_coordinates(x, plane)
+    return report, arrays
+
+
+# ------------------------------------------------------------------ capacity
+def capacity_study(built: Built, on_step=None) -> dict:
+    """The ``capacity:`` section through ``hd.capacity`` (and again with
+    ``outputs.compare``'s method, on the same patterns)."""
+    spec = built.scenario.capacity
+    compare = built.scenario.outputs.compare
+    runs = 2 if compare else 1
+    per_run = (len(spec.N) if isinstance(spec.N, list) else 1) * len(spec.loads)
+    kwargs = spec.model_dump()
+
+    def step(offset):
+        return (lambda done, total: on_step(offset + done, runs * per_run)) if on_step else None
+
+    report = capacity(**kwargs, settings=built.settings, seed=built.scenario.seed, on_step=step(0))
+    if compare:
+        other = capacity(**kwargs, settings=built.with_method(compare), seed=built.scenario.seed, on_step=step(per_run))
+        head = ("family", "flip", "overlap_threshold", "error_rate", "load_power")
+        report["compare"] = {k: v for k, v in other.items() if k not in head}
+    return report

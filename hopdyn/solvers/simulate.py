@@ -1,0 +1,286 @@
+"""``simulate``: integrate a network's vector field with Diffrax.
+
+One jitted region per solve; batches (a leading axis on the initial state) go
+through ``jax.vmap``.  Every number a user may vary (tolerances, horizon, save
+times, ``beta``...) enters as an array, so only a new network *structure*, a
+new solver method or a new number of saved times recompiles.  Methods come
+from the registry (``registry.py``); settings from ``SolveSettings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import NamedTuple
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, ArrayLike
+
+from ..core.errors import SettingsError
+from ..model.network import Network, State, all_finite, max_abs, rms
+from .compile import compiled
+from .registry import AUTO, get_method
+from .settings import SolveSettings
+from .sharding import shard_batch, want_sharding
+from .stopping import FieldStop, StopController
+from .trajectory import FAILED, HORIZON, MAX_STEPS, STEADY_STATE, Trajectory
+
+
+class _Static(NamedTuple):
+    method: str
+    max_steps: int
+    steady: bool
+    initial_dt: bool
+
+
+class _Params(NamedTuple):
+    t0: Array
+    t1: Array
+    dt: Array
+    rtol: Array
+    atol: Array
+    pcoeff: Array
+    icoeff: Array
+    dcoeff: Array
+    ss_rtol: Array
+    ss_atol: Array
+    divergence: Array
+    dtmin: Array
+    dtmax: Array
+    rho: Array
+    ts: Array
+
+
+# ---------------------------------------------------------------- the solve
+def _trouble(y: State, f: State, p: _Params) -> Array:
+    """Non-finite state or field, or a state beyond the divergence bound."""
+    return ~all_finite(y) | ~all_finite(f) | (max_abs(y) > p.divergence)
+
+
+def _field(t, y: State, net: Network) -> State:
+    """The ODE right-hand side as the solver sees it (every solver evaluation goes
+    through here)."""
+    return net.vector_field(y)
+
+
+def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
+    method = get_method(cfg.method)
+    term = dfx.ODETerm(lambda t, y, net: _field(t, y, net))
+
+    def done(y, f):
+        """End the solve: trouble, or (when asked) a steady state."""
+        bad = _trouble(y, f, p)
+        if cfg.steady:
+            # tau_a dx_a/dt (the energy gradient): how far each layer moves per
+            # time constant, comparable across layers with different tau.
+            g = {a: f[a] * n.tau for a, n in network.neurons.items()}
+            return bad | (rms(g) < p.ss_atol + p.ss_rtol * rms(y))
+        return bad
+
+    solver = method.make(network, p)
+    if method.fsal is not None:  # the solver has f(y1) already: test it, no extra evaluation
+        solver, event = FieldStop(solver, method.fsal, done), None
+    else:
+        event = dfx.Event(lambda t, y, net, **kw: done(y, _field(t, y, net)))
+    if method.adaptive:
+        # A NaN inside a step makes the controller reject and shrink the step
+        # without end; dtmin with force_dtmin=False turns that into a failure.
+        controller = (StopController if event is None else dfx.PIDController)(
+            rtol=p.rtol,
+            atol=p.atol,
+            pcoeff=p.pcoeff,
+            icoeff=p.icoeff,
+            dcoeff=p.dcoeff,
+            dtmin=p.dtmin,
+            dtmax=p.dtmax,
+            force_dtmin=False,
+        )
+        dt0 = p.dt if cfg.initial_dt else None
+    else:
+        controller = dfx.ConstantStepSize()
+        dt0 = p.dt
+    sol = dfx.diffeqsolve(
+        term,
+        solver,
+        p.t0,
+        p.t1,
+        dt0,
+        x0,
+        args=network,
+        saveat=dfx.SaveAt(ts=p.ts, t1=True, solver_state=method.counts_evals),
+        stepsize_controller=controller,
+        event=event,
+        max_steps=cfg.max_steps,
+        throw=False,
+    )
+    ts, ys = sol.ts, sol.ys
+    rows = jnp.arange(ts.shape[0])
+    reached = jnp.isfinite(ts)  # rows the solve got to; the end of the solve is the last
+    end = jnp.max(jnp.where(reached, rows, 0))
+    # Rows past the end hold inf; mask them before evaluating anything on them.
+    ys = jax.tree.map(lambda a: jnp.where(reached.reshape((-1,) + (1,) * (a.ndim - 1)), a, 0), ys)
+    # every row's energy terms, activations, dE/dt and dx/dt from one flow and one JVP
+    # (quasi-static layers reported at their equilibrium)
+    obs = jax.vmap(network.observables)(ys)
+    ys, xhat, terms, dEdt, dEdt_scale = (obs[k] for k in ("x", "xhat", "energy_terms", "dEdt", "dEdt_scale"))
+    energy = sum(terms.values())
+    at_end = lambda a: a[end]
+    bad_end = _trouble(jax.tree.map(at_end, ys), jax.tree.map(at_end, obs["xdot"]), p) | ~jnp.isfinite(energy[end])
+
+    # A row is valid if the solve reached it, it does not repeat the previous save
+    # time (the end row does when the solve stops on a save time, e.g. t1), and its
+    # state and energy are finite.  Rows after the first invalid one are invalid.
+    repeat = jnp.concatenate([jnp.zeros(1, bool), ts[1:] == ts[:-1]])
+    finite = jax.vmap(lambda i: all_finite(jax.tree.map(lambda a: a[i], (ys, xhat))))(rows)
+    row_ok = reached & ~repeat & finite & jnp.isfinite(energy)
+    valid = jnp.cumprod(row_ok.astype(jnp.int32)).astype(bool)
+    last = jnp.maximum(jnp.sum(valid) - 1, 0)
+    fill = lambda a: jnp.where(valid.reshape((-1,) + (1,) * (a.ndim - 1)), a, a[last])
+    xs, xhat, terms, energy, dEdt, dEdt_scale = jax.tree.map(fill, (ys, xhat, terms, energy, dEdt, dEdt_scale))
+    ts_out = fill(jnp.where(reached, ts, ts[end]))
+
+    res = sol.result
+    status = jnp.where(
+        res == dfx.RESULTS.successful,
+        HORIZON,
+        jnp.where(
+            res == dfx.RESULTS.event_occurred,
+            STEADY_STATE,
+            jnp.where(res == dfx.RESULTS.max_steps_reached, MAX_STEPS, FAILED),
+        ),
+    )
+    status = jnp.where(bad_end, FAILED, status).astype(jnp.int32)
+
+    stats = sol.stats
+    n_steps = jnp.asarray(stats["num_steps"], jnp.int32)
+    if method.counts_evals:
+        counted = sol.solver_state[-1]  # evaluations on accepted steps, init included
+        accepted = jnp.maximum(jnp.asarray(stats["num_accepted_steps"], jnp.int32), 1)
+        rejected = jnp.asarray(stats["num_rejected_steps"], jnp.int32)
+        evals = (counted + jnp.round(rejected * (counted - 1) / accepted)).astype(jnp.int32)
+    elif method.evals_per_step is None:
+        evals = jnp.asarray(-1, jnp.int32)
+    else:
+        evals = (method.evals_per_step * n_steps + method.evals_init).astype(jnp.int32)
+    return dict(
+        ts=ts_out,
+        x=xs,
+        xhat=xhat,
+        energy=energy,
+        energy_terms=terms,
+        dEdt=dEdt,
+        dEdt_scale=dEdt_scale,
+        valid=valid,
+        status=status,
+        t_final=ts[end],
+        n_steps=n_steps,
+        n_accepted=jnp.asarray(stats["num_accepted_steps"], jnp.int32),
+        n_rejected=jnp.asarray(stats["num_rejected_steps"], jnp.int32),
+        vf_evals=evals,
+    )
+
+
+@eqx.filter_jit
+def _run(network: Network, x0: State, p: _Params, cfg: _Static, batched: bool):
+    one = lambda x: _solve_one(network, x, p, cfg)
+    return jax.vmap(one)(x0) if batched else one(x0)
+
+
+def simulate(
+    network: Network, x0: dict[str, ArrayLike] | None = None, settings: SolveSettings | None = None, **overrides
+) -> Trajectory:
+    """Integrate ``tau dx/dt = -dE/dxhat`` from ``x0`` and return a ``Trajectory``.
+
+    - ``x0``: ``{neuron: state}``; missing layers start at zero.  A leading axis on
+      every given layer makes a batch, solved as one ``vmap``ped solve.
+    - ``settings``: a ``SolveSettings`` (default: its defaults); keyword
+      arguments override its fields (``simulate(net, x0, rtol=1e-8)``).  See
+      ``SolveSettings`` for each one; ``method="auto"`` measures stiffness at
+      ``x0`` and chooses (``Trajectory.solver_choice`` says what and why).
+
+    Discrete rules (``async``, ``sync``, ``dense_async``, ``retrieval``) return the
+    same ``Trajectory`` with one row per sweep; the ODE-only settings are ignored.
+    """
+    settings = settings if settings is not None else SolveSettings()
+    if not isinstance(settings, SolveSettings):
+        raise SettingsError(f"expected a hopdyn.SolveSettings, got {type(settings).__name__}", ("settings",))
+    if overrides:
+        unknown = [k for k in overrides if k not in {f.name for f in dataclasses.fields(SolveSettings)}]
+        if unknown:
+            raise SettingsError(f"unknown setting {unknown[0]!r}", (unknown[0],))
+        settings = dataclasses.replace(settings, **overrides)
+    s = settings
+    dtype = jnp.dtype(s.dtype) if s.dtype is not None else jnp.dtype(network.dtype)
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise SettingsError("float64 needs jax.config.update('jax_enable_x64', True) before any JAX work", ("dtype",))
+    if dtype not in (jnp.float32, jnp.float64):
+        raise SettingsError(f"expected float32 or float64, got {dtype}", ("dtype",))
+    network = network.astype(dtype)
+    x0 = network.init_state(x0, dtype=dtype)
+    batched = network.batch_size(x0) is not None
+    size = None  # the real batch size when the batch was padded for sharding
+    if batched and want_sharding(s.shard):
+        x0, size = shard_batch(x0)
+
+    def unpadded(traj: Trajectory) -> Trajectory:
+        return traj if size is None else traj.take(size)
+
+    choice = ()
+    rho = None  # the spectral radius at the start, for rkc
+    method, pcoeff, icoeff, dtmax = s.method, s.pcoeff, s.icoeff, s.dtmax
+    if method == AUTO:
+        from .stiffness import choose_solver
+
+        picked = choose_solver(network, x0, s.rtol)
+        method = picked.method
+        pcoeff = picked.pcoeff if pcoeff is None else pcoeff
+        icoeff = picked.icoeff if icoeff is None else icoeff
+        dtmax = picked.dtmax if dtmax is None else dtmax
+        rho = picked.report["spectral_radius"]
+        choice = tuple(
+            sorted({"method": method, "pcoeff": pcoeff, "icoeff": icoeff, "dtmax": dtmax, **picked.report}.items())
+        )
+    m = get_method(method)
+    if not m.continuous:
+        return unpadded(m.run(network, x0, dataclasses.replace(s, method=method)))
+    pcoeff = 0.0 if pcoeff is None else pcoeff
+    icoeff = 1.0 if icoeff is None else icoeff
+    steady = s.steady
+    ts = s.save_times()
+    if method == "rkc" and rho is None:
+        from .stiffness import spectral_radius
+
+        rho = spectral_radius(network, jax.tree.map(lambda a: a[0], x0) if batched else x0)
+    if rho is None or not np.isfinite(rho):
+        rho = 0.0
+    arr = lambda v: jnp.asarray(v, dtype=dtype)  # noqa: E731
+    p = _Params(
+        t0=arr(s.t0),
+        t1=arr(s.t1),
+        dt=arr(s.dt if s.dt is not None else 0.0),
+        rtol=arr(s.rtol),
+        atol=arr(s.atol),
+        pcoeff=arr(pcoeff),
+        icoeff=arr(icoeff),
+        dcoeff=arr(s.dcoeff),
+        ss_rtol=arr(steady.rtol if steady else 0.0),
+        ss_atol=arr(steady.atol if steady else 0.0),
+        divergence=arr(s.divergence),
+        dtmin=arr(s.dtmin if s.dtmin is not None else 1e-10 * (s.t1 - s.t0)),
+        dtmax=arr(dtmax if dtmax is not None else np.inf),
+        rho=arr(rho),
+        ts=arr(ts),
+    )
+    cfg = _Static(method=method, max_steps=int(s.max_steps), steady=steady is not None, initial_dt=s.dt is not None)
+    args = (network, x0, p, cfg, batched)
+    fn, compile_seconds = compiled(_run, *args)
+    start = time.perf_counter()
+    out = jax.block_until_ready(fn(*args))
+    solve_seconds = time.perf_counter() - start
+    return unpadded(
+        Trajectory(**out, method=method, compile_seconds=compile_seconds, solve_seconds=solve_seconds, choice=choice)
+    )

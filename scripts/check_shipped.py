@@ -1,0 +1,85 @@
+"""Rerun every shipped scenario and compare its numbers with the outputs
+shipped under plots/ (result.json of `hopdyn run`, basins.json of `hopdyn
+basins`): statuses, checks, labels and counts exactly; floating-point numbers
+to a relative tolerance (0 asks for bit-for-bit equality, which holds on the
+machine that wrote them).  Wall-clock seconds and file lists are not compared.
+
+    python scripts/check_shipped.py [--rtol 1e-4] [--only NAME,...] [--out DIR]
+
+Exit 0 when everything matches; otherwise one line per difference, exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import pathlib
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SKIP = {"wall_seconds", "compile_seconds", "files", "solve_seconds"}
+
+
+def differences(a, b, rtol: float, path: str = "") -> list[str]:
+    """Where two JSON values differ beyond ``rtol`` (numbers) or at all (the rest)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k in SKIP:
+                continue
+            if k not in a or k not in b:
+                out.append(f"{path}.{k}: only in {'new' if k in b else 'shipped'}")
+            else:
+                out += differences(a[k], b[k], rtol, f"{path}.{k}")
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} items shipped, {len(b)} now"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, rtol, f"{path}[{i}]")]
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            if a == b or math.isclose(a, b, rel_tol=rtol, abs_tol=rtol * 1e-3):
+                return []
+        return [f"{path}: shipped {a!r}, now {b!r}"]
+    return [] if a == b else [f"{path}: shipped {a!r}, now {b!r}"]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rtol", type=float, default=0.0)
+    p.add_argument("--only", help="comma-separated scenario names")
+    p.add_argument("--out", help="where the new outputs go (default: a temporary folder)")
+    args = p.parse_args(argv)
+    import yaml
+
+    from hopdyn.cli import main as hopdyn
+
+    out = pathlib.Path(args.out or tempfile.mkdtemp(prefix="hopdyn-shipped-"))
+    names = sorted(f.stem for f in (ROOT / "scenarios").glob("*.yaml"))
+    if args.only:
+        names = [n for n in names if n in args.only.split(",")]
+    problems = []
+    for name in names:
+        data = yaml.safe_load((ROOT / "scenarios" / f"{name}.yaml").read_text())
+        verbs = [("run", "result.json")] + (
+            [("basins", "basins.json")] if "basins" in data or "capacity" in data else []
+        )
+        for verb, file in verbs:
+            shipped = ROOT / "plots" / name / file
+            if not shipped.is_file():
+                continue
+            extra = ["--no-plots"] if verb == "run" else []
+            hopdyn([verb, name, "--out", str(out / name), "-q", *extra])
+            new = json.loads((out / name / file).read_text())
+            diff = differences(json.loads(shipped.read_text()), new, args.rtol, f"{name}/{file}")
+            problems += diff
+            print(f"{name} {verb}: {'same' if not diff else f'{len(diff)} differences'}", flush=True)
+    for d in problems:
+        print(d)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The layered package: imports point down, one registry of methods that the
+schema follows, components usable from YAML by registration alone, settings
+validated once with located errors."""
+
+import ast
+import dataclasses
+import inspect
+import pathlib
+from typing import ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hopdyn as hd
+from hopdyn.scenario.build import load_and_build
+from hopdyn.scenario.loader import ScenarioError
+from hopdyn.scenario.schema import scenario_model
+
+ROOT = pathlib.Path(hd.__file__).parent
+LAYERS = {"core": 0, "model": 1, "solvers": 2, "analysis": 3, "scenario": 4, "figures": 4, "bench": 5, "cli": 6}
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "hopdyn" else None
+
+
+def _imports(path: pathlib.Path, package: str):
+    """Every hopdyn module a file imports, at the top or inside a function."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            yield mod, node.lineno
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, node.lineno
+
+
+def test_every_import_points_down_the_layers():
+    bad = []
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts == ("__init__.py",):
+            continue  # the package's face re-exports every layer
+        here = rel.parts[0].removesuffix(".py")
+        assert here in LAYERS, f"{rel}: not in a known layer"
+        package = "hopdyn." + ".".join(rel.parts[:-1]) if len(rel.parts) > 1 else "hopdyn"
+        for mod, line in _imports(path, package):
+            there = _layer(mod)
+            if there is None or there == "scenarios":
+                continue
+            if (
+                mod == "hopdyn"
+                or LAYERS.get(there, 9) > LAYERS[here]
+                or (there != here and LAYERS[there] == LAYERS[here])
+            ):
+                bad.append(f"{rel}:{line} imports {mod}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_analysis_never_imports_the_scenario_layer():
+    for path in (ROOT / "analysis").glob("*.py"):
+        assert "scenario" not in {(_layer(m) or "") for m, _ in _imports(path, "hopdyn.analysis")}, path
+
+
+def test_the_schema_method_list_is_the_registry():
+    schema = scenario_model().model_json_schema()
+    enum = schema["$defs"]["SolverSpec"]["properties"]["method"]["enum"]
+    assert enum == ["auto", *hd.METHODS]
+    assert set(hd.METHODS) >= {"tsit5", "etd", "rkc", "async", "retrieval"}
+    assert hd.get_method("sync").descent_guaranteed is False and hd.get_method("async").binary
+    assert hd.get_method("retrieval").continuous is False and hd.get_method("euler").adaptive is False
+
+
+def test_the_solver_section_defaults_are_the_settings_defaults():
+    spec = scenario_model().model_json_schema()["$defs"]["SolverSpec"]["properties"]
+    defaults = hd.SolveSettings()
+    for f in dataclasses.fields(hd.SolveSettings):
+        if f.name in spec and "default" in spec[f.name] and f.name not in ("steady_state", "save", "order"):
+            assert spec[f.name]["default"] == getattr(defaults, f.name), f.name
+    cap = scenario_model().model_json_schema()["$defs"]["CapacitySpec"]["properties"]
+    sig = inspect.signature(hd.capacity).parameters
+    assert cap["trials"]["default"] == sig["trials"].default and cap["gain"]["default"] == sig["gain"].default
+
+
+def test_settings_are_validated_where_they_are_built():
+    with pytest.raises(hd.SettingsError) as e:
+        hd.SolveSettings(rtol=-1.0)
+    assert e.value.location == ("rtol",) and str(e.value).startswith("rtol: ")
+    with pytest.raises(hd.SettingsError, match=r"^t1: expected t1 > t0"):
+        hd.SolveSettings(t0=5.0, t1=2.0)
+    with pytest.raises(hd.SettingsError, match="^steady_state.atol: "):
+        hd.SolveSettings(steady_state={"atol": -1})
+    with pytest.raises(hd.SettingsError, match="^max_steps: expected a number"):
+        hd.SolveSettings(max_steps=True)
+    s = hd.SolveSettings(rtol=np.float32(1e-5), save=np.array([0.0, 1.0]))
+    assert s.rtol == pytest.approx(1e-5) and s.save == (0.0, 1.0)
+    assert dataclasses.replace(s, method="etd").method == "etd"
+
+
+def test_errors_carry_their_location_and_the_scenario_adds_the_file(tmp_path):
+    v = hd.Neuron(3, hd.Tanh())
+    with pytest.raises(hd.NetworkError) as e:
+        hd.Network({"v": v}, [hd.Bias(("v",), 0.0), hd.Dense(("v", "v"), np.ones((2, 2)))])
+    assert e.value.location == ("synapses", 1, "weights")
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\npatterns: {W: {values: [[1, 2], [3, 4]]}}\n"
+        "neurons: {v: {shape: [3], lagrangian: {type: tanh}}}\n"
+        "synapses: [{type: bias, connects: [v], bias: 0.5}, {type: dense, connects: [v, v], weights: W}]\n"
+    )
+    with pytest.raises(ScenarioError) as e:
+        load_and_build(str(path))
+    assert str(e.value).startswith("s.yaml: synapses[1].weights: dense: shape (2, 2) does not match")
+    path.write_text("name: s\nneurons: {v: {shape: [3], lagrangian: {type: tanh}}}\nsolver: {t0: 5, t1: 2}\n")
+    with pytest.raises(ScenarioError, match=r"^s.yaml: solver.t1: expected t1 > t0"):
+        load_and_build(str(path))
+
+
+# ------------------------------------------------------------------ a component defined here
+class Quartic(hd.AbstractSynapse):
+    """``E = -scale/4 sum_mu (xi_mu . xhat)^4`` on one layer (defined in a test)."""
+
+    kind: ClassVar[str] = "quartic_test"
+    arity: ClassVar[int] = 1
+    patterns: jnp.ndarray
+    scale: jnp.ndarray
+
+    def __init__(self, connects, patterns: hd.Pattern, scale: hd.Finite = 1.0):
+        self.connects = tuple(connects)
+        self.patterns = jnp.asarray(patterns, float)
+        self.scale = jnp.asarray(scale, float)
+
+    def __call__(self, x):
+        return -self.scale / 4 * jnp.sum((self.patterns @ x) ** 4)
+
+
+class Softsign(hd.AbstractLagrangian):
+    """``L = sum (|x| - log(1 + |x|))``; activation ``x / (1 + |x|)`` (defined in a test)."""
+
+    kind: ClassVar[str] = "softsign_test"
+
+    def __call__(self, x):
+        return jnp.sum(jnp.abs(x) - jnp.log1p(jnp.abs(x)))
+
+
+@pytest.fixture
+def registered():
+    hd.register_synapse(Quartic)
+    hd.register_lagrangian(Softsign)
+    yield
+    del hd.SYNAPSES["quartic_test"], hd.LAGRANGIANS["softsign_test"]
+
+
+def test_a_component_defined_in_a_test_is_usable_from_yaml_by_registration(tmp_path, registered):
+    path = tmp_path / "q.yaml"
+    path.write_text(
+        "name: q\npatterns: {Xi: {values: [[1, -1, 0.5], [0.2, 1, -1]]}}\n"
+        "neurons: {v: {shape: [3], lagrangian: {type: softsign_test}}}\n"
+        "synapses: [{type: quartic_test, connects: [v], patterns: Xi, scale: 0.3}]\n"
+        "initial: {v: {values: [0.3, -0.2, 0.1]}}\n"
+    )
+    built = load_and_build(str(path))
+    x = np.array([0.3, -0.2, 0.1])
+    xi = np.array([[1, -1, 0.5], [0.2, 1, -1]])
+    xhat = x / (1 + np.abs(x))
+    # hand derivation: dx/dt = -dE/dxhat = scale * Xi^T (Xi xhat)^3 - x
+    expected = 0.3 * xi.T @ (xi @ xhat) ** 3 - x
+    got = np.asarray(built.network.vector_field({"v": jnp.asarray(x)})["v"])
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    path.write_text(path.read_text().replace("scale: 0.3", "scale: .nan"))
+    with pytest.raises(ScenarioError, match=r"synapses\[0\]\.scale"):
+        load_and_build(str(path))
+    assert "quartic_test" in str(scenario_model().model_json_schema())
+
+
+def test_the_unregistered_component_is_refused(tmp_path):
+    path = tmp_path / "q.yaml"
+    path.write_text("name: q\nneurons: {v: {shape: [3], lagrangian: {type: softsign_test}}}\n")
+    with pytest.raises(ScenarioError, match="neurons.v.lagrangian"):
+        load_and_build(str(path))
+
+
+def test_the_tree_is_clean_under_the_configured_linter_and_formatter():
+    import shutil
+    import subprocess
+
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (it comes with the test extra)")
+    root = ROOT.parent
+    paths = [str(root / p) for p in ("hopdyn", "tests", "examples", "scripts")]
+    lint = subprocess.run([ruff, "check", *paths], capture_output=True, text=True, cwd=root)
+    assert lint.returncode == 0, lint.stdout
+    fmt = subprocess.run([ruff, "format", "--check", *paths], capture_output=True, text=True, cwd=root)
+    assert fmt.returncode == 0, fmt.stdout
