@@ -19,7 +19,9 @@ from .analysis.basins import (
 from .analysis.capacity import capacity, capacity_network
 from .analysis.ensembles import corrupted_starts, grid_starts, random_starts
 from .analysis.verify import energy_descent, fixed_point, nearest_pattern, readout, verify
+from .core.budget import ResourceError, memory_budget
 from .core.errors import AnalysisError, HopdynError, NetworkError, SettingsError
+from .core.outputs import OutputError, OutputFolder, manifest_problems
 from .model.lagrangians import (
     AbstractLagrangian,
     CustomLagrangian,
@@ -89,6 +91,11 @@ __version__ = "0.2.0"
 
 __all__ = [
     "AbstractLagrangian",
+    "OutputError",
+    "OutputFolder",
+    "ResourceError",
+    "manifest_problems",
+    "memory_budget",
     "AbstractSynapse",
     "AnalysisError",
     "Basins",

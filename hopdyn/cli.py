@@ -86,10 +86,12 @@ def _summary(built, traj, members) -> tuple[dict, int]:
     worst = worst_status(status)  # steady_state < horizon < cycle < max_steps < failed
     t_final = np.atleast_1d(np.asarray(traj.t_final, np.float64))
     evals = np.atleast_1d(np.asarray(traj.vf_evals))
-    E0 = np.array([float(m.energy[0]) for m in members])
-    E1 = np.array([float(m.energy[-1]) for m in members])
+    first = lambda a: float(a[0]) if len(a) else float("nan")  # a member that failed at t0 has no valid row
+    last = lambda a: float(a[-1]) if len(a) else float("nan")
+    E0 = np.array([first(m.energy) for m in members])
+    E1 = np.array([last(m.energy) for m in members])
     order = list(built.network.names) + [f"synapse:{i}" for i in range(len(built.network.synapses))]
-    terms_final = {k: float(np.mean([float(m.energy_terms[k][-1]) for m in members])) for k in order}
+    terms_final = {k: float(np.mean([last(m.energy_terms[k]) for m in members])) for k in order}
     lyap_cfg = sc.checks.lyapunov
     tol = lyap_cfg.tolerance if not isinstance(lyap_cfg, bool) else 1e-6
     lyap = _verify.energy_descent(members, tol)
@@ -112,14 +114,19 @@ def _summary(built, traj, members) -> tuple[dict, int]:
     if worst == STATUSES.index("failed"):
         bad = int(np.argmax(status == worst))
         result["failure"] = {"member": bad, "t": float(t_final[bad])}
+        if not len(members[bad].ts):
+            result["failure"]["t"] = built.settings.t0
+            result["failure"]["note"] = "the state or its energy is not finite at t0: nothing was integrated"
     checks = {"solved": bool(worst != STATUSES.index("failed"))}
+    if get_method(traj.method).continuous:  # a step limit left the question unanswered (exit 1)
+        checks["within_max_steps"] = bool(not np.any(status == STATUSES.index("max_steps")))
     if lyap_cfg is not False and get_method(traj.method).descent_guaranteed:  # sync may cycle: reported, not required
         checks["lyapunov"] = lyap["ok"]
     if sc.checks.converged:
         checks["converged"] = bool(np.all(status == STATUSES.index("steady_state")))
     if sc.outputs.readout is not None:
         r = sc.outputs.readout
-        finals = np.stack([np.asarray(m.xhat[r.layer][-1]) for m in members])
+        finals = np.asarray(traj.final_xhat[r.layer]).reshape(len(members), -1)
         ro = _verify.readout(finals, built.patterns[r.patterns], built.expect)
         result["readout"] = {"layer": r.layer, "patterns": r.patterns, **ro}
         rc = sc.checks.readout
@@ -162,7 +169,8 @@ def _trajectory_arrays(traj, members, batched: bool) -> dict:
     return {k: np.asarray(v) for k, v in arrays.items()}
 
 
-def _figures(built, traj, members, out: str, quiet: bool) -> list[str]:
+def _figures(built, traj, members, out) -> list[str]:
+    """Draw the scenario's figures into the output folder; their file names."""
     from .core.io import write_figure
     from .figures import plots as _plots
 
@@ -174,56 +182,76 @@ def _figures(built, traj, members, out: str, quiet: bool) -> list[str]:
     space = "xhat" if o.show == "activation" else "x"
     title = sc.name
     written = []
+    draw = {
+        "energy": lambda: _plots.energy_figure(members, title),
+        "pca": lambda: _plots.pca_figure(members, layer, pats, title, space),
+        "states": lambda: _plots.states_figure(members, layer, shape, pats, title, space),
+        "phase": lambda: _plots.phase_figure(built.network.astype(sc.dtype), members, title),
+    }
     for kind in dict.fromkeys(o.plots):
-        path = os.path.join(out, f"{kind}.png" if kind != "animation" else "retrieval.gif")
-        if kind == "energy":
-            write_figure(path, _plots.energy_figure(members, title))
-        elif kind == "pca":
-            write_figure(path, _plots.pca_figure(members, layer, pats, title, space))
-        elif kind == "states":
-            write_figure(path, _plots.states_figure(members, layer, shape, pats, title, space))
-        elif kind == "phase":
-            write_figure(path, _plots.phase_figure(built.network.astype(sc.dtype), members, title))
-        elif kind == "animation":
-            _plots.write_animation(path, members[0], layer, shape, title, space=space)
-        written.append(path)
+        if kind == "animation":
+            name = "retrieval.gif"
+            out.write(name, lambda p: _plots.write_animation(p, members[0], layer, shape, title, space=space))
+        else:
+            name, fig = f"{kind}.png", draw[kind]()
+            out.write(name, lambda p, fig=fig: write_figure(p, fig))
+        written.append(name)
     return written
 
 
-def _solve(args):
-    """Load, build and solve the scenario of ``args.file``: (built, trajectory, members)."""
-    from .scenario.build import load_and_build
-    from .solvers.simulate import simulate
+def _prepare(args, command: str, extra: list[str] | None = None):
+    """Everything before the work, in order: load and validate the file, estimate
+    the memory the command needs against the budget, check (and lock) the output
+    folder, then build the scenario.  Returns (built, output folder)."""
+    from .core.outputs import OutputFolder
+    from .scenario import resources
+    from .scenario.build import build, scenario_identity
+    from .scenario.loader import load
 
     _enable_x64()
-    built = load_and_build(resolve(args.file), args.set)
-    with Progress(f"solving {built.scenario.name}", not args.quiet):
+    path = resolve(args.file)
+    sc, _ = load(path, list(args.set) + list(extra or []))
+    resources.check(sc, os.path.basename(path), os.path.dirname(os.path.abspath(path)), command)
+    out = OutputFolder(args.out or os.path.join("plots", sc.name), command, scenario_identity(sc, path))
+    try:
+        return build(sc, path), out
+    except BaseException:
+        out.close()
+        raise
+
+
+def _solve(built, quiet: bool):
+    from .solvers.simulate import simulate
+
+    with Progress(f"solving {built.scenario.name}", not quiet):
         traj = simulate(built.network, built.x0, built.settings)
-    return built, traj, traj.members()
+    return traj, traj.members()
 
 
 def cmd_run(args) -> int:
     from .core.io import write_json, write_npz
 
-    built, traj, members = _solve(args)
-    sc = built.scenario
-    out = args.out or os.path.join("plots", sc.name)
-    batched = built.batch is not None
-    result, code = _summary(built, traj, members)
-    write_npz(os.path.join(out, "trajectory.npz"), _trajectory_arrays(traj, members, batched))
-    figures = [] if args.no_plots else _figures(built, traj, members, out, args.quiet)
-    if sc.outputs.compare:
-        result["compare"], fig = _compare(built, traj, members, args)
-        if fig is not None:
-            figures.append(fig)
-    result["files"] = ["result.json", "trajectory.npz"] + [os.path.basename(f) for f in figures]
-    write_json(os.path.join(out, "result.json"), result)
+    built, out = _prepare(args, "run")
+    with out:
+        traj, members = _solve(built, args.quiet)
+        sc = built.scenario
+        result, code = _summary(built, traj, members)
+        arrays = _trajectory_arrays(traj, members, built.batch is not None)
+        out.write("trajectory.npz", lambda p: write_npz(p, arrays))
+        drawable = all(len(m.ts) for m in members)  # a solve that failed at t0 has nothing to draw
+        figures = _figures(built, traj, members, out) if drawable and not args.no_plots else []
+        if sc.outputs.compare:
+            result["compare"], fig = _compare(built, traj, members, args, out if drawable else None)
+            figures += [fig] if fig else []
+        result["files"] = ["result.json", "trajectory.npz", *figures]
+        out.write("result.json", lambda p: write_json(p, result))
+        out.commit()
     if not args.quiet:
-        _print_run(result, out)
+        _print_run(result, out.path)
     return code
 
 
-def _compare(built, traj, members, args):
+def _compare(built, traj, members, args, out):
     """Run the scenario's starts with ``outputs.compare`` too: a summary for
     result.json and ``compare.png``."""
     import numpy as np
@@ -257,9 +285,10 @@ def _compare(built, traj, members, args):
             x["pattern"] == y["pattern"] and x["negated"] == y["negated"] for x, y in zip(a, b)
         ]
     fig = None
-    if not args.no_plots:
-        fig = os.path.join(args.out or os.path.join("plots", sc.name), "compare.png")
-        write_figure(fig, _plots.compare_figure([(traj.method, members), (method, omembers)], layer, pats, sc.name))
+    if not args.no_plots and out is not None and all(len(m.ts) for m in omembers):
+        fig = "compare.png"
+        drawn = _plots.compare_figure([(traj.method, members), (method, omembers)], layer, pats, sc.name)
+        out.write(fig, lambda p: write_figure(p, drawn))
     return summary, fig
 
 
@@ -269,6 +298,8 @@ def _print_run(r: dict, out: str) -> None:
 
     discrete = not get_method(r["solver"]["method"]).continuous
     when = f"sweep {r['t_final']:.0f}" if discrete else f"t = {r['t_final']:.6g}"
+    if "note" in r.get("failure", {}):
+        when = "the start (its state or energy is not finite)"
     steps = "sweeps" if discrete else "steps"
     print(
         f"{r['scenario']}: {r['status']} at {when} "
@@ -276,7 +307,7 @@ def _print_run(r: dict, out: str) -> None:
     )
     rate = "largest energy change per sweep" if discrete else "max dE/dt"
     print(
-        f"  energy {e['initial']:.6g} -> {e['final']:.6g}; {rate} {ly['max_dEdt']:.3g} "
+        f"  energy {_fmt(e['initial'], '.6g')} -> {_fmt(e['final'], '.6g')}; {rate} {_fmt(ly['max_dEdt'])} "
         f"(allowed there: {ly['tolerance']:g} + rounding {ly['max_dEdt_rounding']:.2g})"
     )
     if "compare" in r:
@@ -299,14 +330,16 @@ def cmd_verify(args) -> int:
     from .core.io import write_json
     from .scenario.studies import verify_scenario
 
-    built, traj, members = _solve(args)
-    out = args.out or os.path.join("plots", built.scenario.name)
-    with Progress("verifying", not args.quiet):
-        report = verify_scenario(built, traj)
-    write_json(os.path.join(out, "verify.json"), report)
+    built, out = _prepare(args, "verify")
+    with out:
+        traj, _ = _solve(built, args.quiet)
+        with Progress("verifying", not args.quiet):
+            report = verify_scenario(built, traj)
+        out.write("verify.json", lambda p: write_json(p, report))
+        out.commit()
     if not args.quiet:
         print(verify_table(report))
-        print(f"\nverify.json in {out}/")
+        print(f"\nverify.json in {out.path}/")
     return EXIT_OK if report["ok"] else EXIT_CHECK_FAILED
 
 
@@ -357,7 +390,7 @@ def verify_table(r: dict) -> str:
             n = c["nearest"]
             near = f"{n['patterns']}[{n['pattern']}] overlap {n['overlap']:+.3f}{' (negated)' if n['negated'] else ''}"
         lines.append(
-            f"{c['member']:>6} {c['status']:<13} {_fmt(c['t_steady'], '9.4g')} {c['energy_final']:>12.6g} "
+            f"{c['member']:>6} {c['status']:<13} {_fmt(c['t_steady'], '9.4g')} {_fmt(c['energy_final'], '>12.6g')} "
             f"{kind:<22} {_fmt(fp.get('residual'), '9.2g')}  {near}"
         )
     if len(certs) > 20:
@@ -369,7 +402,6 @@ def cmd_basins(args) -> int:
     from .core.io import write_figure, write_json, write_npz
     from .figures import plots as _plots
     from .scenario import studies
-    from .scenario.build import load_and_build
     from .scenario.loader import ScenarioError, load
 
     _enable_x64()
@@ -379,10 +411,13 @@ def cmd_basins(args) -> int:
         jax.distributed.initialize()  # reads the cluster's environment (SLURM, Open MPI, ...)
     path = resolve(args.file)
     sc, _ = load(path, args.set)
+    file = os.path.basename(path)
+    if sc.basins is None and sc.capacity is None:
+        raise ScenarioError(file, "basins", "the scenario has neither a basins: nor a capacity: section")
     extra = []
     if args.samples is not None:
         if args.samples < 1:
-            raise ScenarioError(os.path.basename(path), "--samples", f"expected a positive number, got {args.samples}")
+            raise ScenarioError(file, "--samples", f"expected a positive number, got {args.samples}")
         ens = sc.basins.ensemble if sc.basins else None
         if ens is not None and ens.corruption is not None:
             extra.append(f"basins.ensemble.corruption.samples={args.samples}")
@@ -392,41 +427,50 @@ def cmd_basins(args) -> int:
             extra.append(f"basins.ensemble.grid.resolution={max(2, int(round(args.samples**0.5)))}")
         if sc.capacity is not None:
             extra.append(f"capacity.trials={args.samples}")
-    built = load_and_build(path, list(args.set) + extra)
+    built, out = _prepare(args, "basins", extra)
     sc = built.scenario
-    if sc.basins is None and sc.capacity is None:
-        raise ScenarioError(
-            os.path.basename(path), "basins", "the scenario has neither a basins: nor a capacity: section"
-        )
-    out = args.out or os.path.join("plots", sc.name)
-    report: dict = {"scenario": sc.name}
-    figures = []
-    if sc.basins is not None:
-        with Progress(f"basins of {sc.name}", not args.quiet) as bar:
-            report, arrays = studies.run_basins(built, out, resume=args.resume, on_chunk=bar.update)
-        if report is None:
-            return EXIT_OK  # a worker of a distributed run: process 0 writes the report
-        write_npz(os.path.join(out, "basins.npz"), arrays)
-        labels, meta = arrays["labels"], {k: arrays[k] for k in ("group", "source", "level", "grid_a", "grid_b")}
-        if sc.basins.ensemble.grid is not None:
-            figures.append(("basin_map.png", _plots.basin_map_figure(report, meta, labels, sc.name)))
-        if report["retrieval"] is not None:
-            figures.append(("retrieval.png", _plots.retrieval_figure(report, sc.name)))
-        figures.append(
-            ("convergence_times.png", _plots.convergence_figure(arrays["t_final"], arrays["status"], sc.name))
-        )
-        if report["attractors"]:
-            figures.append(("attractor_energies.png", _plots.attractor_energy_figure(report, sc.name)))
-    if sc.capacity is not None:
-        with Progress(f"capacity sweep of {sc.name}", not args.quiet) as bar:
-            report["capacity"] = studies.capacity_study(built, on_step=bar.update)
-        figures.append(("capacity.png", _plots.capacity_figure(report["capacity"], sc.name)))
-    for name, fig in figures:
-        write_figure(os.path.join(out, name), fig)
-    write_json(os.path.join(out, "basins.json"), report)
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(f"hopdyn: {msg}", file=sys.stderr))
+    code = EXIT_OK
+    with out:
+        report: dict = {"scenario": sc.name}
+        figures = []
+        if sc.basins is not None:
+            with Progress(f"basins of {sc.name}", not args.quiet) as bar:
+                report, arrays = studies.run_basins(built, out.path, resume=args.resume, on_chunk=bar.update, log=log)
+            if report is None:
+                return EXIT_OK  # a worker of a distributed run: process 0 writes the report
+            out.write("basins.npz", lambda p: write_npz(p, arrays))
+            labels, meta = arrays["labels"], {k: arrays[k] for k in ("group", "source", "level", "grid_a", "grid_b")}
+            if sc.basins.ensemble.grid is not None:
+                figures.append(("basin_map.png", _plots.basin_map_figure(report, meta, labels, sc.name)))
+            if report["retrieval"] is not None:
+                figures.append(("retrieval.png", _plots.retrieval_figure(report, sc.name)))
+            figures.append(
+                ("convergence_times.png", _plots.convergence_figure(arrays["t_final"], arrays["status"], sc.name))
+            )
+            if report["attractors"]:
+                figures.append(("attractor_energies.png", _plots.attractor_energy_figure(report, sc.name)))
+            from .solvers.registry import get_method
+
+            limit = report["max_steps"] if get_method(report_method(built)).continuous else 0
+            if report["failed"] or limit:
+                code = EXIT_CHECK_FAILED  # the question was not answered for every start
+        if sc.capacity is not None:
+            with Progress(f"capacity sweep of {sc.name}", not args.quiet) as bar:
+                report["capacity"] = studies.capacity_study(built, on_step=bar.update)
+            figures.append(("capacity.png", _plots.capacity_figure(report["capacity"], sc.name)))
+        for name, fig in figures:
+            out.write(name, lambda p, fig=fig: write_figure(p, fig))
+        out.write("basins.json", lambda p: write_json(p, report))
+        out.commit()
     if not args.quiet:
-        _print_basins(report, out)
-    return EXIT_OK
+        _print_basins(report, out.path)
+    return code
+
+
+def report_method(built) -> str:
+    """The method the scenario's solves used (``auto`` picks a continuous one)."""
+    return "tsit5" if built.settings.method == "auto" else built.settings.method
 
 
 def _print_basins(r: dict, out: str) -> None:
@@ -435,7 +479,7 @@ def _print_basins(r: dict, out: str) -> None:
     if "attractors" in r:
         print(
             f"{r['scenario']}: {r['samples']} initial states of {r['layer']!r}, {len(r['attractors'])} attractors, "
-            f"{r['undecided']} undecided"
+            f"{r['undecided']} undecided ({r['failed']} failed, {r['max_steps']} stopped at max_steps)"
         )
         for a in r["attractors"][:15]:
             stab = f", {a['stability']}" if "stability" in a else ""
@@ -468,7 +512,7 @@ def cmd_validate(args) -> int:
 
     _enable_x64()
     path = resolve(args.file)
-    built = load_and_build(path, args.set)
+    built = load_and_build(path, args.set)  # with the resource estimate of a run
     sc = built.scenario
     sizes = ", ".join(f"{n}{tuple(s.shape)}" for n, s in sc.neurons.items())
     batch = f", batch of {built.batch}" if built.batch else ""
@@ -603,6 +647,12 @@ def parser() -> argparse.ArgumentParser:
                 help="one process of a multi-host run (jax.distributed.initialize; chunks shared through --out)",
             )
             s.add_argument("--resume", action="store_true", help="continue an interrupted run from its saved chunks")
+        if name in ("run", "verify", "basins", "validate"):
+            s.add_argument(
+                "--memory-budget",
+                metavar="SIZE",
+                help="refuse work estimated to need more memory (e.g. 2G; default half the available memory)",
+            )
         if name in ("run", "verify", "basins"):
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
             s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
@@ -620,13 +670,24 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .core.budget import memory_budget, parse_size
     from .core.errors import HopdynError
+    from .core.outputs import WriteError
 
     args = parser().parse_args(argv)
     try:
-        return COMMANDS[args.command][0](args)
+        limit = getattr(args, "memory_budget", None)
+        try:
+            limit = parse_size(limit) if limit is not None else None
+        except ValueError as e:
+            raise HopdynError(str(e), ("--memory-budget",)) from None
+        with memory_budget(limit):
+            return COMMANDS[args.command][0](args)
+    except WriteError as e:  # the work was done but its results could not be written
+        print(f"hopdyn: error: {e}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
     except HopdynError as e:
-        print(f"hopdyn: error: {' '.join(str(e).split())}", file=sys.stderr)
+        print(f"hopdyn: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("hopdyn: interrupted", file=sys.stderr)

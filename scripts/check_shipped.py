@@ -29,8 +29,10 @@ def differences(a, b, rtol: float, path: str = "") -> list[str]:
         for k in sorted(set(a) | set(b)):
             if k in SKIP:
                 continue
-            if k not in a or k not in b:
-                out.append(f"{path}.{k}: only in {'new' if k in b else 'shipped'}")
+            if k not in b:
+                out.append(f"{path}.{k}: shipped, missing now")
+            elif k not in a:
+                continue  # a key added since: the format is extended, never broken
             else:
                 out += differences(a[k], b[k], rtol, f"{path}.{k}")
         return out

@@ -36,12 +36,16 @@ MEMORY_BUDGET = 256 * 2**20  # bytes of solver state per chunk
 # ------------------------------------------------------------------ chunked solving
 def chunk_size(network: Network, total: int, chunk: int | None = None) -> int:
     """Trajectories per compiled solve: ``chunk`` when given, else as many as keep
-    the solver state of a chunk under ``MEMORY_BUDGET``."""
+    a chunk's solver state under ``MEMORY_BUDGET`` and a quarter of the memory
+    budget (``core.budget``)."""
+    from ..core.budget import budget
+
     if chunk:
         return int(min(chunk, total))
     state = sum(n.size for n in network.neurons.values())
     per_member = 8 * state * 40  # stages, error estimate, controller and saved rows, with margin
-    return int(max(1, min(4096, total, MEMORY_BUDGET // per_member)))
+    limit = min(MEMORY_BUDGET, budget() // 4)
+    return int(max(1, min(4096, total, limit // per_member)))
 
 
 def fingerprint(network: Network, starts: dict, base: dict, settings: SolveSettings, chunk: int) -> str:
@@ -75,14 +79,17 @@ def solve_ensemble(
     resume: bool = False,
     on_chunk: Callable[[int, int], None] | None = None,
     wait_seconds: float = 86400.0,
+    log: Callable[[str], None] | None = None,
 ) -> dict[str, np.ndarray] | None:
     """Solve every start (``starts``: ``{layer: (M, *shape)}``; the other layers
     start from ``base``, unbatched, default zero) in chunks of one compiled,
     batched solve each, keeping only the end of each trajectory.  With
     ``folder``, each chunk's end states go to ``folder/chunk_<i>.npz`` as soon
     as it is done, so ``resume=True`` continues an interrupted run where it
-    stopped.  Returns ``status``, ``t_final``, ``energy_end`` and ``x_end/<layer>``
-    per start (``None`` on a worker of a distributed run)."""
+    stopped: every chunk file records its index, the run's fingerprint and a
+    checksum of its arrays, and one that fails them is solved again (and said
+    so through ``log``).  Returns ``status``, ``t_final``, ``energy_end`` and
+    ``x_end/<layer>`` per start (``None`` on a worker of a distributed run)."""
     import jax
 
     settings = dataclasses.replace(settings or SolveSettings(), save=2)
@@ -103,32 +110,27 @@ def solve_ensemble(
     chunk = chunk_size(network, total, chunk)
     n_chunks = -(-total // chunk)
     lead = jax.process_index() == 0  # under jax.distributed, process 0 prepares the folder
+    say = log or (lambda message: None)
+    fp = fingerprint(network, starts, base, settings, chunk) if folder is not None else ""
     if folder is not None:
-        fp = fingerprint(network, starts, base, settings, chunk)
         manifest = os.path.join(folder, "manifest.json")
         if not lead:
             _wait_for_files([manifest], wait_seconds)
-        if (resume or not lead) and os.path.isfile(manifest):
-            with open(manifest) as f:
-                old = json.load(f)
-            if old.get("fingerprint") != fp:
-                raise AnalysisError(
-                    "the network, settings or ensemble changed since the interrupted run; run without resuming",
-                    ("resume",),
-                )
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
+        old = _read_json(manifest) if (resume or not lead) else None
+        if old is not None and old.get("fingerprint") != fp:
+            raise AnalysisError(
+                "the network, settings or ensemble changed since the interrupted run; run without resuming",
+                ("resume",),
+            )
+        if old is None:
+            if resume and os.path.exists(manifest):
+                say(f"{manifest} is damaged: every saved chunk is checked on its own")
+            elif not resume:
+                shutil.rmtree(folder, ignore_errors=True)
             os.makedirs(folder, exist_ok=True)
             write_json(manifest, {"fingerprint": fp, "chunk": chunk, "total": total, "chunks": n_chunks})
-    from ..solvers.sharding import my_chunks
 
-    parts = {}
-    for i in my_chunks(n_chunks):
-        path = os.path.join(folder, f"chunk_{i:05d}.npz") if folder is not None else None
-        if path is not None and os.path.isfile(path):
-            if on_chunk:
-                on_chunk(i + 1, n_chunks)
-            continue
+    def solve_chunk(i: int) -> dict:
         n = min(chunk, total - i * chunk)
         x0 = {k: np.broadcast_to(v, (chunk,) + v.shape) for k, v in base.items()}
         for k, v in starts.items():
@@ -145,19 +147,88 @@ def solve_ensemble(
         }
         for k, v in tr.final_state.items():
             arrays[f"x_end/{k}"] = np.asarray(v)[:n]
-        if path is not None:
-            write_npz(path, arrays)
-        else:
-            parts[i] = arrays
+        if folder is not None:
+            _write_chunk(os.path.join(folder, f"chunk_{i:05d}.npz"), i, fp, arrays)
+        return arrays
+
+    def saved(i: int) -> dict | None:
+        """Chunk ``i`` from the folder if it is there and sound (else ``None``, said why)."""
+        path = os.path.join(folder, f"chunk_{i:05d}.npz")
+        if not os.path.isfile(path):
+            return None
+        arrays, problem = _read_chunk(path, i, fp)
+        if problem:
+            say(f"chunk {i} ({path}) {problem}: solving it again")
+            os.unlink(path)
+        return arrays
+
+    from ..solvers.sharding import my_chunks
+
+    parts = {}
+    for i in my_chunks(n_chunks):
+        got = saved(i) if folder is not None else None
+        parts[i] = got if got is not None else solve_chunk(i)
         if on_chunk:
             on_chunk(i + 1, n_chunks)
     if not lead:
         return None  # process 0 gathers the chunks
     if folder is not None:
         _wait_for_files([os.path.join(folder, f"chunk_{i:05d}.npz") for i in range(n_chunks)], wait_seconds)
-        parts = {i: np.load(os.path.join(folder, f"chunk_{i:05d}.npz")) for i in range(n_chunks)}
-    keys = list(parts[0].keys()) if isinstance(parts[0], dict) else parts[0].files
+        for i in range(n_chunks):
+            if i not in parts:  # another process's chunk: checked like our own
+                parts[i] = saved(i) or solve_chunk(i)
+    keys = list(parts[0])
     return {k: np.concatenate([parts[i][k] for i in range(n_chunks)]) for k in keys}
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _checksum(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _write_chunk(path: str, i: int, fp: str, arrays: dict) -> None:
+    """A chunk file that says which chunk of which run it is, and checks itself."""
+    write_npz(
+        path,
+        {
+            **arrays,
+            "meta/index": np.int64(i),
+            "meta/fingerprint": np.str_(fp),
+            "meta/checksum": np.str_(_checksum(arrays)),
+        },
+    )
+
+
+def _read_chunk(path: str, i: int, fp: str) -> tuple[dict | None, str | None]:
+    """The arrays of a saved chunk, or why it cannot be used."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as e:  # a truncated or foreign file: zipfile, numpy and OS errors vary
+        return None, f"cannot be read ({type(e).__name__})"
+    meta = {k: data.pop(k) for k in ("meta/index", "meta/fingerprint", "meta/checksum") if k in data}
+    if len(meta) != 3:
+        return None, "carries no index or checksum"
+    if int(meta["meta/index"]) != i:
+        return None, f"holds chunk {int(meta['meta/index'])}, not {i}"
+    if str(meta["meta/fingerprint"]) != fp:
+        return None, "belongs to another run"
+    if str(meta["meta/checksum"]) != _checksum(data):
+        return None, "does not match its checksum"
+    return data, None
 
 
 def _wait_for_files(paths: list[str], seconds: float) -> None:
@@ -341,6 +412,7 @@ def basins(
     resume: bool = False,
     on_chunk: Callable[[int, int], None] | None = None,
     classify: int = 32,
+    log: Callable[[str], None] | None = None,
 ) -> Basins | None:
     """Where the trajectories of ``network`` from an ensemble of initial states end.
 
@@ -353,7 +425,11 @@ def basins(
       ``sign(activation)``.
     - ``chunk``: trajectories per compiled solve (default: bounded memory);
       ``folder``: where chunks are kept so that ``resume=True`` continues an
-      interrupted study; ``on_chunk(done, total)`` reports progress.
+      interrupted study; ``on_chunk(done, total)`` reports progress and
+      ``log(message)`` says what a resume found (a damaged chunk solved again).
+    The report counts the starts by how their solve ended (``outcomes``), with
+    ``failed`` (NaN, divergence) and ``max_steps`` apart from ``undecided`` (no
+    steady state, whatever the reason).
     Returns a ``Basins`` (``None`` on a worker process of a distributed run)."""
     import jax
 
@@ -375,7 +451,7 @@ def basins(
                 f"rows of {patterns.shape[1]} values do not fit layer {layer!r} of {network.neurons[layer].size} units",
                 ("patterns",),
             )
-    res = solve_ensemble(network, {**starts, layer: x0}, base, settings, chunk, folder, resume, on_chunk)
+    res = solve_ensemble(network, {**starts, layer: x0}, base, settings, chunk, folder, resume, on_chunk, log=log)
     if res is None:
         return None
     x_end = {k[len("x_end/") :]: v for k, v in res.items() if k.startswith("x_end/")}
@@ -399,6 +475,9 @@ def basins(
         "attractors": attractors,
         "fractions": fractions(labels),
         "undecided": int(np.sum(labels < 0)),
+        "failed": int(np.sum(res["status"] == STATUSES.index("failed"))),
+        "max_steps": int(np.sum(res["status"] == STATUSES.index("max_steps"))),
+        "outcomes": {STATUSES[c]: int(n) for c, n in zip(*np.unique(res["status"], return_counts=True))},
         "chunks": {"size": size, "count": -(-len(x0) // size)},
     }
     arrays = {

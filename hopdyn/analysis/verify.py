@@ -139,6 +139,8 @@ def convexity(
         hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(lambda y: lag(y.reshape(neuron.shape))), (x,), (v,))[1])
         lo, where, scale = np.inf, None, 0.0
         for i, m in enumerate(members[:max_members]):
+            if not len(m.ts):
+                continue  # not finite at t0: no state was visited
             xs = np.asarray(m.x[name], np.float64).reshape(len(np.asarray(m.ts)), -1)
             ts = np.asarray(m.ts)
             for r in _rows(m, rows_per_member):
@@ -176,8 +178,9 @@ def bounded_below(members, statuses) -> dict:
     trajectory that ended by running away (status ``failed``) with its energy
     falling to its lowest value (a numerical blow-up drives the energy up, which
     is the integrator's fault, not the energy's)."""
-    Emin = min(float(np.min(np.asarray(m.energy, np.float64))) for m in members)
-    finite = all(np.all(np.isfinite(np.asarray(m.energy))) for m in members)
+    visited = [np.asarray(m.energy, np.float64) for m in members if len(m.energy)]
+    Emin = min((float(np.min(E)) for E in visited), default=float("nan"))
+    finite = len(visited) == len(members) and all(np.all(np.isfinite(E)) for E in visited)
     downhill = []
     for i, (m, s) in enumerate(zip(members, statuses)):
         E = np.asarray(m.energy, np.float64)
@@ -423,6 +426,18 @@ def verify(
         xhat_of = lambda st, layer: np.asarray(net64.activations(st)[layer])  # noqa: E731
     certs = []
     for i, m in enumerate(members[:max_members]):
+        if not len(m.ts):  # not finite at t0: nothing was integrated, nothing to refine
+            certs.append(
+                {
+                    "member": i,
+                    "status": statuses[i],
+                    "t_final": None,
+                    "t_steady": None,
+                    "energy_final": None,
+                    "fixed_point": {"kind": "none", "note": "the state or its energy is not finite at t0"},
+                }
+            )
+            continue
         end = {k: np.asarray(v[-1]) for k, v in m.x.items()}
         if binary:
             fp = flip_stability(net64, end, free_layers(network)[0])

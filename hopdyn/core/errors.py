@@ -14,6 +14,12 @@ from collections.abc import Sequence
 Location = tuple[str | int, ...]
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (terminal escape sequences, newlines)
+    shown as escapes, so a message never acts on the terminal it is printed to."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
 def format_location(location: Sequence[str | int]) -> str:
     """``("synapses", 1, "weights")`` -> ``synapses[1].weights``."""
     out = ""
@@ -21,7 +27,7 @@ def format_location(location: Sequence[str | int]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + printable(part)
     return out
 
 
@@ -29,7 +35,7 @@ class HopdynError(Exception):
     """Base class of hopdyn's input errors: ``location`` (a key path) and ``message``."""
 
     def __init__(self, message: str, location: Sequence[str | int] = ()):
-        self.message = " ".join(str(message).split())  # always one line
+        self.message = printable(" ".join(str(message).split()))  # one line, no control characters
         self.location: Location = tuple(location)
         super().__init__(self._text())
 

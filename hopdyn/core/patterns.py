@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zipfile
 import zlib
 from collections.abc import Sequence
 
@@ -76,28 +77,87 @@ def _draw(gen, distribution, shape, low, high, mean, std) -> np.ndarray:
     raise PatternError(f"unknown distribution {distribution!r}, expected uniform, normal or binary")
 
 
-def load_file(path: str, key: str | None = None) -> np.ndarray:
-    """An array from ``.npy``, ``.npz`` (``key``, or its only array) or ``.csv``."""
-    if not os.path.isfile(path):
+def _npy_header(f, path: str) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype from an open ``.npy`` stream's header (nothing else read)."""
+    try:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    except Exception as e:  # numpy's errors for corrupt headers vary
+        raise PatternError(f"could not read {path}: not a valid .npy array ({e})") from None
+    return tuple(int(n) for n in shape), np.dtype(dtype)
+
+
+def _regular_file(path: str) -> None:
+    if not os.path.exists(path):
         raise PatternError(f"file not found: {path}")
+    if not os.path.isfile(path):
+        raise PatternError(f"{path} is not a regular file (a folder, device or FIFO); expected .npy, .npz or .csv")
+
+
+def _npz_member(z: zipfile.ZipFile, path: str, key: str | None) -> str:
+    names = [n[: -len(".npy")] for n in z.namelist() if n.endswith(".npy")]
+    if key is None:
+        if len(names) != 1:
+            raise PatternError(f"{path} holds arrays {names}: name one with `key`")
+        key = names[0]
+    if key not in names:
+        raise PatternError(f"{path} has no array {key!r} (it holds {names})")
+    return key + ".npy"
+
+
+def file_array_header(path: str, key: str | None = None) -> tuple[tuple[int, ...], np.dtype] | None:
+    """The shape and dtype an ``.npy`` or ``.npz`` file declares, from its header
+    alone (a compressed ``.npz`` is not inflated); ``None`` for ``.csv``."""
+    _regular_file(path)
     ext = os.path.splitext(path)[1].lower()
+    try:
+        if ext == ".npy":
+            with open(path, "rb") as f:
+                return _npy_header(f, path)
+        if ext == ".npz":
+            with zipfile.ZipFile(path) as z, z.open(_npz_member(z, path, key)) as f:
+                return _npy_header(f, path)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise PatternError(f"could not read {path}: {e}") from None
+    if ext == ".csv":
+        return None
+    raise PatternError(f"unsupported file type {ext!r}, expected .npy, .npz or .csv")
+
+
+def load_file(path: str, key: str | None = None) -> np.ndarray:
+    """An array from ``.npy``, ``.npz`` (``key``, or its only array) or ``.csv``.
+    The size an array declares is checked against the memory budget before it
+    is read, and against the file's length (a truncated ``.npy``)."""
+    from .budget import budget, human
+
+    header = file_array_header(path, key)
+    ext = os.path.splitext(path)[1].lower()
+    if header is not None:
+        shape, dtype = header
+        count = int(np.prod(shape, dtype=np.float64))
+        if not np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.complexfloating):
+            raise PatternError(f"{path} does not hold real numbers (dtype {dtype})")
+        need = count * (dtype.itemsize + 8)  # as stored, and as float64
+        if need > budget():
+            raise PatternError(
+                f"{path} declares an array of shape {list(shape)} that needs about {human(need)} "
+                f"when loaded, more than the memory budget of {human(budget())}"
+            )
+        if ext == ".npy" and count * dtype.itemsize > os.path.getsize(path):
+            raise PatternError(f"{path} is truncated: its header declares shape {list(shape)}")
+    elif 8 * os.path.getsize(path) > budget():
+        raise PatternError(f"{path} is too large to parse within the memory budget of {human(budget())}")
     try:
         if ext == ".npy":
             arr = np.load(path, allow_pickle=False)
         elif ext == ".npz":
             with np.load(path, allow_pickle=False) as z:
-                names = list(z.keys())
-                if key is None:
-                    if len(names) != 1:
-                        raise PatternError(f"{path} holds arrays {names}: name one with `key`")
-                    key = names[0]
-                if key not in names:
-                    raise PatternError(f"{path} has no array {key!r} (it holds {names})")
-                arr = z[key]
-        elif ext == ".csv":
-            arr = np.loadtxt(path, delimiter=",", ndmin=2)
+                arr = z[key if key is not None else list(z.keys())[0]]
         else:
-            raise PatternError(f"unsupported file type {ext!r}, expected .npy, .npz or .csv")
+            arr = np.loadtxt(path, delimiter=",", ndmin=2)
     except PatternError:
         raise
     except Exception as e:  # numpy's errors for corrupt files vary

@@ -47,14 +47,14 @@ class AbstractLagrangian(eqx.Module):
     kind: ClassVar[str] = "lagrangian"
 
     @abc.abstractmethod
-    def __call__(self, x: Float[Array, ...]) -> Float[Array, ""]:
+    def __call__(self, x: Float[Array, "..."]) -> Float[Array, ""]:
         """The Lagrangian ``L(x)`` (a scalar)."""
 
-    def activation(self, x: Float[Array, ...]) -> Float[Array, ...]:
+    def activation(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
         """``xhat = grad L(x)``."""
         return jax.grad(self)(x)
 
-    def energy(self, x: Float[Array, ...], xhat: Float[Array, ...] | None = None) -> Float[Array, ""]:
+    def energy(self, x: Float[Array, "..."], xhat: Float[Array, "..."] | None = None) -> Float[Array, ""]:
         """The Legendre transform ``<xhat, x> - L(x)``."""
         if xhat is None:
             xhat = self.activation(x)

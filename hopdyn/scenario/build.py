@@ -6,6 +6,7 @@ key path here; nothing is validated twice."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from typing import Any
 
@@ -373,7 +374,26 @@ def _settings(sc, file: str) -> SolveSettings:
 
 def load_and_build(path: str, overrides: list[str] | None = None) -> Built:
     """Load (a path, or the name of a shipped scenario), apply ``key.path=value``
-    overrides, validate and build a scenario."""
+    overrides, validate, check the memory a run needs against the budget, and
+    build a scenario."""
+    from .resources import check
+
     path = resolve(path)
     sc, _ = load(path, overrides)
+    check(sc, os.path.basename(path), os.path.dirname(os.path.abspath(path)), "run")
     return build(sc, path)
+
+
+def scenario_identity(sc, path: str) -> dict:
+    """What identifies a scenario's results: its name and a SHA-256 over the
+    validated scenario and the content of every file it loads (so an edited
+    data file is a different scenario)."""
+    from ..core.outputs import sha256
+
+    h = hashlib.sha256(sc.model_dump_json().encode())
+    base = os.path.dirname(os.path.abspath(path))
+    for name, spec in sorted(sc.patterns.items()):
+        if spec.file is not None:
+            f = os.path.join(base, spec.file)
+            h.update(f"{name}:{sha256(f) if os.path.isfile(f) else 'missing'}".encode())
+    return {"scenario": sc.name, "scenario_sha256": h.hexdigest()}

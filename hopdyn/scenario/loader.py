@@ -15,7 +15,7 @@ from typing import Any
 import pydantic
 import yaml
 
-from ..core.errors import HopdynError, format_location
+from ..core.errors import HopdynError, format_location, printable
 from .schema import scenario_model
 
 MAX_FILE_BYTES = 10 * 2**20  # big data belongs in .npy files next to the scenario
@@ -27,8 +27,8 @@ class ScenarioError(HopdynError, ValueError):
     or a location tuple) and the ``message``.  ``str(err)`` is one line."""
 
     def __init__(self, file: str, path, message: str):
-        self.file = file
-        self.path = path if isinstance(path, str) else format_location(path)
+        self.file = printable(file)
+        self.path = printable(path) if isinstance(path, str) else format_location(path)
         super().__init__(message, () if isinstance(path, str) else tuple(path))
 
     def _text(self) -> str:
@@ -42,14 +42,19 @@ class ScenarioError(HopdynError, ValueError):
 
 
 # ------------------------------------------------------------------ YAML
+MAX_DEPTH = 64  # nesting levels of one value
+
+
 class _Loader(yaml.SafeLoader):
-    """Safe loading (no object construction) that rejects duplicate keys."""
+    """Safe loading (no object construction) that rejects duplicate keys and
+    accepts YAML merge keys (``<<: *anchor``; explicit keys override merged ones)."""
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
-    loader.flatten_mapping(node)
-    out = {}
-    for key_node, value_node in node.value:
+    seen = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
@@ -57,26 +62,64 @@ def _mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
             raise yaml.constructor.ConstructorError(
                 None, None, "a mapping key must be a scalar", key_node.start_mark
             ) from None
-        if key in out:
+        if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        out[key] = loader.construct_object(value_node, deep=deep)
-    return out
+        seen.add(key)
+    loader.flatten_mapping(node)  # merged entries first, so the explicit ones override them
+    return {loader.construct_object(k, deep=deep): loader.construct_object(v, deep=deep) for k, v in node.value}
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
-def _count_nodes(obj, limit: int) -> None:
-    stack, n = [obj], 0
+def _check_tree(obj, limit: int = MAX_NODES, depth: int = MAX_DEPTH) -> None:
+    """Refuse values that expand (through YAML aliases) to more than ``limit``
+    nodes or nest deeper than ``depth`` levels; iterative, so it never recurses."""
+    stack, n = [(obj, 0)], 0
     while stack:
-        o = stack.pop()
+        o, d = stack.pop()
         n += 1
         if n > limit:
             raise ValueError(f"more than {limit} values after expanding YAML aliases")
+        if d > depth:
+            raise ValueError(f"nested deeper than {depth} levels")
         if isinstance(o, dict):
-            stack.extend(o.values())
+            stack.extend((v, d + 1) for v in o.values())
         elif isinstance(o, list):
-            stack.extend(o)
+            stack.extend((v, d + 1) for v in o)
+
+
+def load_yaml_value(text: str, file: str, where: str = ""):
+    """Any YAML value (a file's top level, or a ``--set`` value), loaded safely
+    and checked for alias bombs and depth before anything else sees it."""
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.constructor.ConstructorError as e:
+        mark = e.problem_mark or e.context_mark
+        where = where or (f"line {mark.line + 1}" if mark else "YAML")
+        problem = e.problem or ""
+        if "constructor for the tag" in problem:
+            tag = re.search(r"'([^']*)'", problem)
+            problem = f"YAML tag {tag.group(1) if tag else ''} is not allowed (scenarios never construct objects)"
+        raise ScenarioError(file, where, problem) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = where or (f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML")
+        raise ScenarioError(file, where, f"YAML syntax error: {getattr(e, 'problem', None) or e}") from None
+    except RecursionError:
+        raise ScenarioError(file, where, f"YAML nested deeper than {MAX_DEPTH} levels") from None
+    try:
+        _check_tree(data)
+    except ValueError as e:
+        raise ScenarioError(file, where, str(e)) from None
+    return data
+
+
+def _utf16(text: bytes) -> bool:
+    if text.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    half = max(1, len(text) // 4)
+    return text[1::2].count(0) > half or text[0::2].count(0) > half
 
 
 def parse_yaml(text: str | bytes, file: str) -> dict:
@@ -86,41 +129,24 @@ def parse_yaml(text: str | bytes, file: str) -> dict:
             raise ScenarioError(
                 file,
                 "",
-                f"the file is {len(text) / 2**20:.1f} MiB; scenario files are limited to "
+                f"the file is over {MAX_FILE_BYTES // 2**20} MiB; scenario files are limited to "
                 f"{MAX_FILE_BYTES // 2**20} MiB (put large arrays in .npy files)",
             )
+        if _utf16(text):
+            raise ScenarioError(file, "", "UTF-16 text; save the scenario as UTF-8")
         if b"\x00" in text:
             raise ScenarioError(file, "", "not a text file (it contains NUL bytes); expected a YAML scenario")
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as e:
             raise ScenarioError(file, "", f"not UTF-8 text (byte {e.start}); expected a YAML scenario") from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
-    except yaml.constructor.ConstructorError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"line {mark.line + 1}" if mark else "YAML"
-        problem = e.problem or ""
-        if "constructor for the tag" in problem:
-            tag = re.search(r"'([^']*)'", problem)
-            problem = f"YAML tag {tag.group(1) if tag else ''} is not allowed (scenarios never construct objects)"
-        raise ScenarioError(file, where, problem) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        raise ScenarioError(file, where, f"YAML syntax error: {getattr(e, 'problem', None) or e}") from None
-    except RecursionError:
-        raise ScenarioError(file, "", "YAML nested too deeply") from None
+    data = load_yaml_value(text, file)
     if data is None:
         raise ScenarioError(file, "", "the file is empty; expected a mapping with keys name, neurons, ...")
     if not isinstance(data, dict):
         raise ScenarioError(
             file, "", f"expected a mapping (key: value lines) at the top level, got {type(data).__name__}"
         )
-    try:
-        _count_nodes(data, MAX_NODES)
-    except ValueError as e:
-        raise ScenarioError(file, "", str(e)) from None
     return data
 
 
@@ -153,8 +179,10 @@ def apply_overrides(data: dict, overrides: list[str], file: str) -> dict:
         key, raw = item.split("=", 1)
         try:
             parts = _split_path(key.strip())
-            value = parse_yaml(raw, "--set") if raw.strip().startswith("{") else yaml.load(raw, Loader=_Loader)
-        except (ValueError, yaml.YAMLError, ScenarioError) as e:
+            value = load_yaml_value(raw, file, f"--set {key}")
+        except ScenarioError:
+            raise
+        except ValueError as e:
             raise ScenarioError(file, f"--set {key}", str(e)) from None
         node: Any = data
         for i, part in enumerate(parts[:-1]):
@@ -248,22 +276,15 @@ def validate(data: dict, file: str):
 def load(path: str, overrides: list[str] | None = None):
     """Read, parse and validate a scenario file; returns the model and the raw data."""
     file = os.path.basename(path) if path else "<scenario>"
-    try:
-        size = os.path.getsize(path)
-    except OSError as e:
-        raise ScenarioError(path, "", f"cannot read the file: {e.strerror}") from None
+    if not os.path.exists(path):
+        raise ScenarioError(path, "", "no such file")
     if os.path.isdir(path):
         raise ScenarioError(path, "", "is a directory; expected a scenario file")
-    if size > MAX_FILE_BYTES:
-        raise ScenarioError(
-            file,
-            "",
-            f"the file is {size / 2**20:.1f} MiB; scenario files are limited to "
-            f"{MAX_FILE_BYTES // 2**20} MiB (put large arrays in .npy files)",
-        )
+    if not os.path.isfile(path):
+        raise ScenarioError(path, "", "is not a regular file (a device, FIFO or socket); expected a scenario file")
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_FILE_BYTES + 1)  # bounded by what is read, not by the size the file reports
     except OSError as e:
         raise ScenarioError(file, "", f"cannot read the file: {e.strerror}") from None
     data = parse_yaml(raw, file)

@@ -158,7 +158,7 @@ def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray, dict,
     return x0, meta, plane
 
 
-def run_basins(built: Built, out: str, resume: bool = False, on_chunk=None) -> tuple[dict, dict]:
+def run_basins(built: Built, out: str, resume: bool = False, on_chunk=None, log=None) -> tuple[dict, dict]:
     """The ``basins:`` section: its ensemble through ``hd.basins``, plus the
     retrieval curve and where each attractor sits on a grid's plane.  Returns
     the ``basins.json`` report and the ``basins.npz`` arrays."""
@@ -185,6 +185,7 @@ def run_basins(built: Built, out: str, resume: bool = False, on_chunk=None) -> t
             folder=os.path.join(out, "basins.partial"),
             resume=resume,
             on_chunk=on_chunk,
+            log=log,
         )
     except AnalysisError as e:
         if e.location == ("resume",):

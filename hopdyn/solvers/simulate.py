@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike
 
+from ..core.budget import require, solve_bytes
 from ..core.errors import SettingsError
 from ..model.network import Network, State, all_finite, max_abs, rms
 from .compile import compiled
@@ -220,6 +221,22 @@ def simulate(
     if dtype not in (jnp.float32, jnp.float64):
         raise SettingsError(f"expected float32 or float64, got {dtype}", ("dtype",))
     network = network.astype(dtype)
+    state = sum(n.size for n in network.neurons.values())
+    batch = max(
+        (
+            np.shape(v)[0]
+            for k, v in (x0 or {}).items()
+            if k in network.neurons and np.ndim(v) > len(network.neurons[k].shape)
+        ),
+        default=1,
+    )
+    m0 = get_method(s.method)
+    rows = (s.max_sweeps + 1) if m0 is not None and not m0.continuous else len(s.save_times()) + 1
+    require(
+        solve_bytes(state, batch, rows, dtype.itemsize),
+        f"this solve (a state of {state} values x batch {batch} x {rows} saved rows)",
+        ("x0",),
+    )
     x0 = network.init_state(x0, dtype=dtype)
     batched = network.batch_size(x0) is not None
     size = None  # the real batch size when the batch was padded for sharding

@@ -94,6 +94,11 @@ class Trajectory(eqx.Module):
         return jax.tree.map(lambda a: _last(a, self.valid), self.x)
 
     @property
+    def final_xhat(self) -> dict[str, Array]:
+        """Activations at the end of the solve (the last valid row)."""
+        return jax.tree.map(lambda a: _last(a, self.valid), self.xhat)
+
+    @property
     def final_energy(self) -> Array:
         return _last(self.energy, self.valid)
 
