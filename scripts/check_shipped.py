@@ -53,7 +53,14 @@ def main(argv=None) -> int:
     p.add_argument("--rtol", type=float, default=0.0)
     p.add_argument("--only", help="comma-separated scenario names")
     p.add_argument("--out", help="where the new outputs go (default: a temporary folder)")
+    p.add_argument(
+        "--against-git",
+        metavar="REV",
+        help="rerun nothing: compare the outputs now under plots/ with those committed at REV",
+    )
     args = p.parse_args(argv)
+    if args.against_git:
+        return against_git(args.against_git, args.rtol)
     import yaml
 
     from hopdyn.cli import main as hopdyn
@@ -80,6 +87,26 @@ def main(argv=None) -> int:
             print(f"{name} {verb}: {'same' if not diff else f'{len(diff)} differences'}", flush=True)
     for d in problems:
         print(d)
+    return 1 if problems else 0
+
+
+def against_git(rev: str, rtol: float) -> int:
+    """Compare plots/*/{result,basins}.json now with the versions committed at ``rev``."""
+    import subprocess
+
+    problems, n = [], 0
+    for path in sorted((ROOT / "plots").glob("*/*.json")):
+        if path.name not in ("result.json", "basins.json"):
+            continue
+        rel = path.relative_to(ROOT).as_posix()
+        old = subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=ROOT, capture_output=True, text=True)
+        if old.returncode != 0:
+            continue
+        n += 1
+        problems += differences(json.loads(old.stdout), json.loads(path.read_text()), rtol, rel)
+    for d in problems:
+        print(d)
+    print(f"{n} files compared with {rev}: {len(problems)} differences")
     return 1 if problems else 0
 
 
