@@ -169,6 +169,13 @@ def _trajectory_arrays(traj, members, batched: bool) -> dict:
     return {k: np.asarray(v) for k, v in arrays.items()}
 
 
+def term_labels(network) -> dict[str, str]:
+    """Readable names of the energy terms: ``layer v``, ``dense m-v``."""
+    names = {a: f"layer {a}" for a in network.names}
+    names.update({f"synapse:{i}": f"{s.kind} {'-'.join(s.connects)}" for i, s in enumerate(network.synapses)})
+    return names
+
+
 def _figures(built, traj, members, out) -> list[str]:
     """Draw the scenario's figures into the output folder; their file names."""
     from .core.io import write_figure
@@ -183,7 +190,7 @@ def _figures(built, traj, members, out) -> list[str]:
     title = sc.name
     written = []
     draw = {
-        "energy": lambda: _plots.energy_figure(members, title),
+        "energy": lambda: _plots.energy_figure(members, title, term_labels(built.network)),
         "pca": lambda: _plots.pca_figure(members, layer, pats, title, space),
         "states": lambda: _plots.states_figure(members, layer, shape, pats, title, space),
         "phase": lambda: _plots.phase_figure(built.network.astype(sc.dtype), members, title),
@@ -199,6 +206,11 @@ def _figures(built, traj, members, out) -> list[str]:
     return written
 
 
+def _stale(removed: list[str], args) -> None:
+    if removed and not args.quiet:
+        print(f"hopdyn: removed {', '.join(removed)}: written for another version of the scenario", file=sys.stderr)
+
+
 def _prepare(args, command: str, extra: list[str] | None = None):
     """Everything before the work, in order: load and validate the file, estimate
     the memory the command needs against the budget, check (and lock) the output
@@ -210,9 +222,10 @@ def _prepare(args, command: str, extra: list[str] | None = None):
 
     _enable_x64()
     path = resolve(args.file)
-    sc, _ = load(path, list(args.set) + list(extra or []))
+    sc, _ = load(path, list(args.set) + list(extra or []))  # a bad override is refused here, before anything
     resources.check(sc, os.path.basename(path), os.path.dirname(os.path.abspath(path)), command)
-    out = OutputFolder(args.out or os.path.join("plots", sc.name), command, scenario_identity(sc, path))
+    overrides = list(args.set) + list(extra or [])
+    out = OutputFolder(args.out or os.path.join("plots", sc.name), command, scenario_identity(path, overrides))
     try:
         return build(sc, path), out
     except BaseException:
@@ -245,7 +258,7 @@ def cmd_run(args) -> int:
             figures += [fig] if fig else []
         result["files"] = ["result.json", "trajectory.npz", *figures]
         out.write("result.json", lambda p: write_json(p, result))
-        out.commit()
+        _stale(out.commit(), args)
     if not args.quiet:
         _print_run(result, out.path)
     return code
@@ -336,7 +349,7 @@ def cmd_verify(args) -> int:
         with Progress("verifying", not args.quiet):
             report = verify_scenario(built, traj)
         out.write("verify.json", lambda p: write_json(p, report))
-        out.commit()
+        _stale(out.commit(), args)
     if not args.quiet:
         print(verify_table(report))
         print(f"\nverify.json in {out.path}/")
@@ -366,8 +379,9 @@ def verify_table(r: dict) -> str:
         "fixed_point": f"largest residual |dx/dt| {_fmt(max((c['fixed_point'].get('residual', 0.0) for c in certs), default=None))}",
         "stable": ", ".join(f"{n} {k}" for k, n in r["fixed_points"].items()),
     }
+    n = r["members"]
     lines = [
-        f"verification of {r.get('scenario', 'a network')} ({r['members']} trajectories)",
+        f"verification of {r.get('scenario', 'a network')} ({n} {'trajectory' if n == 1 else 'trajectories'})",
         "",
         f"{'check':<14} {'result':<7} detail",
     ]
@@ -462,7 +476,7 @@ def cmd_basins(args) -> int:
         for name, fig in figures:
             out.write(name, lambda p, fig=fig: write_figure(p, fig))
         out.write("basins.json", lambda p: write_json(p, report))
-        out.commit()
+        _stale(out.commit(), args)
     if not args.quiet:
         _print_basins(report, out.path)
     return code
@@ -531,19 +545,67 @@ def cmd_schema(args) -> int:
 
 
 def cmd_list(args) -> int:
+    """Every shipped scenario, the verbs it is for, and its whole description
+    (wrapped to the terminal, never cut)."""
+    import shutil
+    import textwrap
+
     import yaml
 
     folder = shipped_dir()
     files = sorted(folder.glob("*.yaml"))
     width = max((len(f.stem) for f in files), default=0)
+    columns = max(60, shutil.get_terminal_size((100, 24)).columns)
+    print(f"{'scenario':<{width}}  {'verbs':<19} description")
     for f in files:
         try:
             data = yaml.safe_load(f.read_text())
             desc = " ".join(str(data.get("description", "")).split())
+            verbs = "run, verify" + (", basins" if "basins" in data or "capacity" in data else "")
         except Exception:  # a listing never fails on one file
-            desc = "(unreadable)"
-        print(f"{f.stem:<{width}}  {desc[:100]}")
-    print(f"\n{len(files)} scenarios in {folder}; run one with `hopdyn run NAME`")
+            desc, verbs = "(unreadable)", "-"
+        indent = width + 2 + 19 + 1
+        lines = textwrap.wrap(desc, max(30, columns - indent)) or [""]
+        print(f"{f.stem:<{width}}  {verbs:<19} {lines[0]}")
+        for line in lines[1:]:
+            print(" " * indent + line)
+    print(
+        f"\n{len(files)} scenarios in {folder}; run one with `hopdyn run NAME`; "
+        f"start your own with `hopdyn init --template {{{','.join(templates())}}} FILE`"
+    )
+    return EXIT_OK
+
+
+def templates() -> list[str]:
+    from pathlib import Path
+
+    return sorted(p.stem for p in (Path(__file__).parent / "scenario" / "templates").glob("*.yaml"))
+
+
+def cmd_init(args) -> int:
+    """Write a commented starting scenario from a template."""
+    from pathlib import Path
+
+    from .core.errors import HopdynError
+
+    names = templates()
+    if args.template not in names:
+        raise HopdynError(f"unknown template {args.template!r}; expected one of {', '.join(names)}", ("--template",))
+    target = Path(args.file)
+    if target.exists() and not args.force:
+        raise HopdynError(f"{target} exists; choose another name or pass --force", ("FILE",))
+    if target.suffix not in (".yaml", ".yml"):
+        raise HopdynError(f"expected a .yaml file name, got {target.name}", ("FILE",))
+    text = (Path(__file__).parent / "scenario" / "templates" / f"{args.template}.yaml").read_text()
+    stem = "".join(c if c.isalnum() else "-" for c in target.stem.lower()).strip("-") or "my-scenario"
+    text = text.replace(f"name: my-{args.template}", f"name: {stem}", 1)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    except OSError as e:
+        raise HopdynError(f"cannot write {target}: {e.strerror}", ("FILE",)) from None
+    if not args.quiet:
+        print(f"{target}: a {args.template} scenario to edit; then `hopdyn run {target}`")
     return EXIT_OK
 
 
@@ -613,7 +675,8 @@ COMMANDS = {
     "basins": (cmd_basins, "ensembles of initial states: attractor labels, basin fractions, retrieval, capacity"),
     "validate": (cmd_validate, "check a scenario file without simulating"),
     "schema": (cmd_schema, "print the JSON Schema of scenario files"),
-    "list": (cmd_list, "list the shipped scenarios"),
+    "list": (cmd_list, "list the shipped scenarios and the verbs each is for"),
+    "init": (cmd_init, "write a commented starting scenario from a template"),
     "bench": (cmd_bench, "the benchmark suite against hand-written baselines: a table and bench.json"),
 }
 
@@ -658,6 +721,13 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
         if name == "run":
             s.add_argument("--no-plots", action="store_true", help="write result.json and trajectory.npz only")
+        if name == "init":
+            s.add_argument("file", metavar="FILE", help="the scenario file to write (.yaml)")
+            s.add_argument(
+                "--template", default="classical", help=f"one of {', '.join(templates())} (default classical)"
+            )
+            s.add_argument("--force", action="store_true", help="overwrite FILE")
+            s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
         if name == "bench":
             s.add_argument("--quick", action="store_true", help="small sizes (K = 250, D = 256, batch 32)")
             s.add_argument(
@@ -688,10 +758,15 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_CHECK_FAILED
     except HopdynError as e:
         print(f"hopdyn: error: {e}", file=sys.stderr)
+        for line in getattr(e, "more", []):  # every other problem of a scenario file, a line each
+            print(f"hopdyn: error: {e.file}: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("hopdyn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`hopdyn list | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -365,3 +365,22 @@ def test_real_process_prints_one_line_and_no_traceback(tmp_path):
     assert p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
     assert "bad.yaml: neurons.v.lagrangian: unknown type 'sigmod'" in p.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_every_problem_is_reported_and_typos_get_a_suggestion(tmp_path, capsys):
+    path = tmp_path / "typos.yaml"
+    path.write_text(
+        "name: ty\nneurons:\n  v: {shape: [3], lagrangain: {type: tanh}, tua: 2}\n"
+        "synapses:\n  - {type: bias, connects: [v], weights: 1.0}\nsolver: {rtoll: 1.0e-5}\n"
+    )
+    assert main(["validate", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "hopdyn: error: typos.yaml: neurons.v.lagrangain: unknown key; did you mean `lagrangian`?"
+    expected = [
+        "synapses[0].weights: unknown key; expected one of type, connects, bias",
+        "neurons.v.tua: unknown key; did you mean `tau`?",
+        "solver.rtoll: unknown key; did you mean `rtol`?",
+        "neurons.v.lagrangian: required key is missing",
+        "synapses[0].bias: required key is missing",
+    ]
+    assert sorted(line.split("typos.yaml: ", 1)[1] for line in lines[1:]) == sorted(expected)

@@ -227,3 +227,15 @@ def test_dEdt_is_the_energy_rate_along_the_flow(name, lag, directed):
         closed = -sum(n.tau * xdot[k] @ jax.hessian(n.lagrangian)(x[k]) @ xdot[k] for k, n in net.neurons.items())
         np.testing.assert_allclose(got, float(closed), rtol=1e-10, atol=1e-12)
         assert got <= 0
+
+
+def test_custom_functions_are_checked_when_the_network_is_built():
+    with pytest.raises(
+        hd.NetworkError, match=r"^neurons\.v\.lagrangian: .* must return a scalar energy, got shape \(3,\)"
+    ):
+        hd.Network({"v": hd.Neuron(3, lambda x: x**2)})
+    two = {"v": hd.Neuron(3, hd.Tanh()), "w": hd.Neuron(2, hd.Tanh())}
+    with pytest.raises(hd.NetworkError, match=r"^synapses\[0\]: calling .* with arrays of shape \(3,\), \(2,\) failed"):
+        hd.Network(two, [(lambda a: jnp.sum(a), ("v", "w"))])
+    with pytest.raises(hd.SettingsError, match="expected one of auto, tsit5"):
+        hd.simulate(hd.Network(two), method="rk4")

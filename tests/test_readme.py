@@ -16,27 +16,89 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
 
 
+def shown_outputs() -> dict[str, str]:
+    """Python blocks that the README follows with the output they print."""
+    pairs = re.findall(r"```python\n(.*?)```\n\n```\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    return dict(pairs)
+
+
+NUMBER = re.compile(r"[-+]?\d+\.?\d*(?:[eE][-+]?\d+)?")
+
+
+def same_output(printed: str, shown: str, rtol: float = 1e-2) -> bool:
+    """The same lines and words, numbers within ``rtol`` (the last digits of a
+    float32 solve differ between CPUs)."""
+    a, b = printed.strip().splitlines(), shown.strip().splitlines()
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if NUMBER.sub("#", x).split() != NUMBER.sub("#", y).split():
+            return False
+        for u, v in zip(NUMBER.findall(x), NUMBER.findall(y)):
+            if abs(float(u) - float(v)) > rtol * max(abs(float(v)), 1e-6):
+                return False
+    return True
+
+
 def test_the_readme_has_the_library_examples():
     text = "".join(python_blocks())
     for call in ("hd.simulate(", "hd.verify(", "hd.basins(", "hd.capacity(", "hd.load_scenario("):
         assert call in text, call
 
 
-def test_every_readme_python_block_runs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    ns: dict = {}
+RUNNER = """
+import contextlib, io, json, sys
+blocks = json.loads(sys.stdin.read())
+ns, outs = {}, []
+for block in blocks:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        for block in python_blocks():
-            exec(compile(block, "README.md", "exec"), ns)  # noqa: S102
-    printed = out.getvalue()
-    assert "steady_state at t =" in printed
-    # the verify example: a correct network passes, the basins example names the stored patterns
-    assert ns["report"]["ok"] and ns["report"]["checks"]["lyapunov"]
-    kinds = {a["kind"] for a in ns["res"].attractors}
-    assert "pattern" in kinds and abs(sum(ns["res"].fractions.values()) - 1) < 1e-12
-    assert ns["res"].retrieval(ns["source"], ns["level"])["accuracy"][0] == 1.0  # 10% flips: all retrieved
-    assert ns["cap"]["retrieved"][0] == 1.0 and ns["run"].status_name == "steady_state"
+        exec(compile(block, "README.md", "exec"), ns)
+    outs.append(out.getvalue())
+facts = {
+    "verify_ok": bool(ns["report"]["ok"] and ns["report"]["checks"]["lyapunov"]),
+    "kinds": sorted({a["kind"] for a in ns["res"].attractors}),
+    "fractions_sum": sum(ns["res"].fractions.values()),
+    "retrieved_at_10pct": ns["res"].retrieval(ns["source"], ns["level"])["accuracy"][0],
+    "capacity_first": ns["cap"]["retrieved"][0],
+    "scenario_status": ns["run"].status_name,
+}
+print(json.dumps({"outputs": outs, "facts": facts}))
+"""
+
+
+def test_every_readme_python_block_runs(tmp_path):
+    """In a fresh interpreter (JAX's defaults, as a reader has them), in order,
+    in one namespace; shown outputs must match what the blocks print."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    blocks, shown = python_blocks(), shown_outputs()
+    assert shown, "the README shows the output of its quickstart"
+    env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
+    env.pop("JAX_ENABLE_X64", None)
+    run = subprocess.run(
+        [sys.executable, "-c", RUNNER],
+        input=json.dumps(blocks),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=900,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = json.loads(run.stdout.strip().splitlines()[-1])
+    for block, printed in zip(blocks, got["outputs"]):
+        if block in shown:
+            assert same_output(printed, shown[block]), (printed, shown[block])
+    assert "steady_state at t =" in "".join(got["outputs"])
+    f = got["facts"]
+    # the verify example: a correct network passes; the basins example names the stored patterns
+    assert f["verify_ok"] and "pattern" in f["kinds"] and abs(f["fractions_sum"] - 1) < 1e-12
+    assert f["retrieved_at_10pct"] == 1.0  # 10% flips: all retrieved
+    assert f["capacity_first"] == 1.0 and f["scenario_status"] == "steady_state"
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.py")))
@@ -46,3 +108,23 @@ def test_examples_run(example, tmp_path, monkeypatch):
     with contextlib.redirect_stdout(out):
         runpy.run_path(str(ROOT / "examples" / example), run_name="__main__")
     assert out.getvalue().strip(), f"{example} printed nothing"
+
+
+def test_the_output_comparison_can_fail():
+    assert same_output("t = 15.64 E = -1260.27\n", "t = 15.6 E = -1260.2708")
+    assert not same_output("t = 14.10 E = -1260.27\n", "t = 15.6 E = -1260.2708")  # the drift the README had
+    assert not same_output("horizon at t = 15.6\n", "steady_state at t = 15.6")
+    assert not same_output("a\nb\n", "a")
+
+
+def test_readme_numbers_of_the_dam_tutorial_are_the_shipped_ones():
+    import json
+
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"DAM: t ≈ (\d+), E −([\d.]+) → −([\d.]+)", text)
+    r = json.loads((ROOT / "plots" / "dam-tutorial" / "result.json").read_text())
+    assert m and round(r["t_final"]) == int(m.group(1))
+    assert (
+        abs(r["energy"]["initial"] + float(m.group(2))) < 0.01 and abs(r["energy"]["final"] + float(m.group(3))) < 0.01
+    )
+    assert r["lyapunov"]["max_dEdt"] < 0  # "dE/dt negative at every saved time"

@@ -312,3 +312,14 @@ def test_simulate_refuses_over_the_budget_from_python():
     with memory_budget(1000), pytest.raises(hd.ResourceError, match=r"^x0: this solve .* batch 10 x 201 saved rows"):
         hd.simulate(net, {"v": np.ones((10, 3))})
     assert hd.simulate(net, {"v": np.ones(3)}).status_name == "steady_state"
+
+
+def test_files_written_for_another_version_of_the_scenario_are_removed(tmp_path):
+    path = _write(tmp_path, BASE)
+    out = tmp_path / "o"
+    assert main(["run", path, "--out", str(out), "-q"]) == 0
+    assert main(["verify", path, "--out", str(out), "-q"]) == 0
+    assert (out / "verify.json").exists()
+    _write(tmp_path, BASE.replace("t1: 50", "t1: 40"))  # the scenario changed: verify.json describes the old one
+    assert main(["run", path, "--out", str(out), "-q"]) == 0
+    assert not (out / "verify.json").exists() and manifest_problems(str(out)) == []

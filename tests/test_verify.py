@@ -2,6 +2,9 @@
 and stability verdicts agree with eigenvalues of independent finite-difference
 Jacobians of hand-written vector fields."""
 
+import json
+import os
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -189,3 +192,63 @@ def test_nearest_pattern_names_the_retrieved_glyph(tmp_path):
     for cert, k in zip(r["certificates"], [0, 3, 6, 9]):
         assert cert["nearest"]["pattern"] == k and cert["nearest"]["overlap"] > 0.99
         assert cert["fixed_point"]["kind"] == "stable"
+
+
+def _member(E, terms, dtype="float32"):
+    """A stand-in for a member trajectory: saved energies, their terms, dE/dt < 0."""
+    from types import SimpleNamespace
+
+    n = len(E)
+    return SimpleNamespace(
+        ts=np.arange(n, dtype=dtype),
+        energy=np.asarray(E, dtype),
+        energy_terms={k: np.asarray(v, dtype) for k, v in terms.items()},
+        dEdt=-np.ones(n, dtype),
+        dEdt_scale=np.ones(n, dtype),
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_rise_allowance_follows_the_terms_summed_not_the_total(dtype):
+    eps = float(np.finfo(dtype).eps)
+    big = {"s": [1e4, 1e4], "synapse:0": [-1e4 + 212, -1e4 + 212]}  # a total of 212 made of terms of 10^4
+    # a rise of 1.02 x 16 eps |E| (what another CPU's rounding produced) must pass ...
+    rise = 1.02 * 16 * eps * 212
+    ok = _verify.energy_descent([_member([212.0, 212.0 + rise], big, dtype)], tolerance=0.0)
+    assert ok["ok"] and ok["rise_tolerance"] >= 16 * eps * 3.9e4  # both rows: 1e4 + 9788 each
+    # ... and a rise beyond the rounding of the terms must not
+    bad = _verify.energy_descent([_member([212.0, 212.0 + 40 * 16 * eps * 2e4], big, dtype)], tolerance=0.0)
+    assert not bad["ok"] and bad["rise_excess"] > 0
+    # with terms no larger than the total, the allowance is what it was
+    small = {"s": [212.0, 212.0]}
+    assert not _verify.energy_descent([_member([212.0, 212.0 + rise * 3], small, dtype)], tolerance=0.0)["ok"]
+
+
+def test_a_float32_verification_in_a_session_without_x64_passes_a_correct_network(tmp_path):
+    """verify's float64 refinements ran in float32 when JAX's x64 was off (the
+    default in Python), so Newton residuals and curvatures were judged by
+    float64 tolerances: 4 of these 16 members got 'no fixed point'.  Run in a
+    fresh interpreter, where x64 is off."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "f32.py"
+    script.write_text(
+        "import json, warnings\n"
+        "import jax, jax.numpy as jnp, numpy as np\n"
+        "import hopdyn as hd\n"
+        "assert not jax.config.jax_enable_x64\n"
+        "xi = np.random.default_rng(0).choice([-1.0, 1.0], (3, 40))\n"
+        "net = hd.Network({'s': hd.Neuron(40, lambda x: jnp.sum(jnp.log(jnp.cosh(3 * x))) / 3)}, [hd.Hebbian(('s',), xi)])\n"
+        "traj = hd.simulate(net, {'s': hd.corrupted_starts(xi, [0.1], 16)[0]}, rtol=1e-6, atol=1e-8)\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    rep = hd.verify(net, traj, stable=True, fixed_point_residual=1e-6)\n"
+        "print(json.dumps({'ok': rep['ok'], 'kinds': rep['fixed_points'], 'warnings': len(w),\n"
+        "                  'dtype': str(traj.energy.dtype)}))\n"
+    )
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    env.pop("JAX_ENABLE_X64", None)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=600)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r == {"ok": True, "kinds": {"stable": 16}, "warnings": 0, "dtype": "float32"}, out.stderr[-2000:]

@@ -27,6 +27,7 @@ from ..model.network import Network
 from ..solvers.settings import SolveSettings
 from ..solvers.simulate import simulate
 from ..solvers.trajectory import STATUSES
+from .verify import in_float64
 
 STEADY = STATUSES.index("steady_state")
 KIND_ORDER = ("pattern", "negated", "mixture", "metastable", "other")
@@ -304,6 +305,7 @@ def label_attractors(
     return labels, distinct
 
 
+@in_float64
 def attractor_table(keys, labels, energies, x_end, network, classify: int = 32, method: str = "tsit5") -> list[dict]:
     """One entry per attractor: label, kind, patterns, count, energy, and the
     stability of a representative end state (the first 32 attractors): of the
@@ -363,6 +365,14 @@ def retrieval_curve(labels, keys, source, level) -> dict | None:
     levels = np.unique(level[corrupted])
     acc = [float(np.mean(ok[corrupted & (level == lv)])) for lv in levels]
     return {"corruption": levels.tolist(), "accuracy": acc}
+
+
+@in_float64
+def _activations64(network: Network, layer: str, x: np.ndarray) -> np.ndarray:
+    import jax
+
+    neuron = network.astype("float64").neurons[layer]
+    return np.asarray(jax.vmap(neuron.activation)(x))
 
 
 # ------------------------------------------------------------------ the whole analysis
@@ -431,7 +441,6 @@ def basins(
     ``failed`` (NaN, divergence) and ``max_steps`` apart from ``undecided`` (no
     steady state, whatever the reason).
     Returns a ``Basins`` (``None`` on a worker process of a distributed run)."""
-    import jax
 
     from ..solvers.registry import get_method
 
@@ -456,11 +465,10 @@ def basins(
         return None
     x_end = {k[len("x_end/") :]: v for k, v in res.items() if k.startswith("x_end/")}
     method = settings.method
-    net64 = network.astype("float64")
     if method != "auto" and get_method(method).binary:  # the end states are the units' +-1 values
         act = np.asarray(x_end[layer], np.float64).reshape(len(x0), -1)
     else:
-        act = np.asarray(jax.vmap(lambda x: net64.neurons[layer].activation(x))(np.asarray(x_end[layer], np.float64)))
+        act = _activations64(network, layer, np.asarray(x_end[layer], np.float64))
         act = act.reshape(len(act), -1)
     cmp = np.sign(act) if binarize else act
     labels, keys = label_attractors(cmp, res["status"], patterns, overlap, cluster, mixtures)

@@ -6,7 +6,8 @@ refused, not interleaved).  Files are written into a staging folder inside
 it; ``commit()`` moves them into place (one rename each) and writes
 ``manifest.json`` last: which command and scenario (by content hash) wrote
 each file, and each file's SHA-256, so a reader can tell a consistent set
-(``manifest_problems``).  A failure while writing (a full disk) removes the
+(``manifest_problems``); files that an earlier command wrote for another
+scenario are removed, so a folder never mixes two.  A failure while writing (a full disk) removes the
 staging folder and leaves the previous results as they were.
 """
 
@@ -112,10 +113,20 @@ class OutputFolder:
                 f"writing {name} in {self.path} failed ({e.strerror or e}); the previous results there are unchanged"
             ) from None
 
-    def commit(self) -> None:
-        """Move every staged file into place, then write the manifest last."""
+    def commit(self) -> list[str]:
+        """Move every staged file into place, remove the files an earlier command
+        wrote there for another scenario (or another version of this one: a
+        different ``scenario_sha256``), then write the manifest last.  Returns
+        the names removed."""
+        removed = []
         try:
             manifest = self._manifest()
+            mine = self.identity.get("scenario_sha256")
+            for name, entry in list(manifest["files"].items()):
+                if mine and name not in self.staged and entry.get("scenario_sha256") not in (None, mine):
+                    os.unlink(os.path.join(self.path, name))  # stale: it describes another scenario
+                    del manifest["files"][name]
+                    removed.append(name)
             for name in self.staged:
                 os.replace(os.path.join(self.staging, name), os.path.join(self.path, name))
                 manifest["files"][name] = {
@@ -136,6 +147,7 @@ class OutputFolder:
         finally:
             self._created = []  # results are in place: keep the folder
             self.close()
+        return removed
 
     def _manifest(self) -> dict:
         old = read_manifest(self.path)

@@ -47,9 +47,10 @@ def _t_plot(ts: np.ndarray, all_ts: np.ndarray) -> np.ndarray:
     return np.where(ts > 0, ts, first / 2)
 
 
-def energy_figure(members: list[Trajectory], title: str) -> Figure:
+def energy_figure(members: list[Trajectory], title: str, labels: dict[str, str] | None = None) -> Figure:
     """Total energy of every member (top) and the change of each energy term of
-    member 0 from its initial value (bottom)."""
+    member 0 from its initial value (bottom); ``labels`` name the terms (e.g.
+    ``synapse:0`` -> ``dense m-v``)."""
     fig = Figure(figsize=(8, 6.5), layout="constrained")
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     ts_all = np.concatenate([np.asarray(m.ts) for m in members])
@@ -69,7 +70,8 @@ def energy_figure(members: list[Trajectory], title: str) -> Figure:
     t0 = _t_plot(np.asarray(m0.ts), ts_all)
     for name, e in m0.energy_terms.items():
         e = np.asarray(e)
-        ax2.plot(t0, e - e[0], lw=1.4, label=f"{name} (starts at {e[0]:.4g})")
+        label = (labels or {}).get(name, name)
+        ax2.plot(t0, e - e[0], lw=1.4, label=f"{label} (starts at {e[0] + 0.0:.4g})")  # + 0.0: no "-0"
     ax2.axhline(0.0, color="0.7", lw=0.8)
     ax2.set_ylabel("change of each term, E_term(t) − E_term(0)" + ("" if single else "\n(first trajectory)"))
     ax2.legend(fontsize=8, loc="best")
@@ -142,11 +144,18 @@ def states_figure(
         ax = fig.subplots()
         m = members[0]
         data = np.asarray(getattr(m, space)[layer]).reshape(len(m.ts), -1).T
-        im = ax.imshow(data, aspect="auto", interpolation="nearest", cmap="viridis")
-        ax.set_xlabel("saved time index (log-spaced in t)")
+        ts = _t_plot(np.asarray(m.ts, np.float64), np.asarray(m.ts, np.float64))
+        if len(ts) > 1:  # cell edges halfway between saved times (geometric on a log axis)
+            mid = np.sqrt(ts[1:] * ts[:-1]) if _log_time(ts) else (ts[1:] + ts[:-1]) / 2
+            edges = np.concatenate([[ts[0] - (mid[0] - ts[0])], mid, [ts[-1] + (ts[-1] - mid[-1])]])
+            edges[0] = ts[0] / 2 if _log_time(ts) else edges[0]
+        else:
+            edges = np.array([ts[0] - 0.5, ts[0] + 0.5])
+        im = ax.pcolormesh(edges, np.arange(data.shape[0] + 1) - 0.5, data, cmap="viridis", shading="flat")
+        _time_axis(ax, ts, short=True)
         ax.set_ylabel(f"unit of {layer!r}")
         fig.colorbar(im, ax=ax, label=f"{'activation' if space == 'xhat' else 'internal state'} of {layer!r}")
-        ax.set_title(title)
+        ax.set_title(title + ("" if len(members) == 1 else f"  (the first of {len(members)} trajectories)"))
         return fig
     rows = members[:8]
     cols = ["initial", "midway", "final"] + (["nearest stored"] if patterns is not None else [])
@@ -461,15 +470,17 @@ def attractor_energy_figure(report: dict, title: str) -> Figure:
     for xi, t in zip(x, atts):
         ax.annotate(f"{t['count']}", (xi, t["energy"]), ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, [_attractor_name(t, report["patterns"]) for t in atts], rotation=60, ha="right", fontsize=8)
-    for kind, c in KIND_COLOURS.items():
-        ax.bar([], [], color=f"C{c}", label=kind)
+    from matplotlib.patches import Patch
+
+    present = [k for k in KIND_COLOURS if any(t["kind"] == k for t in atts)]
     ax.set_ylabel("energy at the attractor (numbers: trajectories ending there)")
-    ax.legend(fontsize=8)
+    ax.legend(handles=[Patch(color=f"C{KIND_COLOURS[k]}", label=k) for k in present], fontsize=8)
     ax.set_title(title)
     return fig
 
 
 KIND_COLOURS = {"pattern": 0, "negated": 1, "mixture": 2, "metastable": 3, "other": 7}
+ZERO_FLOOR = 1e-6  # where a bit-error rate of 0 is drawn on a log axis
 
 
 def capacity_figure(cap: dict, title: str) -> Figure:
@@ -483,8 +494,18 @@ def capacity_figure(cap: dict, title: str) -> Figure:
         for r, ls in zip(runs, ("-", "--")):
             ax.plot(r["loads"], r["retrieved"], "o" + ls, label=f"{r['method']}: fraction retrieved")
             ax.plot(r["loads"], r["exact"], "s" + ls, alpha=0.6, label=f"{r['method']}: repaired exactly")
-            err = np.maximum(np.asarray(r["bit_error"]), 1e-6)
-            bx.semilogy(r["loads"], err, "o" + ls, label=f"{r['method']}: bit-error rate")
+            err = np.asarray(r["bit_error"], np.float64)
+            loads = np.asarray(r["loads"], np.float64)
+            bx.semilogy(loads[err > 0], err[err > 0], "o" + ls, label=f"{r['method']}: bit-error rate")
+            if np.any(err == 0):  # a log axis has no 0: drawn open at the floor, and said so
+                bx.semilogy(
+                    loads[err == 0],
+                    np.full(int(np.sum(err == 0)), ZERO_FLOOR),
+                    "o",
+                    mfc="none",
+                    color=bx.lines[-1].get_color(),
+                    label=f"{r['method']}: no bit errors (drawn at {ZERO_FLOOR:g})",
+                )
         if "nearest_ceiling" in cap:
             ax.plot(cap["loads"], cap["nearest_ceiling"], ":", color="0.3", label="nearest-neighbour ceiling")
         if "one_step_theory" in cap:
@@ -493,12 +514,23 @@ def capacity_figure(cap: dict, title: str) -> Figure:
             ax.axvline(0.138, color="0.5", ls=":", label="α_c ≈ 0.138 (Amit et al.)")
         for b in (ax, bx):
             b.set_xlabel(f"load {unit}  (N = {cap['N']})")
-        ax.set_ylabel(f"from {100 * cap['flip']:.0f}% flipped signs")
+        ax.set_ylabel(f"fraction of starts ({100 * cap['flip']:.0f}% of signs flipped)")
         ax.set_ylim(-0.03, 1.03)
     else:
         for r, ls in zip(runs, ("-", "--")):
             for N, ser in zip(r["N"], r["series"]):
-                bx.loglog(ser["K"], np.maximum(ser["bit_error"], 1e-6), "o" + ls, label=f"{r['method']} N = {N}")
+                err = np.asarray(ser["bit_error"], np.float64)
+                K = np.asarray(ser["K"], np.float64)
+                bx.loglog(K[err > 0], err[err > 0], "o" + ls, label=f"{r['method']} N = {N}")
+                if np.any(err == 0):
+                    bx.loglog(
+                        K[err == 0],
+                        np.full(int(np.sum(err == 0)), ZERO_FLOOR),
+                        "o",
+                        mfc="none",
+                        color=bx.lines[-1].get_color(),
+                        label=f"N = {N}: no bit errors (drawn at {ZERO_FLOOR:g})",
+                    )
             if "critical_K" in r:
                 ax.loglog(r["N"], r["critical_K"], "o" + ls, label=f"{r['method']}: slope {r['scaling_exponent']:.2f}")
         bx.axhline(cap["error_rate"], color="0.5", ls=":")

@@ -24,7 +24,7 @@ from jaxtyping import Array, ArrayLike, Float
 from pydantic import Field
 
 from ..core.errors import NetworkError
-from .params import Finite, Positive, register_lagrangian
+from .params import Doc, Finite, Positive, register_lagrangian
 
 _LOG2 = 0.6931471805599453
 
@@ -80,7 +80,7 @@ class _WithGain(AbstractLagrangian):
 
     beta: Array
 
-    def __init__(self, beta: Positive = 1.0):
+    def __init__(self, beta: Annotated[Positive, Doc("gain (inverse temperature) of the activation")] = 1.0):
         self.beta = _param(beta)
 
 
@@ -117,7 +117,7 @@ class Softmax(AbstractLagrangian):
     axis: int = eqx.field(static=True, default=-1)
     scenario_exclude: ClassVar[tuple[str, ...]] = ("axis",)
 
-    def __init__(self, beta: Positive = 1.0, axis: int = -1):
+    def __init__(self, beta: Annotated[Positive, Doc("inverse temperature of the softmax")] = 1.0, axis: int = -1):
         self.beta = _param(beta)
         self.axis = axis
 
@@ -148,7 +148,9 @@ class Repu(AbstractLagrangian):
 
     n: Array
 
-    def __init__(self, n: Annotated[float, Field(ge=1, le=64, allow_inf_nan=False)] = 2.0):
+    def __init__(
+        self, n: Annotated[float, Field(ge=1, le=64, allow_inf_nan=False), Doc("the power (n = 2 is relu)")] = 2.0
+    ):
         self.n = _param(n)
 
     def __check_init__(self):
@@ -171,7 +173,11 @@ class Exp(AbstractLagrangian):
     beta: Array
     cap: Array
 
-    def __init__(self, beta: Positive = 1.0, cap: Positive = 50.0):
+    def __init__(
+        self,
+        beta: Annotated[Positive, Doc("gain of the exponential")] = 1.0,
+        cap: Annotated[Positive, Doc("beta x above which the exponential continues quadratically")] = 50.0,
+    ):
         self.beta = _param(beta)
         self.cap = _param(cap)
 
@@ -199,7 +205,12 @@ class LayerNorm(AbstractLagrangian):
     delta: Array
     eps: Array
 
-    def __init__(self, gamma: Positive = 1.0, delta: Finite = 0.0, eps: Positive = 1e-5):
+    def __init__(
+        self,
+        gamma: Annotated[Positive, Doc("scale of the normalised activation")] = 1.0,
+        delta: Annotated[Finite, Doc("offset of the activation")] = 0.0,
+        eps: Annotated[Positive, Doc("added to the variance")] = 1e-5,
+    ):
         self.gamma = _param(gamma)
         self.delta = _param(delta)
         self.eps = _param(eps)
@@ -223,7 +234,7 @@ class Spherical(AbstractLagrangian):
 
     eps: Array
 
-    def __init__(self, eps: Positive = 1e-8):
+    def __init__(self, eps: Annotated[Positive, Doc("added to |x|^2 (smooths the origin)")] = 1e-8):
         self.eps = _param(eps)
 
     def __call__(self, x):

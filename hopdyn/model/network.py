@@ -22,7 +22,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike
 
 from ..core.errors import NetworkError
-from .lagrangians import AbstractLagrangian
+from .lagrangians import AbstractLagrangian, CustomLagrangian
 from .neurons import Neuron
 from .synapses import AbstractSynapse, CustomSynapse
 
@@ -96,6 +96,8 @@ class Network(eqx.Module):
             if not isinstance(neuron, Neuron):
                 raise NetworkError(f"expected a hopdyn.Neuron, got {type(neuron).__name__}", ("neurons", name))
             _check_finite(neuron, ("neurons", name))
+            if isinstance(neuron.lagrangian, CustomLagrangian):
+                _check_callable(neuron.lagrangian, (neuron.shape,), ("neurons", name, "lagrangian"))
         if all(n.quasi_static for n in self.neurons.values()):
             raise NetworkError("every layer has tau = 0: at least one layer must have tau > 0 to evolve", ("neurons",))
         for i, syn in enumerate(self.synapses):
@@ -116,6 +118,8 @@ class Network(eqx.Module):
             if problem:
                 raise NetworkError(f"{syn.kind}: {problem[1]}", (*where, problem[0]))
             _check_finite(syn, where)
+            if isinstance(syn, CustomSynapse):
+                _check_callable(syn, tuple(self.neurons[c].shape for c in syn.connects), where)
 
     # ----------------------------------------------------------------- states
     @property
@@ -386,6 +390,21 @@ class Network(eqx.Module):
 
     def unclamp(self) -> Network:
         return Network(self.neurons, self.synapses, {})
+
+
+def _check_callable(fn, shapes: tuple, where: tuple) -> None:
+    """A user's function, traced once on zeros of the shapes it will see, must
+    return a scalar (its errors become a ``NetworkError`` at ``where``)."""
+    structs = [jax.ShapeDtypeStruct(s, jnp.float32) for s in shapes]
+    name = getattr(getattr(fn, "fn", fn), "__name__", "custom")
+    try:
+        out = jax.eval_shape(lambda *xs: jnp.asarray(fn.fn(*xs)), *structs)
+    except Exception as e:  # whatever the user's function raises when called like this
+        raise NetworkError(
+            f"calling {name} with arrays of shape {', '.join(map(str, shapes))} failed: {type(e).__name__}: {e}", where
+        ) from None
+    if out.size != 1:
+        raise NetworkError(f"{name} must return a scalar energy, got shape {out.shape}", where)
 
 
 def _check_finite(module, where: tuple) -> None:

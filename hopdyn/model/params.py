@@ -15,6 +15,12 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+
+def Doc(text: str):  # noqa: N802 - reads as a type annotation: Annotated[Positive, Doc("...")]
+    """A parameter's description (shown in the scenario schema and docs)."""
+    return Field(description=text)
+
+
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]

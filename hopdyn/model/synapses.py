@@ -19,7 +19,9 @@ from pydantic import Field
 
 from ..core.errors import NetworkError
 from .lagrangians import _param
-from .params import Finite, Pattern, PatternOrNumber, Positive, register_synapse
+from .params import Doc, Finite, Pattern, PatternOrNumber, Positive, register_synapse
+
+Scale = Annotated[Finite, Doc("multiplies the energy term")]
 
 
 def _size(shape: tuple[int, ...]) -> int:
@@ -77,7 +79,7 @@ class _AbstractWeightedPair(AbstractSynapse):
 
     arity: ClassVar[int] = 2
 
-    def __init__(self, connects, weights: Pattern, scale: Finite = 1.0):
+    def __init__(self, connects, weights: Pattern, scale: Scale = 1.0):
         self.connects = tuple(connects)
         self.weights = _param(weights)
         self.scale = _param(scale)
@@ -154,7 +156,7 @@ class Hebbian(AbstractSynapse):
 
     arity: ClassVar[int] = 1
 
-    def __init__(self, connects, patterns: Pattern, scale: Finite = 1.0):
+    def __init__(self, connects, patterns: Pattern, scale: Scale = 1.0):
         self.connects = tuple(connects)
         self.patterns = _param(patterns)
         self.scale = _param(scale)
@@ -236,9 +238,9 @@ class Polynomial(AbstractSynapse):
         self,
         connects,
         patterns: Pattern,
-        n: Annotated[int, Field(ge=1, le=32)] = 2,
-        scale: Finite = 1.0,
-        rectified: bool = False,
+        n: Annotated[int, Field(ge=1, le=32), Doc("degree of F(s) = s^n")] = 2,
+        scale: Scale = 1.0,
+        rectified: Annotated[bool, Doc("F(s) = max(s, 0)^n")] = False,
     ):
         self.connects = tuple(connects)
         self.patterns = _param(patterns)
@@ -275,7 +277,14 @@ class Exponential(AbstractSynapse):
 
     arity: ClassVar[int] = 1
 
-    def __init__(self, connects, patterns: Pattern, beta: Positive = 1.0, scale: Finite = 1.0, logsumexp: bool = False):
+    def __init__(
+        self,
+        connects,
+        patterns: Pattern,
+        beta: Annotated[Positive, Doc("inverse temperature of the overlaps")] = 1.0,
+        scale: Scale = 1.0,
+        logsumexp: Annotated[bool, Doc("the log-domain energy -(scale/beta) lse(beta Xi xhat)")] = False,
+    ):
         self.connects = tuple(connects)
         self.patterns = _param(patterns)
         self.beta = _param(beta)

@@ -384,16 +384,19 @@ def load_and_build(path: str, overrides: list[str] | None = None) -> Built:
     return build(sc, path)
 
 
-def scenario_identity(sc, path: str) -> dict:
-    """What identifies a scenario's results: its name and a SHA-256 over the
-    validated scenario and the content of every file it loads (so an edited
-    data file is a different scenario)."""
+def scenario_identity(path: str, overrides: list[str] | None = None) -> dict:
+    """What identifies a scenario's results: its name, a SHA-256 over the
+    validated file (before ``--set`` overrides) and the content of every data
+    file it loads (so an edited data file is a different scenario), and the
+    overrides themselves.  Results of one file with other overrides (``run``,
+    then ``basins --samples 40``) belong together; an edited file does not."""
     from ..core.outputs import sha256
 
+    sc, _ = load(path)
     h = hashlib.sha256(sc.model_dump_json().encode())
     base = os.path.dirname(os.path.abspath(path))
     for name, spec in sorted(sc.patterns.items()):
         if spec.file is not None:
             f = os.path.join(base, spec.file)
             h.update(f"{name}:{sha256(f) if os.path.isfile(f) else 'missing'}".encode())
-    return {"scenario": sc.name, "scenario_sha256": h.hexdigest()}
+    return {"scenario": sc.name, "scenario_sha256": h.hexdigest(), "overrides": list(overrides or [])}

@@ -7,6 +7,7 @@ names the file, the key path (``synapses[1].weights``) and what was expected.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from pathlib import Path
@@ -26,9 +27,10 @@ class ScenarioError(HopdynError, ValueError):
     """Invalid scenario input: the ``file``, the key ``path`` in it (a string,
     or a location tuple) and the ``message``.  ``str(err)`` is one line."""
 
-    def __init__(self, file: str, path, message: str):
+    def __init__(self, file: str, path, message: str, more: list[str] | None = None):
         self.file = printable(file)
         self.path = printable(path) if isinstance(path, str) else format_location(path)
+        self.more = [printable(" ".join(m.split())) for m in more or []]  # the other problems, a line each
         super().__init__(message, () if isinstance(path, str) else tuple(path))
 
     def _text(self) -> str:
@@ -211,33 +213,88 @@ _TYPE_LABEL = re.compile(
 )
 
 
-def _format_loc(loc: tuple, data: Any) -> str:
-    """``('synapses', 1, 'dense', 'weights')`` -> ``synapses[1].weights``.  Pydantic
-    inserts union members (a discriminator tag, ``list[str]``, a model name) into
-    locations; an element that is not a key of the input there is dropped when
-    it is such a label."""
-    out = ""
-    node = data
+def _data_path(loc: tuple, data: Any) -> list[str | int]:
+    """The keys and indices of the input that a pydantic location points at.
+    Pydantic inserts union members (a discriminator tag, ``list[str]``, a model
+    name) into locations; an element that is not a key of the input there is
+    dropped when it is such a label."""
+    out: list[str | int] = []
+    node, tag_seen = data, False
     for part in loc:
         if isinstance(part, int):
-            out += f"[{part}]"
-            node = node[part] if isinstance(node, list) and part < len(node) else None
+            out.append(part)
+            node, tag_seen = (node[part] if isinstance(node, list) and part < len(node) else None), False
             continue
         is_key = isinstance(node, dict) and part in node
-        if not is_key and ((isinstance(node, dict) and node.get("type") == part) or _TYPE_LABEL.match(str(part))):
+        is_tag = not tag_seen and isinstance(node, dict) and node.get("type") == part
+        if not is_key and (is_tag or _TYPE_LABEL.match(str(part))):
+            tag_seen = tag_seen or is_tag  # a union's tag label comes once; a field may share its name
             continue
-        out += ("." if out else "") + str(part)
+        tag_seen = False
+        out.append(part)
         node = node.get(part) if isinstance(node, dict) else None
     return out
 
 
-def _describe(err: dict) -> str:
+def _format_loc(loc: tuple, data: Any) -> str:
+    """``('synapses', 1, 'dense', 'weights')`` -> ``synapses[1].weights``."""
+    return format_location(_data_path(loc, data))
+
+
+def _allowed_keys(path: list, data: Any) -> list[str]:
+    """The keys the schema allows in the mapping at ``path`` of the input (for
+    "did you mean"): the JSON Schema walked along the input, a discriminated
+    union resolved by the input's ``type``."""
+    schema = scenario_model().model_json_schema()
+    defs = schema.get("$defs", {})
+
+    def resolve(node, value):
+        while True:
+            if "$ref" in node:
+                node = defs[node["$ref"].split("/")[-1]]
+            elif "anyOf" in node or "oneOf" in node:
+                options = node.get("oneOf") or node.get("anyOf")
+                tag = value.get("type") if isinstance(value, dict) else None
+                mapping = node.get("discriminator", {}).get("mapping", {})
+                if tag in mapping:
+                    node = defs[mapping[tag].split("/")[-1]]
+                    continue
+                objects = [o for o in options if "$ref" in o or o.get("type") == "object"]
+                if not objects:
+                    return node
+                node = objects[0]
+            else:
+                return node
+
+    node, value = resolve(schema, data), data
+    for part in path:
+        if isinstance(part, int):
+            node, value = node.get("items", {}), value[part] if isinstance(value, list) and part < len(value) else None
+        elif part in node.get("properties", {}):
+            node, value = node["properties"][part], value.get(part) if isinstance(value, dict) else None
+        elif isinstance(node.get("additionalProperties"), dict) or node.get("patternProperties"):
+            inner = node.get("additionalProperties") or next(iter(node["patternProperties"].values()))
+            node, value = inner, value.get(part) if isinstance(value, dict) else None
+        else:
+            return []
+        node = resolve(node, value)
+    return list(node.get("properties", {}))
+
+
+def _describe(err: dict, data: Any = None) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "missing":
         if err["loc"] and isinstance(err["loc"][-1], int):
             return f"too few items: nothing at index {err['loc'][-1]}"
         return "required key is missing"
     if kind == "extra_forbidden":
+        path = _data_path(err["loc"], data)
+        allowed = _allowed_keys(path[:-1], data) if data is not None else []
+        close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6) if path else []
+        if close:
+            return f"unknown key; did you mean `{close[0]}`?"
+        if allowed:
+            return f"unknown key; expected one of {', '.join(allowed)}"
         return "unknown key (not part of the scenario format; see `hopdyn schema`)"
     if kind == "union_tag_invalid":
         tags = err.get("ctx", {}).get("expected_tags", "")
@@ -256,21 +313,30 @@ def _describe(err: dict) -> str:
 
 
 def validate(data: dict, file: str):
+    """The validated scenario, or a ``ScenarioError`` whose first line is the most
+    useful problem and whose ``more`` lists every other one, a line each."""
     try:
         return scenario_model().model_validate(data)
     except pydantic.ValidationError as e:
         errors = e.errors(include_url=False)
 
-        # A union reports one error per alternative: prefer the deepest path, then an
-        # error about the value over "is not of this alternative's type".
+        # A union reports one error per alternative: per input location keep the
+        # most telling one (about the value rather than "not this alternative's
+        # type"); then an unknown key first (usually a typo, with its
+        # suggestion), then the deepest location.
         def rank(i_er):
             i, er = i_er
             mismatch = er["type"].endswith("_type") or er["type"] in ("literal_error", "union_tag_not_found")
-            return (len(_format_loc(er["loc"], data)), not mismatch, -i)
+            return (er["type"] == "extra_forbidden", len(_format_loc(er["loc"], data)), not mismatch, -i)
 
-        first = max(enumerate(errors), key=rank)[1]
-        more = f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-        raise ScenarioError(file, _format_loc(first["loc"], data), _describe(first) + more) from None
+        best: dict[str, tuple] = {}
+        for item in enumerate(errors):
+            where = _format_loc(item[1]["loc"], data)
+            if where not in best or rank(item) > rank(best[where]):
+                best[where] = item
+        ordered = sorted(best.values(), key=rank, reverse=True)
+        lines = [(_format_loc(er["loc"], data), _describe(er, data)) for _, er in ordered]
+        raise ScenarioError(file, lines[0][0], lines[0][1], more=[f"{w}: {m}" for w, m in lines[1:]]) from None
 
 
 def load(path: str, overrides: list[str] | None = None):

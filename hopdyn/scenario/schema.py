@@ -51,11 +51,13 @@ class RandomPatterns(_Model):
     distribution: Literal["uniform", "normal", "binary"] = Field(
         description="uniform on [low, high), normal(mean, std), or binary +-1"
     )
-    shape: list[Size] = Field(min_length=1, max_length=8)
-    low: Finite = 0.0
-    high: Finite = 1.0
-    mean: Finite = 0.0
-    std: Positive = 1.0
+    shape: list[Size] = Field(
+        min_length=1, max_length=8, description="the array's shape, (rows, ...): one row per pattern"
+    )
+    low: Finite = Field(0.0, description="uniform: lower bound")
+    high: Finite = Field(1.0, description="uniform: upper bound (excluded)")
+    mean: Finite = Field(0.0, description="normal: mean")
+    std: Positive = Field(1.0, description="normal: standard deviation")
     clusters: Size | None = Field(None, description="rows in this many contiguous groups around random centres")
     spread: NonNegative = Field(
         0.1, description="clusters: std of the offsets from the centre (binary: flip probability)"
@@ -66,9 +68,13 @@ class RandomPatterns(_Model):
 class Images(_Model):
     """Rendered glyphs (``letters``: any short strings) or matplotlib's sample images."""
 
-    source: Literal["letters", "sample"]
-    names: list[str] = Field(min_length=1, max_length=1000)
-    size: Annotated[int, Field(ge=4, le=512)] = 16
+    source: Literal["letters", "sample"] = Field(
+        description="letters (render the names as glyphs) or sample (matplotlib's sample images)"
+    )
+    names: list[str] = Field(
+        min_length=1, max_length=1000, description="the glyphs (any short strings) or sample image names"
+    )
+    size: Annotated[int, Field(ge=4, le=512)] = Field(16, description="images are size x size pixels")
     encoding: Literal["binary", "gray"] | None = Field(
         None, description="binary (+-1) or gray ([0, 1]); default binary for letters, gray for sample images"
     )
@@ -77,11 +83,11 @@ class Images(_Model):
 class PatternSource(_Model):
     """A named array: exactly one of random, file, values, images, onehot."""
 
-    random: RandomPatterns | None = None
+    random: RandomPatterns | None = Field(None, description="draw the array from the scenario seed")
     file: str | None = Field(None, description=".npy, .npz or .csv, relative to the scenario file")
     key: str | None = Field(None, description="the array's name inside an .npz file")
     values: list[Any] | None = Field(None, description="a (nested) list of numbers")
-    images: Images | None = None
+    images: Images | None = Field(None, description="render glyphs or load sample images")
     onehot: Size | None = Field(None, description="the n x n identity (one-hot labels)")
     scale: Finite = Field(1.0, description="multiplies the array")
 
@@ -98,8 +104,8 @@ class UnlearnSpec(_Model):
     """Hopfield, Feinstein & Palmer (1983): relax random states to fixed points and
     subtract rate/N of each one's outer product from W."""
 
-    dreams: Annotated[int, Field(ge=1, le=100_000)]
-    rate: Positive = 0.01
+    dreams: Annotated[int, Field(ge=1, le=100_000)] = Field(description="relaxations from random states")
+    rate: Positive = Field(0.01, description="each dream's outer product is subtracted at rate/N")
 
 
 # ------------------------------------------------------------------ initial states
@@ -112,23 +118,27 @@ class Corruption(_Model):
 
 
 class RandomInit(_Model):
-    distribution: Literal["uniform", "normal", "binary"]
-    low: Finite = 0.0
-    high: Finite = 1.0
-    mean: Finite = 0.0
-    std: Positive = 1.0
+    distribution: Literal["uniform", "normal", "binary"] = Field(
+        description="uniform on [low, high), normal(mean, std), or binary +-1"
+    )
+    low: Finite = Field(0.0, description="uniform: lower bound")
+    high: Finite = Field(1.0, description="uniform: upper bound (excluded)")
+    mean: Finite = Field(0.0, description="normal: mean")
+    std: Positive = Field(1.0, description="normal: standard deviation")
     batch: Size | None = Field(None, description="draw this many states (a batch)")
 
 
 class InitialSpec(_Model):
     """A layer's internal state at t=0: exactly one of zeros, values, random, pattern."""
 
-    zeros: Literal[True] | None = None
-    values: list[Any] | None = None
-    random: RandomInit | None = None
+    zeros: Literal[True] | None = Field(None, description="start at zero")
+    values: list[Any] | None = Field(None, description="the state itself, or one row per batch member")
+    random: RandomInit | None = Field(None, description="draw the state from the scenario seed")
     pattern: str | None = Field(None, description="a pattern name; with index (an int, a list, or 'all' for a batch)")
-    index: Annotated[int, Field(ge=0)] | list[Annotated[int, Field(ge=0)]] | Literal["all"] | None = None
-    corrupt: Corruption | None = None
+    index: Annotated[int, Field(ge=0)] | list[Annotated[int, Field(ge=0)]] | Literal["all"] | None = Field(
+        None, description="which rows of the pattern (an int, a list of ints for a batch, or 'all')"
+    )
+    corrupt: Corruption | None = Field(None, description="corrupt the chosen rows (flip, noise, mask, occlude)")
     scale: Finite = Field(1.0, description="multiplies the state")
 
     @model_validator(mode="after")
@@ -144,10 +154,10 @@ class InitialSpec(_Model):
 class ClampMask(_Model):
     """Part of a layer to hold fixed: exactly one of indices, fraction, first, last, values."""
 
-    indices: list[Annotated[int, Field(ge=0)]] | None = None
+    indices: list[Annotated[int, Field(ge=0)]] | None = Field(None, description="the units held fixed")
     fraction: Fraction | None = Field(None, description="a random fraction of the units (from the seed)")
-    first: Annotated[int, Field(ge=0)] | None = None
-    last: Annotated[int, Field(ge=0)] | None = None
+    first: Annotated[int, Field(ge=0)] | None = Field(None, description="hold the first n units")
+    last: Annotated[int, Field(ge=0)] | None = Field(None, description="hold the last n units")
     values: list[Any] | None = Field(None, description="booleans of the layer's shape")
 
     @model_validator(mode="after")
@@ -158,7 +168,7 @@ class ClampMask(_Model):
 
 # ------------------------------------------------------------------ solver, checks, outputs
 class LyapunovCheck(_Model):
-    tolerance: NonNegative = 1e-6
+    tolerance: NonNegative = Field(1e-6, description="largest allowed dE/dt (beyond the rounding of its terms)")
 
 
 class ReadoutCheck(_Model):
@@ -171,9 +181,11 @@ class FixedPointCheck(_Model):
 
 
 class ChecksSpec(_Model):
-    lyapunov: bool | LyapunovCheck = LyapunovCheck()
-    converged: bool = False
-    readout: ReadoutCheck | None = None
+    lyapunov: bool | LyapunovCheck = Field(
+        LyapunovCheck(), description="require dE/dt <= tolerance: true, false, or {tolerance}"
+    )
+    converged: bool = Field(False, description="require every member to reach a steady state")
+    readout: ReadoutCheck | None = Field(None, description="require a readout accuracy or pixel error")
     convexity: bool = Field(True, description="verify: every Lagrangian convex at the visited states")
     gradient: bool = Field(True, description="verify: every coupling derives from the energy (no `directed` synapse)")
     fixed_point: bool | FixedPointCheck = Field(False, description="verify: each end state refines to a fixed point")
@@ -184,53 +196,65 @@ class ReadoutSpec(_Model):
     """Compare a layer's final activation with stored patterns: the nearest one
     (largest cosine similarity) and the mean absolute error to it."""
 
-    layer: Name
-    patterns: str
+    layer: Name = Field(description="the layer whose final activation is read")
+    patterns: str = Field(description="the stored patterns it is compared with (a pattern name)")
     expect: list[Annotated[int, Field(ge=0)]] | None = Field(
         None, description="expected pattern index per batch member; default: the `index` of the initial state"
     )
 
 
 class OutputsBase(_Model):
-    plots: list[Literal["energy", "pca", "states", "phase", "animation"]] = ["energy"]
+    plots: list[Literal["energy", "pca", "states", "phase", "animation"]] = Field(
+        ["energy"], description="figures to draw: energy, pca, states, phase, animation"
+    )
     layer: Name | None = Field(None, description="the layer shown by pca/states/animation (default: the first)")
     patterns: str | None = Field(None, description="stored patterns marked in pca/states (default: none)")
     image_shape: list[Size] | None = Field(None, description="show the layer as an image of this shape")
     show: Literal["activation", "state"] = Field(
         "activation", description="plot the layer's activations or internal states"
     )
-    readout: ReadoutSpec | None = None
+    readout: ReadoutSpec | None = Field(None, description="compare a layer's final activation with stored patterns")
 
 
 # ------------------------------------------------------------------ basins and capacity
 class CorruptionSweep(_Model):
     """Stored patterns corrupted at several levels, ``samples`` starts per level."""
 
-    kind: Literal["flip", "noise", "mask"] = "flip"
-    levels: list[NonNegative] = Field(min_length=1, max_length=100)
+    kind: Literal["flip", "noise", "mask"] = Field(
+        "flip", description="flip signs, add Gaussian noise, or mask entries"
+    )
+    levels: list[NonNegative] = Field(
+        min_length=1,
+        max_length=100,
+        description="corruption levels (fractions for flip and mask, standard deviations for noise)",
+    )
     samples: Size = Field(100, description="starts per level (spread over the chosen patterns)")
-    patterns: list[Annotated[int, Field(ge=0)]] | Literal["all"] = "all"
+    patterns: list[Annotated[int, Field(ge=0)]] | Literal["all"] = Field(
+        "all", description="which stored patterns to corrupt ('all' or row indices)"
+    )
 
 
 class RandomStarts(_Model):
     """States of the layer drawn at random."""
 
-    samples: Size = 1000
-    distribution: Literal["uniform", "normal", "binary"] = "uniform"
-    low: Finite = -1.0
-    high: Finite = 1.0
-    mean: Finite = 0.0
-    std: Positive = 1.0
+    samples: Size = Field(1000, description="how many random starts")
+    distribution: Literal["uniform", "normal", "binary"] = Field(
+        "uniform", description="uniform on [low, high), normal(mean, std), or binary +-1"
+    )
+    low: Finite = Field(-1.0, description="uniform: lower bound")
+    high: Finite = Field(1.0, description="uniform: upper bound (excluded)")
+    mean: Finite = Field(0.0, description="normal: mean")
+    std: Positive = Field(1.0, description="normal: standard deviation")
 
 
 class GridPoint(_Model):
     """A point of the layer's state space: ``origin``, a stored pattern (optionally
     negated), or literal values."""
 
-    origin: Literal[True] | None = None
+    origin: Literal[True] | None = Field(None, description="the zero state")
     pattern: int | None = Field(None, ge=0, description="row of the basin's patterns")
-    negated: bool = False
-    values: list[Finite] | None = None
+    negated: bool = Field(False, description="the negation of the pattern")
+    values: list[Finite] | None = Field(None, description="literal values of the layer's state")
 
     @model_validator(mode="after")
     def _one_kind(self):
@@ -242,15 +266,15 @@ class GridStarts(_Model):
     """A ``resolution x resolution`` grid on the plane through three points:
     ``x(a, b) = p0 + a (p1 - p0) + b (p2 - p0)`` for ``a, b`` in ``extent``."""
 
-    through: tuple[GridPoint, GridPoint, GridPoint]
-    extent: tuple[Finite, Finite] = (-1.5, 1.5)
-    resolution: Annotated[int, Field(ge=2, le=2048)] = 64
+    through: tuple[GridPoint, GridPoint, GridPoint] = Field(description="three points p0, p1, p2 spanning the plane")
+    extent: tuple[Finite, Finite] = Field((-1.5, 1.5), description="the range of a and b")
+    resolution: Annotated[int, Field(ge=2, le=2048)] = Field(64, description="grid points per side")
 
 
 class Ensemble(_Model):
-    corruption: CorruptionSweep | None = None
-    random: RandomStarts | None = None
-    grid: GridStarts | None = None
+    corruption: CorruptionSweep | None = Field(None, description="corrupted stored patterns")
+    random: RandomStarts | None = Field(None, description="random states")
+    grid: GridStarts | None = Field(None, description="a grid on a plane through three points")
 
     @model_validator(mode="after")
     def _some(self):
@@ -268,7 +292,7 @@ class BasinsSpec(_Model):
     patterns: str | Literal[False] | None = Field(
         None, description="stored patterns to name attractors by (default: inferred from the synapses; false: none)"
     )
-    ensemble: Ensemble
+    ensemble: Ensemble = Field(description="the initial states: corruption, random and/or grid")
     overlap: Fraction = Field(
         0.95, description="cosine similarity above which an end state is that pattern / mixture / average"
     )
@@ -305,9 +329,10 @@ def _field(annotation, default, description: str | None = None):
     ref = pattern_ref(annotation)
     if ref is not None:
         annotation, description = (Finite | str) if ref.or_number else str, ref.description
+    extra = {"description": description} if description else {}  # else the annotation's own
     if default is inspect.Parameter.empty:
-        return annotation, Field(description=description)
-    return annotation, Field(default, description=description)
+        return annotation, Field(**extra)
+    return annotation, Field(default, **extra)
 
 
 def component_model(cls, synapse: bool) -> type[BaseModel]:

@@ -23,8 +23,9 @@ from .loader import ScenarioError
 def stored_patterns(built: Built) -> tuple[str, str, np.ndarray] | None:
     """(layer, pattern name, patterns) to compare end states with: the readout's,
     the outputs' patterns on the outputs' layer, or the first synapse that
-    stores patterns on a layer (a ``patterns`` parameter: rows of its first
-    layer; a ``weights`` parameter between two layers: rows of the second)."""
+    declares stored patterns (a parameter named ``patterns``: rows of its first
+    layer).  A weight matrix is not taken for stored patterns unless the file
+    names it (``outputs.patterns``, ``basins.patterns``)."""
     sc = built.scenario
     if sc.outputs.readout is not None:
         r = sc.outputs.readout
@@ -35,18 +36,11 @@ def stored_patterns(built: Built) -> tuple[str, str, np.ndarray] | None:
         if p.ndim >= 2 and int(np.prod(p.shape[1:])) == int(np.prod(sc.neurons[layer].shape)):
             return layer, sc.outputs.patterns, p
     for spec in sc.synapses:
-        refs = {
-            n: getattr(spec, n)
-            for n, (ann, _) in parameters(SYNAPSES[spec.type]).items()
-            if pattern_ref(ann) is not None and isinstance(getattr(spec, n), str)
-        }
-        if "patterns" in refs:
-            name, layer, p = refs["patterns"], spec.connects[0], built.patterns[refs["patterns"]]
-        elif "weights" in refs and spec.connects[0] != spec.connects[-1]:  # a recurrent matrix stores no patterns
-            name, layer, p = refs["weights"], spec.connects[-1], built.patterns[refs["weights"]]
-            p = p.T if getattr(spec, "transpose", False) else p
-        else:
+        params = parameters(SYNAPSES[spec.type])
+        name = getattr(spec, "patterns", None)
+        if "patterns" not in params or pattern_ref(params["patterns"][0]) is None or not isinstance(name, str):
             continue
+        layer, p = spec.connects[0], built.patterns[name]
         if p.ndim >= 2 and int(np.prod(p.shape[1:])) == int(np.prod(sc.neurons[layer].shape)):
             return layer, name, p
     return None
