@@ -605,7 +605,7 @@ def cmd_init(args) -> int:
     except OSError as e:
         raise HopdynError(f"cannot write {target}: {e.strerror}", ("FILE",)) from None
     if not args.quiet:
-        print(f"{target}: a {args.template} scenario to edit; then `hopdyn run {target}`")
+        print(f"{target}: written from the {args.template} template; edit it, then `hopdyn run {target}`")
     return EXIT_OK
 
 
