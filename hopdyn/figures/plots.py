@@ -483,6 +483,22 @@ KIND_COLOURS = {"pattern": 0, "negated": 1, "mixture": 2, "metastable": 3, "othe
 ZERO_FLOOR = 1e-6  # where a bit-error rate of 0 is drawn on a log axis
 
 
+def _bit_errors(ax, x, err, style: str, label: str, who: str) -> None:
+    """Bit-error rates on a log axis: a rate of 0 (which a log axis cannot show)
+    is drawn open at ``ZERO_FLOOR`` and said so in the legend."""
+    x, err = np.asarray(x, np.float64), np.asarray(err, np.float64)
+    ax.plot(x[err > 0], err[err > 0], style, label=label)
+    if np.any(err == 0):
+        ax.plot(
+            x[err == 0],
+            np.full(int(np.sum(err == 0)), ZERO_FLOOR),
+            "o",
+            mfc="none",
+            color=ax.lines[-1].get_color(),
+            label=f"{who}: no bit errors (drawn at {ZERO_FLOOR:g})",
+        )
+
+
 def capacity_figure(cap: dict, title: str) -> Figure:
     """Retrieval and bit errors against load (one N), or the critical load against
     N (a scaling series); ``compare`` runs are overlaid dashed."""
@@ -494,18 +510,8 @@ def capacity_figure(cap: dict, title: str) -> Figure:
         for r, ls in zip(runs, ("-", "--")):
             ax.plot(r["loads"], r["retrieved"], "o" + ls, label=f"{r['method']}: fraction retrieved")
             ax.plot(r["loads"], r["exact"], "s" + ls, alpha=0.6, label=f"{r['method']}: repaired exactly")
-            err = np.asarray(r["bit_error"], np.float64)
-            loads = np.asarray(r["loads"], np.float64)
-            bx.semilogy(loads[err > 0], err[err > 0], "o" + ls, label=f"{r['method']}: bit-error rate")
-            if np.any(err == 0):  # a log axis has no 0: drawn open at the floor, and said so
-                bx.semilogy(
-                    loads[err == 0],
-                    np.full(int(np.sum(err == 0)), ZERO_FLOOR),
-                    "o",
-                    mfc="none",
-                    color=bx.lines[-1].get_color(),
-                    label=f"{r['method']}: no bit errors (drawn at {ZERO_FLOOR:g})",
-                )
+            _bit_errors(bx, r["loads"], r["bit_error"], "o" + ls, f"{r['method']}: bit-error rate", r["method"])
+            bx.set_yscale("log")
         if "nearest_ceiling" in cap:
             ax.plot(cap["loads"], cap["nearest_ceiling"], ":", color="0.3", label="nearest-neighbour ceiling")
         if "one_step_theory" in cap:
@@ -519,18 +525,9 @@ def capacity_figure(cap: dict, title: str) -> Figure:
     else:
         for r, ls in zip(runs, ("-", "--")):
             for N, ser in zip(r["N"], r["series"]):
-                err = np.asarray(ser["bit_error"], np.float64)
-                K = np.asarray(ser["K"], np.float64)
-                bx.loglog(K[err > 0], err[err > 0], "o" + ls, label=f"{r['method']} N = {N}")
-                if np.any(err == 0):
-                    bx.loglog(
-                        K[err == 0],
-                        np.full(int(np.sum(err == 0)), ZERO_FLOOR),
-                        "o",
-                        mfc="none",
-                        color=bx.lines[-1].get_color(),
-                        label=f"N = {N}: no bit errors (drawn at {ZERO_FLOOR:g})",
-                    )
+                _bit_errors(bx, ser["K"], ser["bit_error"], "o" + ls, f"{r['method']} N = {N}", f"N = {N}")
+                bx.set_xscale("log")
+                bx.set_yscale("log")
             if "critical_K" in r:
                 ax.loglog(r["N"], r["critical_K"], "o" + ls, label=f"{r['method']}: slope {r['scaling_exponent']:.2f}")
         bx.axhline(cap["error_rate"], color="0.5", ls=":")
