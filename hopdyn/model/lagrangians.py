@@ -161,6 +161,10 @@ class Repu(AbstractLagrangian):
         return jnp.sum(r**self.n) / self.n
 
 
+_ExpGain = Annotated[Positive, Doc("gain of the exponential")]
+_ExpCap = Annotated[Positive, Doc("beta x above which the exponential continues quadratically")]
+
+
 @register_lagrangian
 class Exp(AbstractLagrangian):
     """``L = (1/beta) sum g(beta x)`` with ``g = exp`` below ``cap`` and its
@@ -173,11 +177,7 @@ class Exp(AbstractLagrangian):
     beta: Array
     cap: Array
 
-    def __init__(
-        self,
-        beta: Annotated[Positive, Doc("gain of the exponential")] = 1.0,
-        cap: Annotated[Positive, Doc("beta x above which the exponential continues quadratically")] = 50.0,
-    ):
+    def __init__(self, beta: _ExpGain = 1.0, cap: _ExpCap = 50.0):
         self.beta = _param(beta)
         self.cap = _param(cap)
 
@@ -189,6 +189,11 @@ class Exp(AbstractLagrangian):
         d = jnp.where(z > c, z - c, 0.0)
         above = jnp.exp(c) * (1.0 + d + 0.5 * d * d)
         return jnp.sum(jnp.where(z <= c, below, above)) / self.beta
+
+
+_NormScale = Annotated[Positive, Doc("scale of the normalised activation")]
+_NormOffset = Annotated[Finite, Doc("offset of the activation")]
+_NormEps = Annotated[Positive, Doc("added to the variance")]
 
 
 @register_lagrangian
@@ -205,12 +210,7 @@ class LayerNorm(AbstractLagrangian):
     delta: Array
     eps: Array
 
-    def __init__(
-        self,
-        gamma: Annotated[Positive, Doc("scale of the normalised activation")] = 1.0,
-        delta: Annotated[Finite, Doc("offset of the activation")] = 0.0,
-        eps: Annotated[Positive, Doc("added to the variance")] = 1e-5,
-    ):
+    def __init__(self, gamma: _NormScale = 1.0, delta: _NormOffset = 0.0, eps: _NormEps = 1e-5):
         self.gamma = _param(gamma)
         self.delta = _param(delta)
         self.eps = _param(eps)
