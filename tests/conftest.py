@@ -1,6 +1,12 @@
 import os
+import tempfile
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One compilation cache for the whole run, shared by the xdist workers and the
+# subprocesses tests start (and left for the next run), apart from the user's.
+os.environ.setdefault(
+    "HOPDYN_COMPILATION_CACHE", os.path.join(tempfile.gettempdir(), f"hopdyn-test-cache-{os.getuid()}")
+)
 
 import jax  # noqa: E402
 
