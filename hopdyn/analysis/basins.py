@@ -24,6 +24,7 @@ from ..core import patterns as P
 from ..core.errors import AnalysisError
 from ..core.io import write_json, write_npz
 from ..model.network import Network
+from ..solvers.registry import AUTO
 from ..solvers.settings import SolveSettings
 from ..solvers.simulate import simulate
 from ..solvers.trajectory import STATUSES
@@ -112,6 +113,8 @@ def solve_ensemble(
     n_chunks = -(-total // chunk)
     lead = jax.process_index() == 0  # under jax.distributed, process 0 prepares the folder
     say = log or (lambda message: None)
+    if settings.method == AUTO:  # chosen once, so every chunk runs the same compiled solve
+        settings = _auto_once(network, starts, base, settings, say)
     fp = fingerprint(network, starts, base, settings, chunk) if folder is not None else ""
     if folder is not None:
         manifest = os.path.join(folder, "manifest.json")
@@ -180,6 +183,29 @@ def solve_ensemble(
                 parts[i] = saved(i) or solve_chunk(i)
     keys = list(parts[0])
     return {k: np.concatenate([parts[i][k] for i in range(n_chunks)]) for k in keys}
+
+
+def _auto_once(network, starts, base, settings, say) -> SolveSettings:
+    """``method: auto`` resolved at the first start, for the whole ensemble (a
+    choice per chunk could differ between chunks and compile each solve twice)."""
+    from ..solvers.stiffness import choose_solver
+
+    dtype = settings.dtype or network.dtype
+    net = network.astype(dtype)
+    first = {**base, **{k: np.asarray(v[0]) for k, v in starts.items()}}
+    picked = choose_solver(net, net.init_state(first, dtype=dtype), settings.rtol)
+    say(
+        f"method auto: {picked.method} for every start (stiffness ratio "
+        f"{picked.report['stiffness_ratio']:.3g} at the first start)"
+    )
+    keep = lambda mine, theirs: theirs if mine is None else mine  # noqa: E731
+    return dataclasses.replace(
+        settings,
+        method=picked.method,
+        pcoeff=keep(settings.pcoeff, picked.pcoeff),
+        icoeff=keep(settings.icoeff, picked.icoeff),
+        dtmax=keep(settings.dtmax, picked.dtmax),
+    )
 
 
 def _read_json(path: str) -> dict | None:

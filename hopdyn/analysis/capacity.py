@@ -38,6 +38,16 @@ def capacity_network(family: str, xi: np.ndarray, n: int = 3, beta: float = 1.0,
     return Network({"s": Neuron(N, Tanh(gain))}, [syn])
 
 
+def padded_shapes(family: str, Ks: list[int], trials: int) -> tuple[int, int]:
+    """Pattern rows and batch size of the one program a capacity series
+    compiles.  A zero pattern adds nothing to a Hebbian or polynomial energy's
+    gradient (``(0 . s)^(n-1) 0 = 0``), so those pad every load to the largest K;
+    a log-sum-exp memory is not padded (a zero row would take a share of the
+    softmax), so it compiles once per K.  Starts pad to the largest batch."""
+    rows = max(Ks) if family in ("hebbian", "polynomial") else 0
+    return rows, max(min(trials, K) for K in Ks)
+
+
 def _crossing(loads, errors, target):
     """The load at which the bit-error rate crosses ``target``: Phi^-1(error)
     interpolated linearly in log(load) between the bracketing points."""
@@ -108,14 +118,18 @@ def capacity(
 
     def series(units: int, key_n: str) -> dict:
         out = {k: [] for k in ("loads", "K", "retrieved", "exact", "mean_overlap", "bit_error", "nearest_ceiling")}
-        for load in loads:
-            K = max(1, int(round(load * units**load_power)))
+        Ks = [max(1, int(round(load * units**load_power))) for load in loads]
+        rows, batch = padded_shapes(family, Ks, trials)
+        for K in Ks:
             xi = P.random_patterns(P.rng(seed, f"capacity:{family}:{key_n}{K}"), "binary", (K, units))
             tested = min(trials, K)
             x0 = P.corrupt(xi[:tested], P.rng(seed, f"capacity:flip:{key_n}{K}"), flip=flip)
-            net = capacity_network(family, xi, n=n, beta=beta, gain=gain)
-            tr = simulate(net, {"s": x0}, settings)
-            end = np.sign(np.asarray(tr.final_state["s"], np.float64))
+            # one compiled solve for every load: zero patterns and repeated starts pad the shapes
+            stored = np.concatenate([xi, np.zeros((max(rows, K) - K, units), xi.dtype)])
+            starts = np.concatenate([x0, np.repeat(x0[:1], batch - tested, axis=0)])
+            net = capacity_network(family, stored, n=n, beta=beta, gain=gain)
+            tr = simulate(net, {"s": starts}, settings)
+            end = np.sign(np.asarray(tr.final_state["s"], np.float64))[:tested]
             m = np.sum(end * xi[:tested], axis=1) / units
             out["loads"].append(K / units**load_power)
             out["K"].append(K)

@@ -151,7 +151,6 @@ def convexity(
     (larger layers), must not be negative beyond rounding.  Evaluated in
     float64 at rows spread along each trajectory and where its energy rises
     fastest."""
-    import jax
     import jax.numpy as jnp
 
     net = network.astype(jnp.float64)
@@ -160,8 +159,8 @@ def convexity(
     for name, neuron in net.neurons.items():
         lag = neuron.lagrangian
         size = neuron.size
-        hess = jax.jit(jax.hessian(lambda x: lag(x.reshape(neuron.shape))))
-        hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(lambda y: lag(y.reshape(neuron.shape))), (x,), (v,))[1])
+        hess = lambda x: _lagrangian_hessian(lag, x, neuron.shape)  # noqa: E731
+        hvp = lambda x, v: _lagrangian_hvp(lag, x, v, neuron.shape)  # noqa: E731
         lo, where, scale = np.inf, None, 0.0
         for i, m in enumerate(members[:max_members]):
             if not len(m.ts):
@@ -264,14 +263,48 @@ def _free_field(v, args):
 
 
 @functools.cache
+def _lagrangian_jits():
+    """A Lagrangian's Hessian and Hessian-vector product, compiled once per
+    Lagrangian structure and shape (not once per call)."""
+    import equinox as eqx
+    import jax
+
+    hess = eqx.filter_jit(lambda lag, x, shape: jax.hessian(lambda y: lag(y.reshape(shape)))(x))
+    hvp = eqx.filter_jit(lambda lag, x, v, shape: jax.jvp(jax.grad(lambda y: lag(y.reshape(shape))), (x,), (v,))[1])
+    return hess, hvp
+
+
+def _lagrangian_hessian(lag, x, shape):
+    return _lagrangian_jits()[0](lag, x, tuple(shape))
+
+
+def _lagrangian_hvp(lag, x, v, shape):
+    return _lagrangian_jits()[1](lag, x, v, tuple(shape))
+
+
+@functools.cache
+def _state_of():
+    """The equilibrated network state of a flat vector of free variables (jitted)."""
+    import equinox as eqx
+
+    return eqx.filter_jit(lambda v, args: args[0].equilibrate(_to_state(v, args)))
+
+
+@functools.cache
 def _jitted():
     """Jitted Jacobian, energy Hessian and residual of ``_free_field`` (built once)."""
     import equinox as eqx
     import jax
 
+    def at_fixed_point(v, args, with_hessian: bool):
+        """The field's Jacobian and (when asked) the energy's Hessian: one program."""
+        J = jax.jacfwd(_free_field)(v, args)
+        if not with_hessian:
+            return J, None
+        return J, jax.hessian(lambda v, args: args[0].energy(args[0].equilibrate(_to_state(v, args))))(v, args)
+
     return (
-        eqx.filter_jit(jax.jacfwd(_free_field)),
-        eqx.filter_jit(jax.hessian(lambda v, args: args[0].energy(args[0].equilibrate(_to_state(v, args))))),
+        eqx.filter_jit(at_fixed_point),
         eqx.filter_jit(lambda v, args: jax.numpy.max(jax.numpy.abs(_free_field(v, args)))),
     )
 
@@ -307,7 +340,7 @@ def fixed_point(
     free = _Free(net, x_end)
     if free.size == 0:
         return {"kind": "clamped", "residual": 0.0, "refined": True}
-    jac, energy_hessian, residual = _jitted()
+    at_fixed_point, residual = _jitted()
     args = free.args
     v0 = jnp.asarray(free.flat(x_end))
     r0 = float(residual(v0, args))
@@ -337,7 +370,8 @@ def fixed_point(
             "root_finder_steps": steps,
             "note": "no fixed point found near the end state (Newton and Levenberg-Marquardt did not converge)",
         }
-    J = np.asarray(jac(v, args))
+    J, H = at_fixed_point(v, args, free.size <= energy_hessian_limit)
+    J = np.asarray(J)
     ev = np.linalg.eigvals(J)
     re = ev.real
     tol = zero_tol * max(1.0, float(np.abs(ev).max()))
@@ -364,12 +398,12 @@ def fixed_point(
         "max_real_eigenvalue": float(re.max()),
         "eigenvalue_tolerance": tol,
         "distance_moved": float(np.max(np.abs(np.asarray(v) - np.asarray(v0)))),
-        "state": net.equilibrate(_to_state(v, args)),
+        "state": _state_of()(v, args),
     }
     if kind == "degenerate":
         out["manifold_dimension"] = n_zero
-    if free.size <= energy_hessian_limit:
-        H = np.asarray(energy_hessian(v, args))
+    if H is not None:
+        H = np.asarray(H)
         mu = np.linalg.eigvalsh((H + H.T) / 2)
         out["flat_directions"] = int(np.sum(np.abs(mu) <= zero_tol * max(1.0, float(np.abs(mu).max()))))
     return out

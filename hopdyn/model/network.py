@@ -52,6 +52,16 @@ def _is_concrete(x) -> bool:
     return eqx.is_array(x) and not isinstance(x, jax.core.Tracer)
 
 
+def cast(x, dtype) -> Array:
+    """``x`` as a ``dtype`` array; concrete values are cast on the host (numpy),
+    which compiles no program (an eager ``astype`` compiles one per shape)."""
+    if isinstance(x, jax.core.Tracer) or (isinstance(x, jax.Array) and len(x.sharding.device_set) > 1):
+        return jnp.asarray(x, dtype=dtype)  # traced, or spread over devices: cast where it is
+    if getattr(x, "dtype", None) == dtype and isinstance(x, jax.Array):
+        return x
+    return jax.device_put(np.asarray(x, dtype=dtype))  # (jnp.asarray would compile a staging program)
+
+
 class Network(eqx.Module):
     """An energy-based network.
 
@@ -135,7 +145,7 @@ class Network(eqx.Module):
     def astype(self, dtype) -> Network:
         """A copy with every floating parameter cast to ``dtype``."""
         dtype = jnp.dtype(dtype)
-        return jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, self)
+        return jax.tree.map(lambda x: cast(x, dtype) if eqx.is_inexact_array(x) else x, self)
 
     def init_state(self, x: Mapping[str, ArrayLike] | None = None, dtype=None) -> State:
         """A full state: the given layers (a leading batch axis is kept), zeros for
@@ -151,7 +161,7 @@ class Network(eqx.Module):
         out = {}
         for name, neuron in self.neurons.items():
             if name in x:
-                v = jnp.asarray(x[name], dtype=dtype)
+                v = cast(x[name], dtype)
                 if v.shape[v.ndim - len(neuron.shape) :] != neuron.shape or v.ndim - len(neuron.shape) > 1:
                     raise NetworkError(
                         f"has shape {v.shape}, expected {neuron.shape} or (batch, {', '.join(map(str, neuron.shape))})",

@@ -29,6 +29,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ..core.errors import SettingsError
+from ..core.progress import phase
 from ..model.network import all_finite, rms
 from . import trajectory as T
 from .compile import compiled
@@ -280,6 +281,17 @@ def _free_mask(network, layer) -> Array:
     return jnp.ones(network.neurons[layer].size, bool) if mask is None else ~mask.ravel()
 
 
+@eqx.filter_jit
+def _quadratic_parts(network, x, layer: str, probes):
+    """``W = -Hessian``, ``b = -gradient`` of the synapse energy in ``layer`` at 0,
+    the energy at 0 and at each probe (one program: the check that a binary
+    rule's energy is quadratic in the layer)."""
+    xhat = network.activations(x)
+    f = lambda y: _synapse_energy(network, layer, y, xhat)  # noqa: E731
+    zero = jnp.zeros(probes.shape[1], probes.dtype)
+    return -jax.hessian(f)(zero), -jax.grad(f)(zero), f(zero), jax.vmap(f)(probes)
+
+
 class _Plan(NamedTuple):
     """What a discrete run needs besides the state, prepared (and checked) once."""
 
@@ -333,24 +345,20 @@ def plan(network, x0: dict, method: str, order=None) -> _Plan:
         return _Plan(method, (a,), None, dense)
     # async / sync: the synapse energy must be quadratic in the layer.
     first = jax.tree.map(lambda v: v[0] if network.batch_size(x0) is not None else v, x0)
-    xhat = network.activations(first)
     n = network.neurons[a].size
-    f = lambda y: _synapse_energy(network, a, y, xhat)
-    zero = jnp.zeros(n, network.dtype)
-    w = -jax.hessian(f)(zero)
-    b = -jax.grad(f)(zero)
-    gen = np.random.default_rng(0)
-    for _ in range(3):
-        y = jnp.asarray(gen.choice([-1.0, 1.0], n), network.dtype)
-        quad = f(zero) - 0.5 * y @ (w @ y) - b @ y
-        scale = 1.0 + float(jnp.abs(f(zero))) + 0.5 * float(jnp.sum(jnp.abs(w))) + float(jnp.sum(jnp.abs(b)))
-        if not abs(float(f(y) - quad)) <= 1e-4 * scale:
+    probes = jnp.asarray(np.random.default_rng(0).choice([-1.0, 1.0], (3, n)), network.dtype)
+    w, *parts = _quadratic_parts(network, first, a, probes)
+    W, b, f0, fy, Y = (np.asarray(v, np.float64) for v in (w, *parts, probes))  # the check, on the host
+    scale = 1.0 + abs(f0) + 0.5 * np.sum(np.abs(W)) + np.sum(np.abs(b))
+    for y, e in zip(Y, fy):
+        quad = f0 - 0.5 * y @ (W @ y) - b @ y
+        if not abs(float(e - quad)) <= 1e-4 * scale:
             raise _refuse(
                 f"{method} needs an energy quadratic in layer {a!r} (hebbian, dense, bias "
                 f"synapses); its synapses ({', '.join(s.kind for s in touching)}) are not — use dense_async "
                 f"for polynomial/exponential memories or retrieval"
             )
-    w = w * (1 - jnp.eye(n, dtype=w.dtype))  # y_i^2 = 1: the diagonal only adds a constant
+    w = jnp.asarray(W * (1 - np.eye(n)), w.dtype)  # y_i^2 = 1: the diagonal only adds a constant
     return _Plan(method, (a,), w, None)
 
 
@@ -489,10 +497,21 @@ def simulate_discrete(network, x0: dict, settings) -> Trajectory:
     p = _DParams(jax.random.PRNGKey(seed), jnp.asarray(rtol, dtype), jnp.asarray(atol, dtype))
     cfg = _DStatic(method, pl.layers, int(max_sweeps), bool(keep_ends), dense_static)
     args = (network, x0, arrays, p, cfg, network.batch_size(x0) is not None)
-    fn, compile_seconds = compiled(_run, *args)
+    fn, compile_seconds = compiled(_run, *args, what=f"the {method} rule")
     start = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
+    with phase("running the rule"):
+        out = jax.block_until_ready(fn(*args))
     return Trajectory(**out, method=method, compile_seconds=compile_seconds, solve_seconds=time.perf_counter() - start)
+
+
+@eqx.filter_jit
+def _flip_energies(network, x_end: dict, layer: str):
+    """The synapse energy at sign(x_end[layer]) and with each unit flipped (one
+    program per network structure, reused across end states)."""
+    xhat = network.activations(x_end)
+    y = sgn(jnp.asarray(x_end[layer]).ravel())
+    f = lambda y: _synapse_energy(network, layer, y, xhat)  # noqa: E731
+    return f(y), jax.vmap(lambda i: f(y.at[i].multiply(-1.0)))(jnp.arange(y.size))
 
 
 def flip_stability(network, x_end: dict, layer: str) -> dict:
@@ -500,12 +519,10 @@ def flip_stability(network, x_end: dict, layer: str) -> dict:
     flipping each free unit of ``layer``.  ``stable`` when every flip raises the
     energy, ``degenerate`` when some flip leaves it unchanged (within rounding),
     ``unstable`` when one lowers it (not a fixed point of the asynchronous rule)."""
-    xhat = network.activations(x_end)
+    e0, flipped = _flip_energies(network, x_end, layer)
     y = sgn(jnp.asarray(x_end[layer]).ravel())
-    f = jax.jit(lambda y: _synapse_energy(network, layer, y, xhat))
     free = np.asarray(_free_mask(network, layer))
-    e0 = float(f(y))
-    flipped = jax.vmap(lambda i: f(y.at[i].multiply(-1.0)))(jnp.arange(y.size))
+    e0 = float(e0)
     gains = (np.asarray(flipped, np.float64) - e0)[free]
     tol = 64 * float(np.finfo(np.asarray(y).dtype).eps) * (1.0 + abs(e0))
     if gains.size == 0:
