@@ -8,63 +8,28 @@ missed); 2 invalid input, reported on one line of stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-import threading
-import time
 
-from .scenario.loader import resolve, shipped_dir
+
+def resolve(name: str) -> str:
+    from .scenario.loader import resolve as _resolve
+
+    return _resolve(name)
+
+
+def shipped_dir():
+    from .scenario.loader import shipped_dir as _shipped
+
+    return _shipped()
+
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
 
 # ------------------------------------------------------------------ helpers
-class Progress:
-    """Elapsed time on stderr while a long step runs, only on a terminal and only
-    once the step has taken more than a second."""
-
-    def __init__(self, label: str, enabled: bool):
-        self.label, self.enabled = label, enabled and sys.stderr.isatty()
-        self._done = threading.Event()
-        self._shown = False
-
-    step = ""
-
-    def update(self, done: int, total: int) -> None:
-        """Show ``done/total`` beside the elapsed time (e.g. chunks solved)."""
-        width = 20
-        fill = int(width * done / max(total, 1))
-        self.step = f" [{'#' * fill}{'.' * (width - fill)}] {done}/{total}"
-
-    def _run(self):
-        start = time.perf_counter()
-        if self._done.wait(1.0):
-            return
-        spin = "|/-\\"
-        k = 0
-        while not self._done.wait(0.2):
-            self._shown = True
-            sys.stderr.write(f"\r{self.label} {spin[k % 4]}{self.step} {time.perf_counter() - start:6.1f} s")
-            sys.stderr.flush()
-            k += 1
-
-    def __enter__(self):
-        self._start = time.perf_counter()
-        if self.enabled:
-            self._thread = threading.Thread(target=self._run, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        if self.enabled:
-            self._thread.join()
-            if self._shown:
-                sys.stderr.write(f"\r{self.label} done in {time.perf_counter() - self._start:.1f} s\n")
-                sys.stderr.flush()
-
-
 def _enable_x64():
     import jax
 
@@ -150,25 +115,6 @@ def _summary(built, traj, members) -> tuple[dict, int]:
     return result, (EXIT_OK if all(checks.values()) else EXIT_CHECK_FAILED)
 
 
-def _trajectory_arrays(traj, members, batched: bool) -> dict:
-    import numpy as np
-
-    if not batched:
-        m = members[0]
-        arrays = {"t": m.ts, "energy": m.energy, "dEdt": m.dEdt}
-        arrays.update({f"x/{k}": v for k, v in m.x.items()})
-        arrays.update({f"xhat/{k}": v for k, v in m.xhat.items()})
-        arrays.update({f"energy/{k}": v for k, v in m.energy_terms.items()})
-    else:
-        arrays = {"t": traj.ts, "energy": traj.energy, "dEdt": traj.dEdt, "valid": traj.valid}
-        arrays.update({f"x/{k}": v for k, v in traj.x.items()})
-        arrays.update({f"xhat/{k}": v for k, v in traj.xhat.items()})
-        arrays.update({f"energy/{k}": v for k, v in traj.energy_terms.items()})
-    arrays["status"] = traj.status
-    arrays["t_final"] = traj.t_final
-    return {k: np.asarray(v) for k, v in arrays.items()}
-
-
 def term_labels(network) -> dict[str, str]:
     """Readable names of the energy terms: ``layer v``, ``dense m-v``."""
     names = {a: f"layer {a}" for a in network.names}
@@ -179,7 +125,10 @@ def term_labels(network) -> dict[str, str]:
 def _figures(built, traj, members, out) -> list[str]:
     """Draw the scenario's figures into the output folder; their file names."""
     from .core.io import write_figure
-    from .figures import plots as _plots
+    from .core.progress import phase
+
+    with phase("loading matplotlib"):
+        from .figures import plots as _plots
 
     sc = built.scenario
     o = sc.outputs
@@ -196,12 +145,13 @@ def _figures(built, traj, members, out) -> list[str]:
         "phase": lambda: _plots.phase_figure(built.network.astype(sc.dtype), members, title),
     }
     for kind in dict.fromkeys(o.plots):
-        if kind == "animation":
-            name = "retrieval.gif"
-            out.write(name, lambda p: _plots.write_animation(p, members[0], layer, shape, title, space=space))
-        else:
-            name, fig = f"{kind}.png", draw[kind]()
-            out.write(name, lambda p, fig=fig: write_figure(p, fig))
+        name = "retrieval.gif" if kind == "animation" else f"{kind}.png"
+        with phase(f"plotting {name}"):
+            if kind == "animation":
+                out.write(name, lambda p: _plots.write_animation(p, members[0], layer, shape, title, space=space))
+            else:
+                fig = draw[kind]()
+                out.write(name, lambda p, fig=fig: write_figure(p, fig))
         written.append(name)
     return written
 
@@ -216,6 +166,7 @@ def _prepare(args, command: str, extra: list[str] | None = None):
     the memory the command needs against the budget, check (and lock) the output
     folder, then build the scenario.  Returns (built, output folder)."""
     from .core.outputs import OutputFolder
+    from .core.progress import note
     from .scenario import resources
     from .scenario.build import build, scenario_identity
     from .scenario.loader import load
@@ -227,41 +178,76 @@ def _prepare(args, command: str, extra: list[str] | None = None):
     overrides = list(args.set) + list(extra or [])
     out = OutputFolder(args.out or os.path.join("plots", sc.name), command, scenario_identity(path, overrides))
     try:
-        return build(sc, path), out
+        built = build(sc, path)
     except BaseException:
         out.close()
         raise
+    note(
+        f"loaded {os.path.basename(path)} ({sc.name}): {sum(n.size for n in built.network.neurons.values())} variables"
+    )
+    return built, out
 
 
-def _solve(built, quiet: bool):
+def _solve(built):
+    import numpy as np
+
+    from .core.progress import note
     from .solvers.simulate import simulate
+    from .solvers.trajectory import STATUSES, worst_status
 
-    with Progress(f"solving {built.scenario.name}", not quiet):
-        traj = simulate(built.network, built.x0, built.settings)
+    traj = simulate(built.network, built.x0, built.settings)
+    note(
+        f"solved: {STATUSES[worst_status(traj.status)]} at t = {float(np.max(np.asarray(traj.t_final))):.6g}, "
+        f"{int(np.max(np.asarray(traj.n_accepted)))} steps, {traj.solve_seconds:.3g} s"
+    )
     return traj, traj.members()
 
 
 def cmd_run(args) -> int:
     from .core.io import write_json, write_npz
+    from .core.progress import phase
+    from .solvers.trajectory import to_arrays
 
     built, out = _prepare(args, "run")
     with out:
-        traj, members = _solve(built, args.quiet)
+        traj, members = _solve(built)
         sc = built.scenario
         result, code = _summary(built, traj, members)
-        arrays = _trajectory_arrays(traj, members, built.batch is not None)
-        out.write("trajectory.npz", lambda p: write_npz(p, arrays))
+        result["compilation"] = args.compile_log.summary()
+        with phase("writing trajectory.npz"):
+            arrays = to_arrays(traj)
+            out.write("trajectory.npz", lambda p: write_npz(p, arrays))
         drawable = all(len(m.ts) for m in members)  # a solve that failed at t0 has nothing to draw
         figures = _figures(built, traj, members, out) if drawable and not args.no_plots else []
         if sc.outputs.compare:
             result["compare"], fig = _compare(built, traj, members, args, out if drawable else None)
             figures += [fig] if fig else []
         result["files"] = ["result.json", "trajectory.npz", *figures]
+        report = None
+        if args.verify:  # the same trajectory, verified: one solve for both
+            report = _verify_report(built, traj, out)
+            result["files"].append("verify.json")
         out.write("result.json", lambda p: write_json(p, result))
         _stale(out.commit(), args)
     if not args.quiet:
         _print_run(result, out.path)
+        if report is not None:
+            print()
+            print(verify_table(report))
+    if report is not None and not report["ok"]:
+        return EXIT_CHECK_FAILED
     return code
+
+
+def _verify_report(built, traj, out, source: str = "solved") -> dict:
+    from .core.io import write_json
+    from .core.progress import phase
+    from .scenario.studies import verify_scenario
+
+    with phase("verifying"):
+        report = {**verify_scenario(built, traj), "trajectory": source}
+    out.write("verify.json", lambda p: write_json(p, report))
+    return report
 
 
 def _compare(built, traj, members, args, out):
@@ -271,6 +257,7 @@ def _compare(built, traj, members, args, out):
 
     from .analysis import verify as _verify
     from .core.io import write_figure
+    from .core.progress import phase
     from .figures import plots as _plots
     from .scenario.studies import stored_patterns
     from .solvers.simulate import simulate
@@ -278,7 +265,7 @@ def _compare(built, traj, members, args, out):
 
     sc = built.scenario
     method = sc.outputs.compare
-    with Progress(f"solving {sc.name} with {method}", not args.quiet):
+    with phase(f"comparing with {method}"):
         other = simulate(built.network, built.x0, built.with_method(method))
     omembers = other.members()
     target = stored_patterns(built)
@@ -339,20 +326,38 @@ def _print_run(r: dict, out: str) -> None:
     print(f"  checks: {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}; results in {out}/")
 
 
-def cmd_verify(args) -> int:
-    from .core.io import write_json
-    from .scenario.studies import verify_scenario
+def _earlier_run(built, out):
+    """The trajectory of a finished ``run`` of this very scenario in the output
+    folder (same content hash, overrides and hopdyn version, file unchanged), or
+    ``None``."""
+    from .core.progress import note, phase
+    from .solvers.trajectory import load_trajectory
 
+    path = out.earlier("trajectory.npz", "run")
+    if path is None:
+        return None
+    try:
+        with phase("reading the run's trajectory.npz"):
+            traj = load_trajectory(path)
+    except (OSError, ValueError, KeyError):  # unreadable, or written by an older hopdyn: solve again
+        return None
+    note(f"verifying the trajectory hopdyn run wrote in {out.path} (no new solve)")
+    return traj
+
+
+def cmd_verify(args) -> int:
     built, out = _prepare(args, "verify")
     with out:
-        traj, _ = _solve(built, args.quiet)
-        with Progress("verifying", not args.quiet):
-            report = verify_scenario(built, traj)
-        out.write("verify.json", lambda p: write_json(p, report))
+        traj = _earlier_run(built, out)
+        reused = traj is not None
+        if not reused:
+            traj, _ = _solve(built)
+        report = _verify_report(built, traj, out, "trajectory.npz of the earlier run" if reused else "solved")
         _stale(out.commit(), args)
     if not args.quiet:
         print(verify_table(report))
-        print(f"\nverify.json in {out.path}/")
+        source = "the trajectory of the earlier run" if reused else "a new solve"
+        print(f"\nverify.json in {out.path}/ (from {source})")
     return EXIT_OK if report["ok"] else EXIT_CHECK_FAILED
 
 
@@ -414,6 +419,7 @@ def verify_table(r: dict) -> str:
 
 def cmd_basins(args) -> int:
     from .core.io import write_figure, write_json, write_npz
+    from .core.progress import bar, note, phase
     from .figures import plots as _plots
     from .scenario import studies
     from .scenario.loader import ScenarioError, load
@@ -443,14 +449,15 @@ def cmd_basins(args) -> int:
             extra.append(f"capacity.trials={args.samples}")
     built, out = _prepare(args, "basins", extra)
     sc = built.scenario
-    log = (lambda msg: None) if args.quiet else (lambda msg: print(f"hopdyn: {msg}", file=sys.stderr))
     code = EXIT_OK
     with out:
         report: dict = {"scenario": sc.name}
         figures = []
         if sc.basins is not None:
-            with Progress(f"basins of {sc.name}", not args.quiet) as bar:
-                report, arrays = studies.run_basins(built, out.path, resume=args.resume, on_chunk=bar.update, log=log)
+            with bar(f"basins of {sc.name}: chunks", 0) as counter:
+                report, arrays = studies.run_basins(
+                    built, out.path, resume=args.resume, on_chunk=counter.update, log=note
+                )
             if report is None:
                 return EXIT_OK  # a worker of a distributed run: process 0 writes the report
             out.write("basins.npz", lambda p: write_npz(p, arrays))
@@ -470,12 +477,13 @@ def cmd_basins(args) -> int:
             if report["failed"] or limit:
                 code = EXIT_CHECK_FAILED  # the question was not answered for every start
         if sc.capacity is not None:
-            with Progress(f"capacity sweep of {sc.name}", not args.quiet) as bar:
-                report["capacity"] = studies.capacity_study(built, on_step=bar.update)
+            with bar(f"capacity of {sc.name}: loads", 0) as counter:
+                report["capacity"] = studies.capacity_study(built, on_step=counter.update)
             figures.append(("capacity.png", _plots.capacity_figure(report["capacity"], sc.name)))
-        for name, fig in figures:
-            out.write(name, lambda p, fig=fig: write_figure(p, fig))
-        out.write("basins.json", lambda p: write_json(p, report))
+        with phase("writing results"):
+            for name, fig in figures:
+                out.write(name, lambda p, fig=fig: write_figure(p, fig))
+            out.write("basins.json", lambda p: write_json(p, report))
         _stale(out.commit(), args)
     if not args.quiet:
         _print_basins(report, out.path)
@@ -610,20 +618,37 @@ def cmd_init(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import harness as _bench
     from .core.errors import HopdynError
     from .core.io import write_json
 
     _enable_x64()
-    known = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling")
+    known = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling", "latency")
     cases = tuple(c.strip() for c in args.cases.split(",")) if args.cases else None
     bad = [c for c in cases or () if c not in known]
     if bad:
         raise HopdynError(f"--cases: unknown case {bad[0]!r}; expected some of {', '.join(known)}")
     log = (lambda *a: None) if args.quiet else print
-    report = _bench.bench(quick=args.quick, cases=cases, dtype=args.dtype, log=log)
     out = args.out or os.path.join("plots", "bench")
-    write_json(os.path.join(out, "bench.json"), report)
+    path = os.path.join(out, "bench.json")
+    report = _earlier_bench(path) if cases else {}  # a part measured alone updates that part only
+    solver_cases = None if cases is None else tuple(c for c in cases if c != "latency")
+    if solver_cases is None or solver_cases:
+        from .bench import harness as _bench
+
+        for key in ("cases", "stiff_default_controller", "scaling"):
+            report.pop(key, None)
+        report.update(_bench.bench(quick=args.quick, cases=solver_cases, dtype=args.dtype, log=log))
+    if cases is None or "latency" in cases:
+        from . import __version__
+        from .bench.latency import OWN, latency
+
+        names = ["dam-tutorial", str(OWN)] if args.quick else None
+        report["latency"] = {
+            **latency(names, log=log),
+            "hopdyn": __version__,
+            "mode": "quick" if args.quick else "full",
+        }
+    write_json(path, report)
     if not args.quiet:
         print()
         print(bench_table(report))
@@ -631,8 +656,28 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
+def _earlier_bench(path: str) -> dict:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def bench_table(r: dict) -> str:
-    """The benchmark as a Markdown table (what the README shows)."""
+    """The benchmark as Markdown tables (what the README shows)."""
+    parts = []
+    if r.get("cases"):
+        parts.append(_solver_table(r))
+    if "latency" in r:
+        from .bench.latency import latency_table
+
+        parts.append(latency_table(r["latency"]))
+    return "\n\n".join(parts)
+
+
+def _solver_table(r: dict) -> str:
     lines = [
         "| case | batch | hopdyn | compile | traj/s | steps (median/max) | GFLOP/s (of peak) | error | Euler scan (end) | Euler scan (trajectory) | Python loop | solve_ivp (per traj.) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -719,8 +764,14 @@ def parser() -> argparse.ArgumentParser:
         if name in ("run", "verify", "basins"):
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
             s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+            s.add_argument(
+                "--no-compilation-cache",
+                action="store_true",
+                help="compile everything afresh (also HOPDYN_COMPILATION_CACHE=off)",
+            )
         if name == "run":
             s.add_argument("--no-plots", action="store_true", help="write result.json and trajectory.npz only")
+            s.add_argument("--verify", action="store_true", help="verify the trajectory as well (verify.json)")
         if name == "init":
             s.add_argument("file", metavar="FILE", help="the scenario file to write (.yaml)")
             s.add_argument(
@@ -731,7 +782,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "bench":
             s.add_argument("--quick", action="store_true", help="small sizes (K = 250, D = 256, batch 32)")
             s.add_argument(
-                "--cases", metavar="A,B", help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling"
+                "--cases",
+                metavar="A,B",
+                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency "
+                "(seconds per command, cold and warm; bench.json keeps the parts not run)",
             )
             s.add_argument("--dtype", choices=("float32", "float64"), default="float32")
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/bench/)")
@@ -743,6 +797,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.budget import memory_budget, parse_size
     from .core.errors import HopdynError
     from .core.outputs import WriteError
+    from .core.progress import Reporter
 
     args = parser().parse_args(argv)
     try:
@@ -751,7 +806,14 @@ def main(argv: list[str] | None = None) -> int:
             limit = parse_size(limit) if limit is not None else None
         except ValueError as e:
             raise HopdynError(str(e), ("--memory-budget",)) from None
-        with memory_budget(limit):
+        quiet = getattr(args, "quiet", False) or args.command in ("validate", "schema", "list", "init")
+        log = contextlib.nullcontext()
+        if args.command in ("run", "verify", "basins", "bench"):
+            from .solvers.compile import CompileLog, enable_compilation_cache
+
+            enable_compilation_cache(None if getattr(args, "no_compilation_cache", False) else "default")
+            log = args.compile_log = CompileLog()
+        with memory_budget(limit), log, contextlib.nullcontext() if quiet else Reporter():
             return COMMANDS[args.command][0](args)
     except WriteError as e:  # the work was done but its results could not be written
         print(f"hopdyn: error: {e}", file=sys.stderr)

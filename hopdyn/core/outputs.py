@@ -99,6 +99,21 @@ class OutputFolder:
             raise _refuse(path, f"cannot be written ({e.strerror})") from None
 
     # -------------------------------------------------------------- writing
+    def earlier(self, name: str, command: str) -> str | None:
+        """The path of ``name`` as ``command`` wrote it here before for this very
+        identity (scenario content, overrides, hopdyn version), unchanged since;
+        ``None`` when there is no such file (then the work is done again)."""
+        entry = read_manifest(self.path).get("files", {}).get(name)
+        path = os.path.join(self.path, name)
+        if not isinstance(entry, dict) or entry.get("command") != command or not self.identity:
+            return None
+        if any(entry.get(k) != v for k, v in self.identity.items()):
+            return None
+        try:
+            return path if sha256(path) == entry.get("sha256") else None
+        except OSError:
+            return None
+
     def file(self, name: str) -> str:
         """The staging path to write ``name`` to (it moves into place on commit)."""
         self.staged.append(name)

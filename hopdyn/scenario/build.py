@@ -399,4 +399,11 @@ def scenario_identity(path: str, overrides: list[str] | None = None) -> dict:
         if spec.file is not None:
             f = os.path.join(base, spec.file)
             h.update(f"{name}:{sha256(f) if os.path.isfile(f) else 'missing'}".encode())
-    return {"scenario": sc.name, "scenario_sha256": h.hexdigest(), "overrides": list(overrides or [])}
+    from .. import __version__
+
+    return {
+        "scenario": sc.name,
+        "scenario_sha256": h.hexdigest(),
+        "overrides": list(overrides or []),
+        "hopdyn": __version__,
+    }

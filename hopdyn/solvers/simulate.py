@@ -22,6 +22,7 @@ from jaxtyping import Array, ArrayLike
 
 from ..core.budget import require, solve_bytes
 from ..core.errors import SettingsError
+from ..core.progress import phase
 from ..model.network import Network, State, all_finite, max_abs, rms
 from .compile import compiled
 from .registry import AUTO, get_method
@@ -252,7 +253,8 @@ def simulate(
     if method == AUTO:
         from .stiffness import choose_solver
 
-        picked = choose_solver(network, x0, s.rtol)
+        with phase("measuring stiffness (method: auto)"):
+            picked = choose_solver(network, x0, s.rtol)
         method = picked.method
         pcoeff = picked.pcoeff if pcoeff is None else pcoeff
         icoeff = picked.icoeff if icoeff is None else icoeff
@@ -274,7 +276,7 @@ def simulate(
         rho = spectral_radius(network, jax.tree.map(lambda a: a[0], x0) if batched else x0)
     if rho is None or not np.isfinite(rho):
         rho = 0.0
-    arr = lambda v: jnp.asarray(v, dtype=dtype)  # noqa: E731
+    arr = lambda v: jax.device_put(np.asarray(v, dtype=dtype))  # noqa: E731  cast on the host: no program
     p = _Params(
         t0=arr(s.t0),
         t1=arr(s.t1),
@@ -294,9 +296,11 @@ def simulate(
     )
     cfg = _Static(method=method, max_steps=int(s.max_steps), steady=steady is not None, initial_dt=s.dt is not None)
     args = (network, x0, p, cfg, batched)
-    fn, compile_seconds = compiled(_run, *args)
+    shape = f", batch {network.batch_size(x0)}" if batched else ""
+    fn, compile_seconds = compiled(_run, *args, what=f"the {method} solve ({state} variables{shape})")
     start = time.perf_counter()
-    out = jax.block_until_ready(fn(*args))
+    with phase("solving"):
+        out = jax.block_until_ready(fn(*args))
     solve_seconds = time.perf_counter() - start
     return unpadded(
         Trajectory(**out, method=method, compile_seconds=compile_seconds, solve_seconds=solve_seconds, choice=choice)

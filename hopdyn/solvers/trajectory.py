@@ -74,9 +74,10 @@ class Trajectory(eqx.Module):
     def members(self) -> list[Trajectory]:
         """Each trajectory cut to its valid rows: one for an unbatched trajectory,
         one per member of a batch."""
+        host = jax.tree.map(np.asarray, self)  # sliced with numpy: no small programs to compile
         if self.batch_size is None:
-            return [self.truncated()]
-        return [self[i].truncated() for i in range(self.batch_size)]
+            return [host.truncated()]
+        return [host[i].truncated() for i in range(self.batch_size)]
 
     @property
     def status_name(self) -> str | list[str]:
@@ -106,7 +107,7 @@ class Trajectory(eqx.Module):
         """An unbatched trajectory cut to its valid rows (for writing and plotting)."""
         if self.batch_size is not None:
             raise TypeError("truncate the members of a batch one at a time: traj[i].truncated()")
-        n = int(self.n_saved)
+        n = int(np.sum(np.asarray(self.valid)))
         cut = lambda a: a[:n]
         return eqx.tree_at(
             lambda t: (t.ts, t.x, t.xhat, t.energy, t.energy_terms, t.dEdt, t.dEdt_scale, t.valid),
@@ -124,6 +125,57 @@ class Trajectory(eqx.Module):
         )
 
 
+COUNTS = ("status", "t_final", "n_steps", "n_accepted", "n_rejected", "vf_evals")
+
+
+def to_arrays(traj: Trajectory) -> dict[str, np.ndarray]:
+    """The flat arrays of ``trajectory.npz``: ``t``, ``energy``, ``dEdt``,
+    ``dEdt_scale``, ``x/<layer>``, ``xhat/<layer>``, ``energy/<term>``, the counts
+    and ``method``.  An unbatched trajectory is cut to its valid rows; a batch
+    keeps every row with ``valid``.  ``from_arrays`` reads them back."""
+    batched = traj.batch_size is not None
+    host = jax.tree.map(np.asarray, traj)  # sliced with numpy: no small programs to compile
+    t = host if batched else host.truncated()
+    arrays = {"t": t.ts, "energy": t.energy, "dEdt": t.dEdt, "dEdt_scale": t.dEdt_scale}
+    if batched:
+        arrays["valid"] = t.valid
+    arrays.update({f"x/{k}": v for k, v in t.x.items()})
+    arrays.update({f"xhat/{k}": v for k, v in t.xhat.items()})
+    arrays.update({f"energy/{k}": v for k, v in t.energy_terms.items()})
+    arrays.update({k: getattr(t, k) for k in COUNTS})
+    out = {k: np.asarray(v) for k, v in arrays.items()}
+    out["method"] = np.asarray(traj.method)
+    return out
+
+
+def from_arrays(arrays) -> Trajectory:
+    """The ``Trajectory`` that ``to_arrays`` wrote (``verify`` reads a run's
+    trajectory.npz instead of solving again).  Raises ``KeyError`` when an array
+    is missing (a file from an older hopdyn)."""
+    group = lambda prefix: {k[len(prefix) :]: jnp.asarray(arrays[k]) for k in arrays if k.startswith(prefix)}
+    ts = jnp.asarray(arrays["t"])
+    valid = jnp.asarray(arrays["valid"]) if "valid" in arrays else jnp.ones(ts.shape, bool)
+    return Trajectory(
+        ts=ts,
+        x=group("x/"),
+        xhat=group("xhat/"),
+        energy=jnp.asarray(arrays["energy"]),
+        energy_terms=group("energy/"),
+        dEdt=jnp.asarray(arrays["dEdt"]),
+        dEdt_scale=jnp.asarray(arrays["dEdt_scale"]),
+        valid=valid,
+        **{k: jnp.asarray(arrays[k]) for k in COUNTS},
+        method=str(arrays["method"]),
+    )
+
+
+def load_trajectory(path: str) -> Trajectory:
+    """The ``Trajectory`` in a ``trajectory.npz`` that ``hopdyn run`` wrote."""
+    with np.load(path, allow_pickle=False) as data:
+        return from_arrays({k: data[k] for k in data.files})
+
+
+@jax.jit
 def _last(a: Array, valid: Array) -> Array:
     """The row of ``a`` at the last valid saved time (batched or not)."""
     idx = jnp.sum(valid, axis=-1) - 1
