@@ -282,31 +282,56 @@ def _lagrangian_hvp(lag, x, v, shape):
     return _lagrangian_jits()[1](lag, x, v, tuple(shape))
 
 
-@functools.cache
-def _state_of():
-    """The equilibrated network state of a flat vector of free variables (jitted)."""
-    import equinox as eqx
-
-    return eqx.filter_jit(lambda v, args: args[0].equilibrate(_to_state(v, args)))
-
-
-@functools.cache
-def _jitted():
-    """Jitted Jacobian, energy Hessian and residual of ``_free_field`` (built once)."""
-    import equinox as eqx
+def _refine(v0, args, rtol: float, atol: float, max_steps: int, with_hessian: bool) -> dict:
+    """Newton from ``v0`` (quadratic convergence near a root); if it does not
+    converge, a trust-region least-squares solve (Levenberg-Marquardt) of
+    ``|f|^2``, globally convergent to a stationary point of ``|f|^2``.  Then, at
+    the point taken, the field's Jacobian, the energy's Hessian (when asked) and
+    the equilibrated state.  One program (kept like the solves)."""
     import jax
+    import jax.numpy as jnp
+    import optimistix as optx
 
-    def at_fixed_point(v, args, with_hessian: bool):
-        """The field's Jacobian and (when asked) the energy's Hessian: one program."""
-        J = jax.jacfwd(_free_field)(v, args)
-        if not with_hessian:
-            return J, None
-        return J, jax.hessian(lambda v, args: args[0].energy(args[0].equilibrate(_to_state(v, args))))(v, args)
+    residual = lambda v: jnp.max(jnp.abs(_free_field(v, args)))  # noqa: E731
+    r0 = residual(v0)
+    scale = jnp.maximum(1.0, jnp.max(jnp.abs(v0)))
 
-    return (
-        eqx.filter_jit(at_fixed_point),
-        eqx.filter_jit(lambda v, args: jax.numpy.max(jax.numpy.abs(_free_field(v, args)))),
-    )
+    def attempt(solver):
+        sol = optx.root_find(_free_field, solver, v0, args, max_steps=max_steps, throw=False)
+        rc = jnp.where(jnp.all(jnp.isfinite(sol.value)), residual(sol.value), jnp.inf)
+        return sol.value, rc, jnp.asarray(sol.stats["num_steps"], jnp.int32), sol.result == optx.RESULTS.successful
+
+    vn, rn, sn, converged = attempt(optx.Newton(rtol=rtol, atol=atol))
+
+    def newton(_):
+        return vn, rn, sn, jnp.int32(1)
+
+    def levenberg_marquardt(_):
+        vl, rl, sl, _ = attempt(optx.LevenbergMarquardt(rtol=rtol, atol=atol))
+        ok = rl <= 1e-8 * scale
+        return jnp.where(ok, vl, v0), jnp.where(ok, rl, r0), sn + sl, jnp.where(ok, 2, 0).astype(jnp.int32)
+
+    took_newton = (rn <= 1e-8 * scale) | ((rn <= r0) & converged)
+    v, r, steps, method = jax.lax.cond(took_newton, newton, levenberg_marquardt, None)
+    energy = lambda v: args[0].energy(args[0].equilibrate(_to_state(v, args)))  # noqa: E731
+    return {
+        "v": v,
+        "residual": r,
+        "residual_before": r0,
+        "scale": scale,
+        "steps": steps,
+        "method": method,
+        "jacobian": jax.jacfwd(_free_field)(v, args),
+        "energy_hessian": jax.hessian(energy)(v) if with_hessian else None,
+        "state": args[0].equilibrate(_to_state(v, args)),
+    }
+
+
+@functools.cache
+def _refine_jit():
+    import equinox as eqx
+
+    return eqx.filter_jit(_refine)
 
 
 @in_float64
@@ -334,32 +359,21 @@ def fixed_point(
     a softmax layer, dead ReLU units...).  The dynamics still relax along them
     (through the leak ``-x``), so they do not make the verdict."""
     import jax.numpy as jnp
-    import optimistix as optx
+
+    from ..solvers.compile import compiled
 
     net = network.astype(jnp.float64)
     free = _Free(net, x_end)
     if free.size == 0:
         return {"kind": "clamped", "residual": 0.0, "refined": True}
-    at_fixed_point, residual = _jitted()
     args = free.args
     v0 = jnp.asarray(free.flat(x_end))
-    r0 = float(residual(v0, args))
-    scale = max(1.0, float(jnp.max(jnp.abs(v0))))
-    # Newton first (quadratic convergence near a root); if it does not converge,
-    # a trust-region least-squares solve (Levenberg-Marquardt) of |f|^2, which
-    # is globally convergent to a stationary point of |f|^2.
-    v, r, steps, method = v0, r0, 0, "none"
-    for name, solver in (
-        ("newton", optx.Newton(rtol=rtol, atol=atol)),
-        ("levenberg-marquardt", optx.LevenbergMarquardt(rtol=rtol, atol=atol)),
-    ):
-        sol = optx.root_find(_free_field, solver, v0, args, max_steps=max_steps, throw=False)
-        cand = sol.value
-        rc = float(residual(cand, args)) if bool(jnp.all(jnp.isfinite(cand))) else np.inf
-        steps += int(sol.stats["num_steps"])
-        if rc <= 1e-8 * scale or (rc <= r0 and name == "newton" and sol.result == optx.RESULTS.successful):
-            v, r, method = cand, rc, name
-            break
+    call = (v0, args, float(rtol), float(atol), int(max_steps), free.size <= energy_hessian_limit)
+    run, _ = compiled(_refine_jit(), *call, what="the fixed-point refinement")
+    out = run(*call)
+    r0, r, scale = float(out["residual_before"]), float(out["residual"]), float(out["scale"])
+    steps, method = int(out["steps"]), ("none", "newton", "levenberg-marquardt")[int(out["method"])]
+    v = out["v"]
     found = r <= 1e-6 * scale
     if not found:
         return {
@@ -370,8 +384,7 @@ def fixed_point(
             "root_finder_steps": steps,
             "note": "no fixed point found near the end state (Newton and Levenberg-Marquardt did not converge)",
         }
-    J, H = at_fixed_point(v, args, free.size <= energy_hessian_limit)
-    J = np.asarray(J)
+    J, H = np.asarray(out["jacobian"]), out["energy_hessian"]
     ev = np.linalg.eigvals(J)
     re = ev.real
     tol = zero_tol * max(1.0, float(np.abs(ev).max()))
@@ -398,7 +411,7 @@ def fixed_point(
         "max_real_eigenvalue": float(re.max()),
         "eigenvalue_tolerance": tol,
         "distance_moved": float(np.max(np.abs(np.asarray(v) - np.asarray(v0)))),
-        "state": _state_of()(v, args),
+        "state": out["state"],
     }
     if kind == "degenerate":
         out["manifold_dimension"] = n_zero

@@ -12,7 +12,6 @@ the model.  The reasons and measured costs are in the README.
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import equinox as eqx
@@ -21,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model.network import norm
+from .compile import compiled
 
 STIFF_RATIO = 10.0  # spectral radius x slowest tau above which a network counts as stiff
 PI_COEFFS = (0.3, 0.3)  # (pcoeff, icoeff) for explicit solves of stiff networks
@@ -46,26 +46,24 @@ def _coupling_field(network):
     return lambda x: jax.tree.map(lambda f, r, y: f + r * y, network.vector_field(x), rate, x)
 
 
-@functools.cache
-def _power_iteration(coupling: bool):
-    @eqx.filter_jit
-    def run(network, x, v, iters: int):
-        field = _coupling_field(network) if coupling else network.vector_field
+@eqx.filter_jit
+def _power_iteration(network, x, v, iters: int, coupling: bool):
+    """Norms of ``iters`` power-iteration steps with JVPs of the field (or of its
+    couplings alone) at ``x``: one program per structure, kept like the solves."""
+    field = _coupling_field(network) if coupling else network.vector_field
 
-        def jv(u):
-            return jax.jvp(field, (x,), (u,))[1]
+    def jv(u):
+        return jax.jvp(field, (x,), (u,))[1]
 
-        def body(carry, _):
-            u, _ = carry
-            w = jv(u)
-            size = norm(w)
-            tiny = jnp.finfo(size.dtype).tiny
-            return (jax.tree.map(lambda a: a / jnp.maximum(size, tiny), w), size), size
+    def body(carry, _):
+        u, _ = carry
+        w = jv(u)
+        size = norm(w)
+        tiny = jnp.finfo(size.dtype).tiny
+        return (jax.tree.map(lambda a: a / jnp.maximum(size, tiny), w), size), size
 
-        (_, _), norms = jax.lax.scan(body, (v, jnp.zeros((), jax.tree.leaves(x)[0].dtype)), None, length=iters)
-        return norms
-
-    return run
+    (_, _), norms = jax.lax.scan(body, (v, jnp.zeros((), jax.tree.leaves(x)[0].dtype)), None, length=iters)
+    return norms
 
 
 def spectral_radius(network, x: dict, iters: int = 40, seed: int = 0, coupling: bool = False) -> float:
@@ -75,8 +73,10 @@ def spectral_radius(network, x: dict, iters: int = 40, seed: int = 0, coupling: 
     of the field without the leaks ``-x/tau`` (``N`` in ``etd.py``)."""
     gen = np.random.default_rng(seed)
     dtype = jax.tree.leaves(x)[0].dtype
-    v = {a: jnp.asarray(gen.normal(size=np.shape(x[a])), dtype) for a in x}
-    norms = np.asarray(_power_iteration(coupling)(network, x, v, iters), np.float64)
+    v = {a: jax.device_put(gen.normal(size=np.shape(x[a])).astype(dtype)) for a in x}
+    args = (network, x, v, iters, coupling)
+    run, _ = compiled(_power_iteration, *args, what="the stiffness estimate")
+    norms = np.asarray(run(*args), np.float64)
     tail = norms[iters // 2 :]
     return float(np.max(tail[np.isfinite(tail)])) if np.any(np.isfinite(tail)) else float("inf")
 
