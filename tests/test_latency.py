@@ -50,6 +50,11 @@ def _solve_in_new_process(kind: str, cache) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _solve_programs(log_solves) -> list[str]:
+    """How each solve program (``simulate``'s, not the stiffness estimate's) was had."""
+    return [s["program"] for s in log_solves if s["function"] == "hopdyn.solvers.simulate._run"]
+
+
 def _programs(cache) -> set[str]:
     return {p.name for p in Path(cache).rglob("*.stablehlo")}
 
@@ -67,16 +72,16 @@ def test_a_new_process_reads_the_cache_and_a_new_structure_compiles_afresh(tmp_p
     cache = tmp_path / "cache"
     first = _solve_in_new_process("dam", cache)
     stored = _programs(cache)
-    assert [s["program"] for s in first["solves"]] == ["traced and stored"] and len(stored) == 1, (first, stored)
+    assert _solve_programs(first["solves"]) == ["traced and stored"], first
     # the same structure in a new process: the program and its compiled form are read, not made
     again = _solve_in_new_process("dam", cache)
-    assert [s["program"] for s in again["solves"]] == ["read"] and again["hits"] >= 1
+    assert {s["program"] for s in again["solves"]} == {"read"} and again["hits"] >= 1
     assert _programs(cache) == stored
     assert again["v"] == first["v"] and again["m"] == first["m"]  # bit for bit
     # another structure (an identity memory layer instead of a softmax): nothing reused, a new program
     other = _solve_in_new_process("chn", cache)
-    assert [s["program"] for s in other["solves"]] == ["traced and stored"]
-    assert len(_programs(cache) - stored) == 1
+    assert _solve_programs(other["solves"]) == ["traced and stored"]
+    assert len(_programs(cache) - stored) >= 1
     for kind, got in (("dam", again), ("chn", other)):
         want = _scipy_end(kind)
         end = np.concatenate([got["v"], got["m"]])
@@ -144,7 +149,7 @@ def test_basins_chunks_share_one_compiled_solve(tmp_path):
     with hd.CompileLog() as log:
         b = hd.basins(net, starts, layer="s", chunk=9, settings=hd.SolveSettings(t1=50.0, dtype="float64"))
     assert sum(b.report["fractions"].values()) == pytest.approx(1.0)
-    assert [s["function"] for s in log.solves] == ["hopdyn.solvers.simulate._run"], log.solves
+    assert len(_solve_programs(log.solves)) == 1, log.solves
 
 
 def test_capacity_loads_share_one_compiled_solve():
@@ -157,7 +162,7 @@ def test_capacity_loads_share_one_compiled_solve():
     C._COMPILED.clear()
     with hd.CompileLog() as log:
         curve = hd.capacity("hebbian", 60, [0.05, 0.1, 0.15, 0.2, 0.3], trials=8, settings=settings, seed=2)
-    assert [s["function"] for s in log.solves] == ["hopdyn.solvers.simulate._run"], log.solves
+    assert len(_solve_programs(log.solves)) == 1, log.solves
     alone = hd.capacity("hebbian", 60, [0.1], trials=8, settings=settings, seed=2)
     assert alone["retrieved"][0] == curve["retrieved"][1]
     assert alone["bit_error"][0] == pytest.approx(curve["bit_error"][1], abs=1e-12)
