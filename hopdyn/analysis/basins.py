@@ -23,6 +23,7 @@ import numpy as np
 from ..core import patterns as P
 from ..core.errors import AnalysisError
 from ..core.io import write_json, write_npz
+from ..core.progress import phase
 from ..model.network import Network
 from ..solvers.registry import AUTO
 from ..solvers.settings import SolveSettings
@@ -497,10 +498,12 @@ def basins(
         act = _activations64(network, layer, np.asarray(x_end[layer], np.float64))
         act = act.reshape(len(act), -1)
     cmp = np.sign(act) if binarize else act
-    labels, keys = label_attractors(cmp, res["status"], patterns, overlap, cluster, mixtures)
-    attractors = attractor_table(
-        keys, labels, res["energy_end"].astype(np.float64), x_end, network, classify=classify, method=method
-    )
+    with phase(f"labelling {len(cmp)} end states"):
+        labels, keys = label_attractors(cmp, res["status"], patterns, overlap, cluster, mixtures)
+    with phase(f"stability of {min(len(keys), classify)} attractors"):
+        attractors = attractor_table(
+            keys, labels, res["energy_end"].astype(np.float64), x_end, network, classify=classify, method=method
+        )
     size = chunk_size(network, len(x0), chunk)
     report = {
         "samples": int(len(x0)),

@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core.progress import bar
 from ..model.network import Network
 from ..model.neurons import Neuron
 
@@ -566,14 +567,15 @@ def bench(quick: bool = False, cases: tuple | None = None, dtype: str = "float32
         ),
     }
     report["cases"] = []
-    for name, make in all_cases.items():
-        if cases and name not in cases:
-            continue
-        (net, x0), opts, fpe = make()
-        log(
-            f"{name}: K = {net.neurons['m'].size}, D = {net.neurons['v'].size}, batch {next(iter(x0.values())).shape[0]}"
-        )
-        report["cases"].append(run_case(name, net, x0, flops_per_eval=fpe, peak=peak, log=log, **opts))
+    chosen = [name for name in all_cases if not cases or name in cases]
+    with bar("bench: cases", len(chosen)) as counter:
+        for name in chosen:
+            (net, x0), opts, fpe = all_cases[name]()
+            log(
+                f"{name}: K = {net.neurons['m'].size}, D = {net.neurons['v'].size}, batch {next(iter(x0.values())).shape[0]}"
+            )
+            report["cases"].append(run_case(name, net, x0, flops_per_eval=fpe, peak=peak, log=log, **opts))
+            counter.advance()
     stiff = {c["name"]: c for c in report["cases"]}
     if "dense-stiff" in stiff:
         # Tsit5 with Diffrax's default integral controller on the stiff case

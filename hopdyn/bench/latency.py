@@ -66,7 +66,13 @@ def latency(scenarios: list[str] | None = None, log=print) -> dict:
     b = bare()
     helps = min(_wall(_hopdyn("--help"), base_env)[0] for _ in range(3))
     report["help"] = {"seconds": helps, "bare": b, "ratio": helps / b}
-    log(f"bare start-up {b:.2f} s; hopdyn --help {helps:.2f} s ({helps / b:.2f}x)")
+    imports = min(_wall([sys.executable, "-c", "import hopdyn"], base_env)[0] for _ in range(3))
+    python = min(_wall([sys.executable, "-c", "pass"], base_env)[0] for _ in range(3))
+    report["import_hopdyn"] = {"seconds": imports, "python_alone": python}
+    log(
+        f"bare start-up {b:.2f} s; hopdyn --help {helps:.2f} s ({helps / b:.2f}x); "
+        f"python -c 'import hopdyn' {imports:.3f} s (python alone {python:.3f} s)"
+    )
     with bar("latency: scenarios", len(names)) as counter:
         for name in names:
             with tempfile.TemporaryDirectory() as tmp:
@@ -147,6 +153,9 @@ def latency_table(r: dict) -> str:
     h = r["help"]
     lines.append("")
     lines.append(f"`hopdyn --help`: {h['seconds']:.2f} s ({h['ratio']:.2f}x the bare start-up of {h['bare']:.2f} s).")
+    if "import_hopdyn" in r:
+        i = r["import_hopdyn"]
+        lines.append(f"`python -c 'import hopdyn'`: {i['seconds']:.3f} s (Python alone: {i['python_alone']:.3f} s).")
     met = r.get("met", {})
     verdicts = []
     for kind, (secs, ratio) in TARGETS.items():
