@@ -29,6 +29,7 @@ from ..solvers.registry import AUTO
 from ..solvers.settings import SolveSettings
 from ..solvers.simulate import simulate
 from ..solvers.trajectory import STATUSES
+from .stats import METHODS, wilson, wilson_of
 from .verify import in_float64
 
 STEADY = STATUSES.index("steady_state")
@@ -380,6 +381,13 @@ def fractions(labels: np.ndarray) -> dict[str, float]:
     return {str(int(v)): float(c / total) for v, c in zip(values, counts)}
 
 
+def fraction_intervals(labels: np.ndarray) -> dict[str, list[float]]:
+    """``{label: [low, high]}``: the 95% Wilson interval of each fraction."""
+    values, counts = np.unique(labels, return_counts=True)
+    total = int(counts.sum())
+    return {str(int(v)): list(wilson(int(c), total)) for v, c in zip(values, counts)}
+
+
 def retrieval_curve(labels, keys, source, level) -> dict | None:
     """Per corruption level: the fraction of starts that ended at the pattern they
     were corrupted from (``source``; starts with ``level`` NaN are not corrupted
@@ -390,8 +398,13 @@ def retrieval_curve(labels, keys, source, level) -> dict | None:
         return None
     ok = np.array([lab >= 0 and keys[lab][0] == "pattern" and keys[lab][1] == src for lab, src in zip(labels, source)])
     levels = np.unique(level[corrupted])
-    acc = [float(np.mean(ok[corrupted & (level == lv)])) for lv in levels]
-    return {"corruption": levels.tolist(), "accuracy": acc}
+    groups = [ok[corrupted & (level == lv)] for lv in levels]
+    return {
+        "corruption": levels.tolist(),
+        "accuracy": [float(np.mean(g)) for g in groups],
+        "starts": [int(g.size) for g in groups],
+        "interval": [wilson_of(g) for g in groups],
+    }
 
 
 @in_float64
@@ -511,6 +524,8 @@ def basins(
         "patterns": pattern_name,
         "attractors": attractors,
         "fractions": fractions(labels),
+        "fraction_intervals": fraction_intervals(labels),
+        "interval_method": METHODS["fractions"],
         "undecided": int(np.sum(labels < 0)),
         "failed": int(np.sum(res["status"] == STATUSES.index("failed"))),
         "max_steps": int(np.sum(res["status"] == STATUSES.index("max_steps"))),

@@ -20,6 +20,7 @@ from ..model.synapses import Exponential, Hebbian, Polynomial
 from ..solvers.registry import get_method
 from ..solvers.settings import SolveSettings
 from ..solvers.simulate import simulate
+from .stats import METHODS, bootstrap_mean, wilson_of
 
 Units = Annotated[int, Field(ge=2, le=100_000)]
 
@@ -122,7 +123,8 @@ def capacity(
     total, done = len(Ns) * len(loads), [0]
 
     def series(units: int, key_n: str) -> dict:
-        out = {k: [] for k in ("loads", "K", "retrieved", "exact", "mean_overlap", "bit_error", "nearest_ceiling")}
+        keys = ("loads", "K", "starts", "retrieved", "exact", "mean_overlap", "bit_error", "nearest_ceiling")
+        out = {k: [] for k in (*keys, "retrieved_interval", "exact_interval", "bit_error_interval")}
         Ks = [max(1, int(round(load * units**load_power))) for load in loads]
         method = get_method(settings.method)
         rows, batch = padded_shapes(family, Ks, trials, continuous=method is None or method.continuous)
@@ -139,10 +141,16 @@ def capacity(
             m = np.sum(end * xi[:tested], axis=1) / units
             out["loads"].append(K / units**load_power)
             out["K"].append(K)
-            out["retrieved"].append(float(np.mean(m >= overlap)))
-            out["exact"].append(float(np.mean(np.all(end == xi[:tested], axis=1))))
+            retrieved, exact = m >= overlap, np.all(end == xi[:tested], axis=1)
+            errors = np.mean(end != xi[:tested], axis=1)  # per start: bits of a start are not independent
+            out["starts"].append(int(tested))
+            out["retrieved"].append(float(np.mean(retrieved)))
+            out["retrieved_interval"].append(wilson_of(retrieved))
+            out["exact"].append(float(np.mean(exact)))
+            out["exact_interval"].append(wilson_of(exact))
             out["mean_overlap"].append(float(np.mean(m)))
             out["bit_error"].append(float(np.mean(end != xi[:tested])))
+            out["bit_error_interval"].append(bootstrap_mean(errors, seed=seed))
             if flip > 0 and tested * K * units <= 2e9:
                 out["nearest_ceiling"].append(nearest_ceiling(x0, xi, np.arange(tested)))
             done[0] += 1
@@ -158,6 +166,7 @@ def capacity(
         return out
 
     head = {
+        "intervals": METHODS,
         "family": family,
         "flip": flip,
         "overlap_threshold": overlap,

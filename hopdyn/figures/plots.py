@@ -445,7 +445,14 @@ def retrieval_figure(report: dict, title: str) -> Figure:
     r = report["retrieval"]
     fig = Figure(figsize=(6.5, 4.5), layout="constrained")
     ax = fig.subplots()
-    ax.plot(r["corruption"], r["accuracy"], "o-", color="C0")
+    if "interval" in r:
+        ax.errorbar(
+            r["corruption"], r["accuracy"], yerr=_yerr(r["accuracy"], r["interval"]), fmt="o-", color="C0",
+            capsize=3, label="fraction retrieved (95% Wilson interval)",
+        )  # fmt: skip
+        ax.legend(fontsize=8)
+    else:
+        ax.plot(r["corruption"], r["accuracy"], "o-", color="C0")
     ax.set_xlabel("corruption level of the initial state")
     ax.set_ylabel("fraction retrieving the corrupted pattern")
     ax.set_ylim(-0.03, 1.03)
@@ -498,11 +505,26 @@ KIND_COLOURS = {"pattern": 0, "negated": 1, "mixture": 2, "metastable": 3, "othe
 ZERO_FLOOR = 1e-6  # where a bit-error rate of 0 is drawn on a log axis
 
 
-def _bit_errors(ax, x, err, style: str, label: str, who: str) -> None:
+def _yerr(values, intervals) -> np.ndarray:
+    """Matplotlib's (2, n) error bars from values and [low, high] intervals."""
+    v, iv = np.asarray(values, np.float64), np.asarray(intervals, np.float64).reshape(-1, 2)
+    return np.vstack([np.maximum(v - iv[:, 0], 0), np.maximum(iv[:, 1] - v, 0)])
+
+
+def _bit_errors(ax, x, err, style: str, label: str, who: str, interval=None) -> None:
     """Bit-error rates on a log axis: a rate of 0 (which a log axis cannot show)
     is drawn open at ``ZERO_FLOOR`` and said so in the legend."""
     x, err = np.asarray(x, np.float64), np.asarray(err, np.float64)
-    ax.plot(x[err > 0], err[err > 0], style, label=label)
+    if interval is not None:  # the bootstrap interval, its lower end kept on the log axis
+        pos = err > 0
+        iv = np.asarray(interval, np.float64).reshape(-1, 2)[pos]
+        low = np.maximum(iv[:, 0], ZERO_FLOOR)
+        ax.errorbar(
+            x[pos], err[pos], yerr=np.vstack([err[pos] - np.minimum(low, err[pos]), iv[:, 1] - err[pos]]),
+            fmt=style, capsize=2, label=label + " (95% bootstrap)",
+        )  # fmt: skip
+    else:
+        ax.plot(x[err > 0], err[err > 0], style, label=label)
     if np.any(err == 0):
         ax.plot(
             x[err == 0],
@@ -523,9 +545,18 @@ def capacity_figure(cap: dict, title: str) -> Figure:
     unit = "K/N" if cap.get("load_power", 1) == 1 else f"K/N^{cap['load_power']:g}"
     if "series" not in cap:
         for r, ls in zip(runs, ("-", "--")):
-            ax.plot(r["loads"], r["retrieved"], "o" + ls, label=f"{r['method']}: fraction retrieved")
+            if "retrieved_interval" in r:
+                ax.errorbar(
+                    r["loads"], r["retrieved"], yerr=_yerr(r["retrieved"], r["retrieved_interval"]), fmt="o" + ls,
+                    capsize=2, label=f"{r['method']}: fraction retrieved (95% Wilson)",
+                )  # fmt: skip
+            else:
+                ax.plot(r["loads"], r["retrieved"], "o" + ls, label=f"{r['method']}: fraction retrieved")
             ax.plot(r["loads"], r["exact"], "s" + ls, alpha=0.6, label=f"{r['method']}: repaired exactly")
-            _bit_errors(bx, r["loads"], r["bit_error"], "o" + ls, f"{r['method']}: bit-error rate", r["method"])
+            _bit_errors(
+                bx, r["loads"], r["bit_error"], "o" + ls, f"{r['method']}: bit-error rate", r["method"],
+                r.get("bit_error_interval"),
+            )  # fmt: skip
             bx.set_yscale("log")
         if "nearest_ceiling" in cap:
             ax.plot(cap["loads"], cap["nearest_ceiling"], ":", color="0.3", label="nearest-neighbour ceiling")
@@ -540,7 +571,10 @@ def capacity_figure(cap: dict, title: str) -> Figure:
     else:
         for r, ls in zip(runs, ("-", "--")):
             for N, ser in zip(r["N"], r["series"]):
-                _bit_errors(bx, ser["K"], ser["bit_error"], "o" + ls, f"{r['method']} N = {N}", f"N = {N}")
+                _bit_errors(
+                    bx, ser["K"], ser["bit_error"], "o" + ls, f"{r['method']} N = {N}", f"N = {N}",
+                    ser.get("bit_error_interval"),
+                )  # fmt: skip
                 bx.set_xscale("log")
                 bx.set_yscale("log")
             if "critical_K" in r:

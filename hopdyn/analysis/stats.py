@@ -1,0 +1,54 @@
+"""Intervals for the fractions hopdyn reports, so two runs can be compared.
+
+- ``wilson(k, n)``: the Wilson score interval of a proportion (95% by default),
+  for every fraction of *starts* (basin fractions, retrieval by corruption
+  level, capacity's retrieved and exactly repaired fractions).  Unlike the
+  normal approximation it stays inside [0, 1] and is not empty at 0 or n.
+- ``bootstrap_mean(values)``: a percentile bootstrap interval of a mean over
+  starts, for quantities that are not proportions of independent trials (a
+  bit-error rate averages bits that share a start, so a binomial interval over
+  bits would be too narrow); resampled with a fixed seed, so reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+METHODS = {
+    "fractions": "Wilson score interval, 95%, over starts",
+    "bit_error": "percentile bootstrap over starts, 95%, 2000 resamples",
+}
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of ``k`` successes in ``n`` trials
+    (``(0, 1)`` when ``n`` is 0: nothing is known)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def wilson_of(flags) -> list[float]:
+    """The Wilson interval of the fraction of true ``flags``."""
+    flags = np.asarray(flags, bool)
+    return list(wilson(int(flags.sum()), int(flags.size)))
+
+
+def bootstrap_mean(values, resamples: int = 2000, level: float = 0.95, seed: int = 0) -> list[float]:
+    """A percentile bootstrap interval of the mean of ``values`` (one per start)."""
+    v = np.asarray(values, np.float64).ravel()
+    if v.size == 0:
+        return [float("nan"), float("nan")]
+    if v.size == 1 or np.all(v == v[0]):
+        return [float(v[0]), float(v[0])]
+    gen = np.random.default_rng(seed)
+    means = v[gen.integers(0, v.size, size=(resamples, v.size))].mean(axis=1)
+    tail = (1 - level) / 2
+    return [float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))]

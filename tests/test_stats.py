@@ -1,0 +1,68 @@
+"""Intervals on every fraction: Wilson's score interval against scipy's, its
+coverage, the bootstrap interval of a mean against the normal theory, and the
+intervals in basins and capacity reports."""
+
+import numpy as np
+import pytest
+from scipy.stats import binomtest
+
+import hopdyn as hd
+from hopdyn.analysis.stats import bootstrap_mean, wilson
+
+
+@pytest.mark.parametrize("k,n", [(0, 10), (1, 10), (5, 10), (10, 10), (3, 200), (150, 200), (1, 1)])
+def test_wilson_matches_scipy(k, n):
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    np.testing.assert_allclose(wilson(k, n), (ci.low, ci.high), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.5, 0.9])
+def test_wilson_covers_about_95_percent(p):
+    gen = np.random.default_rng(7)
+    n, draws = 60, 4000
+    ks = gen.binomial(n, p, size=draws)
+    covered = np.mean([lo <= p <= hi for lo, hi in (wilson(int(k), n) for k in ks)])
+    assert 0.92 <= covered <= 0.98, covered
+
+
+def test_wilson_edges():
+    assert wilson(0, 0) == (0.0, 1.0)
+    lo, hi = wilson(0, 40)
+    assert lo == 0.0 and 0 < hi < 0.1
+    lo, hi = wilson(40, 40)
+    assert hi == 1.0 and 0.9 < lo < 1
+
+
+def test_bootstrap_interval_of_a_mean_matches_the_normal_theory():
+    gen = np.random.default_rng(3)
+    v = gen.normal(2.0, 1.0, size=400)
+    lo, hi = bootstrap_mean(v, seed=1)
+    half = 1.959964 * v.std(ddof=1) / np.sqrt(v.size)
+    assert lo < v.mean() < hi
+    assert (hi - lo) / 2 == pytest.approx(half, rel=0.15)
+    assert bootstrap_mean(v, seed=1) == [lo, hi]  # seeded: reproducible
+    assert bootstrap_mean([0.0, 0.0, 0.0]) == [0.0, 0.0]
+
+
+def test_basins_and_retrieval_report_wilson_intervals():
+    net = hd.Network({"s": hd.Neuron(2, hd.Tanh(2.0))}, [hd.Dense(("s", "s"), np.array([[0.0, 1.0], [1.0, 0.0]]))])
+    starts = {"s": np.random.default_rng(2).normal(size=(64, 2))}
+    b = hd.basins(net, starts, layer="s", settings=hd.SolveSettings(t1=50.0, dtype="float64"))
+    r = b.report
+    labels = b.labels
+    for lab, frac in r["fractions"].items():
+        lo, hi = r["fraction_intervals"][lab]
+        assert lo <= frac <= hi
+        k = int(np.sum(labels == int(lab)))
+        assert (lo, hi) == wilson(k, len(labels))
+    assert "Wilson" in r["interval_method"]
+
+
+def test_capacity_reports_intervals_over_starts():
+    settings = hd.SolveSettings(method="tsit5", t1=30.0, rtol=1e-5, atol=1e-7, dtype="float64")
+    c = hd.capacity("hebbian", 60, [0.1, 0.3], trials=8, settings=settings, seed=2)
+    for n, f, iv in zip(c["starts"], c["retrieved"], c["retrieved_interval"]):
+        assert iv[0] <= f <= iv[1] and tuple(iv) == wilson(round(f * n), n)
+    for e, iv in zip(c["bit_error"], c["bit_error_interval"]):
+        assert iv[0] <= e + 1e-15 and e <= iv[1] + 1e-15
+    assert c["starts"] == [6, 8]  # trials capped at K = 6 for the first load (realisations: issue 19)
