@@ -496,6 +496,8 @@ def report_method(built) -> str:
 
 
 def _print_basins(r: dict, out: str) -> None:
+    import numpy as np
+
     from .figures.plots import _attractor_name
 
     if "attractors" in r:
@@ -516,6 +518,12 @@ def _print_basins(r: dict, out: str) -> None:
                 f"{c:g}: {a:.2f}" for c, a in zip(r["retrieval"]["corruption"], r["retrieval"]["accuracy"])
             )
             print(f"  retrieval by corruption level: {pairs}")
+            radius = [x for x in r["retrieval"].get("basin_radius", {}).get("radius", []) if x is not None]
+            if radius:
+                print(
+                    f"  basin radius (largest corruption retrieved with probability >= 1/2): median "
+                    f"{np.median(radius):.3g} over {len(radius)} patterns (range {min(radius):.3g}-{max(radius):.3g})"
+                )
     if "capacity" in r:
         c = r["capacity"]
         for run in [c] + ([c["compare"]] if "compare" in c else []):

@@ -66,3 +66,23 @@ def test_capacity_reports_intervals_over_starts():
     for e, iv in zip(c["bit_error"], c["bit_error_interval"]):
         assert iv[0] <= e + 1e-15 and e <= iv[1] + 1e-15
     assert c["starts"] == [6, 8]  # trials capped at K = 6 for the first load (realisations: issue 19)
+
+
+def test_basin_radius_is_where_retrieval_falls_below_one_half():
+    from hopdyn.analysis.basins import basin_radius
+
+    levels = [0.0, 0.1, 0.2, 0.3]
+    wins = {0: [4, 3, 1, 0], 1: [4, 4, 4, 4], 2: [1, 0, 0, 0]}  # successes of 4 starts per level
+    ok, source, level = [], [], []
+    for pat, ks in wins.items():
+        for lv, k in zip(levels, ks):
+            ok += [True] * k + [False] * (4 - k)
+            source += [pat] * 4
+            level += [lv] * 4
+    r = basin_radius(np.array(ok), np.array(source), np.array(level))
+    assert r["patterns"] == [0, 1, 2]
+    assert r["radius"][0] == pytest.approx(0.1 + (0.75 - 0.5) * 0.1 / (0.75 - 0.25))  # 0.15
+    assert r["radius"][1] == 0.3 and r["censored"][1] is True  # never fell below 1/2: a lower bound
+    assert r["radius"][2] is None  # below 1/2 from the smallest level on
+    lo, hi = r["interval"][0]
+    assert (lo is None or lo <= 0.15) and 0.15 <= hi
