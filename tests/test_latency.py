@@ -321,3 +321,15 @@ def test_bench_latency_measures_cold_warm_and_verify_against_the_bare_start_up(t
     assert set(r["met"]) == {"help", "cold", "warm", "verify_after_run"}
     table = latency_table(r)
     assert "two-neuron-phase" in table and "hopdyn --help" in table
+
+
+def test_static_arrays_are_keyed_by_their_bytes_not_their_repr():
+    """numpy truncates the repr of large arrays: two arrays that print alike
+    must still give different keys."""
+    from hopdyn.solvers.programs import _value
+
+    a = np.zeros(5000)
+    b = a.copy()
+    b[2500] = 1.0
+    assert repr(a) == repr(b)
+    assert _value(a) != _value(b) and _value(a) == _value(a.copy())

@@ -81,11 +81,11 @@ def _value(v) -> str:
         return "type:" + _type_name(v)
     if callable(v) and hasattr(v, "__qualname__"):  # a function: hopdyn's own, named at module level
         return "fn:" + _type_name(v)
-    if hasattr(v, "dtype") and hasattr(v, "shape") and getattr(v, "size", 2) <= 64:  # a small numpy constant
+    if hasattr(v, "dtype") and hasattr(v, "shape"):  # an array held as static data: its bytes, hashed
         import numpy as np
 
-        a = np.asarray(v)
-        return f"array({a.dtype},{a.shape},{a.tobytes().hex()})"
+        a = np.ascontiguousarray(np.asarray(v))
+        return f"array({a.dtype},{a.shape},{hashlib.sha256(a.tobytes()).hexdigest()})"
     if type(v).__name__ == "dtype":
         return f"dtype({v})"
     text = repr(v)
@@ -117,7 +117,7 @@ def key(fn, treedef, static, leaves) -> str | None:
             _structure(treedef),
             _structure(jax.tree.structure(static)),
             ",".join(_value(v) for v in jax.tree.leaves(static)),
-            ",".join(f"{a.dtype}{tuple(a.shape)}" for a in leaves),
+            ",".join(f"{a.dtype}{tuple(a.shape)}{'w' if getattr(a, 'weak_type', False) else ''}" for a in leaves),
             f"x64={jax.config.jax_enable_x64}",
             *(f"{flag}={getattr(jax.config, flag, None)}" for flag in _LOWERING_FLAGS),
             jax.default_backend(),
@@ -135,7 +135,7 @@ def export(fn, treedef, static, leaves):
     def flat(*arrays):
         return fn(*eqx.combine(jax.tree.unflatten(treedef, arrays), static))
 
-    shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in leaves]
+    shapes = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=getattr(a, "weak_type", False)) for a in leaves]
     checks: list = []
     for _ in range(3):
         try:
