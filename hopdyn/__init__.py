@@ -109,6 +109,7 @@ _LAZY = {
     "CompileLog": (".solvers.compile", "CompileLog"),
     "enable_compilation_cache": (".solvers.compile", "enable_compilation_cache"),
     "load_trajectory": (".solvers.trajectory", "load_trajectory"),
+    "continuation": (".analysis.continuation", "continuation"),
 }
 
 if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe reads imports)
@@ -122,6 +123,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
         solve_ensemble,
     )
     from .analysis.capacity import capacity, capacity_network
+    from .analysis.continuation import continuation
     from .analysis.ensembles import corrupted_starts, grid_starts, random_starts
     from .analysis.verify import energy_descent, fixed_point, nearest_pattern, readout, verify
     from .core.budget import ResourceError, memory_budget
@@ -208,6 +210,7 @@ def __dir__():
 
 
 __all__ = [
+    "continuation",
     "CompileLog",
     "Reporter",
     "enable_compilation_cache",
