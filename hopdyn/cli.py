@@ -173,9 +173,9 @@ def _prepare(args, command: str, extra: list[str] | None = None):
 
     _enable_x64()
     path = resolve(args.file)
-    sc, _ = load(path, list(args.set) + list(extra or []))  # a bad override is refused here, before anything
-    resources.check(sc, os.path.basename(path), os.path.dirname(os.path.abspath(path)), command)
     overrides = list(args.set) + list(extra or [])
+    sc, _ = load(path, overrides)  # a bad override is refused here, before anything
+    resources.check(sc, os.path.basename(path), os.path.dirname(os.path.abspath(path)), command)
     out = OutputFolder(args.out or os.path.join("plots", sc.name), command, scenario_identity(path, overrides))
     try:
         built = build(sc, path)

@@ -200,14 +200,7 @@ def _auto_once(network, starts, base, settings, say) -> SolveSettings:
         f"method auto: {picked.method} for every start (stiffness ratio "
         f"{picked.report['stiffness_ratio']:.3g} at the first start)"
     )
-    keep = lambda mine, theirs: theirs if mine is None else mine  # noqa: E731
-    return dataclasses.replace(
-        settings,
-        method=picked.method,
-        pcoeff=keep(settings.pcoeff, picked.pcoeff),
-        icoeff=keep(settings.icoeff, picked.icoeff),
-        dtmax=keep(settings.dtmax, picked.dtmax),
-    )
+    return picked.applied(settings)
 
 
 def _read_json(path: str) -> dict | None:

@@ -23,7 +23,7 @@ from jaxtyping import Array, ArrayLike
 from ..core.budget import require, solve_bytes
 from ..core.errors import SettingsError
 from ..core.progress import phase
-from ..model.network import Network, State, all_finite, max_abs, rms
+from ..model.network import Network, State, all_finite, cast, max_abs, rms
 from .compile import compiled
 from .registry import AUTO, get_method
 from .settings import SolveSettings
@@ -255,10 +255,8 @@ def simulate(
 
         with phase("measuring stiffness (method: auto)"):
             picked = choose_solver(network, x0, s.rtol)
-        method = picked.method
-        pcoeff = picked.pcoeff if pcoeff is None else pcoeff
-        icoeff = picked.icoeff if icoeff is None else icoeff
-        dtmax = picked.dtmax if dtmax is None else dtmax
+        chosen = picked.applied(s)
+        method, pcoeff, icoeff, dtmax = chosen.method, chosen.pcoeff, chosen.icoeff, chosen.dtmax
         rho = picked.report["spectral_radius"]
         choice = tuple(
             sorted({"method": method, "pcoeff": pcoeff, "icoeff": icoeff, "dtmax": dtmax, **picked.report}.items())
@@ -276,7 +274,7 @@ def simulate(
         rho = spectral_radius(network, jax.tree.map(lambda a: a[0], x0) if batched else x0)
     if rho is None or not np.isfinite(rho):
         rho = 0.0
-    arr = lambda v: jax.device_put(np.asarray(v, dtype=dtype))  # noqa: E731  cast on the host: no program
+    arr = lambda v: cast(v, dtype)  # noqa: E731
     p = _Params(
         t0=arr(s.t0),
         t1=arr(s.t1),

@@ -12,6 +12,7 @@ the model.  The reasons and measured costs are in the README.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import equinox as eqx
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..model.network import norm
+from ..model.network import cast, norm
 from .compile import compiled
 
 STIFF_RATIO = 10.0  # spectral radius x slowest tau above which a network counts as stiff
@@ -38,6 +39,18 @@ class SolverChoice(NamedTuple):
     icoeff: float
     dtmax: float | None
     report: dict
+
+    def applied(self, settings):
+        """``settings`` with this method, and this controller wherever the user
+        left the field unset (``None``)."""
+        keep = lambda mine, picked: picked if mine is None else mine  # noqa: E731
+        return dataclasses.replace(
+            settings,
+            method=self.method,
+            pcoeff=keep(settings.pcoeff, self.pcoeff),
+            icoeff=keep(settings.icoeff, self.icoeff),
+            dtmax=keep(settings.dtmax, self.dtmax),
+        )
 
 
 def _coupling_field(network):
@@ -73,7 +86,7 @@ def spectral_radius(network, x: dict, iters: int = 40, seed: int = 0, coupling: 
     of the field without the leaks ``-x/tau`` (``N`` in ``etd.py``)."""
     gen = np.random.default_rng(seed)
     dtype = jax.tree.leaves(x)[0].dtype
-    v = {a: jax.device_put(gen.normal(size=np.shape(x[a])).astype(dtype)) for a in x}
+    v = {a: cast(gen.normal(size=np.shape(x[a])), dtype) for a in x}
     args = (network, x, v, iters, coupling)
     run, _ = compiled(_power_iteration, *args, what="the stiffness estimate")
     norms = np.asarray(run(*args), np.float64)

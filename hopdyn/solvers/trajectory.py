@@ -74,10 +74,15 @@ class Trajectory(eqx.Module):
     def members(self) -> list[Trajectory]:
         """Each trajectory cut to its valid rows: one for an unbatched trajectory,
         one per member of a batch."""
-        host = jax.tree.map(np.asarray, self)  # sliced with numpy: no small programs to compile
+        host = self.on_host()
         if self.batch_size is None:
             return [host.truncated()]
         return [host[i].truncated() for i in range(self.batch_size)]
+
+    def on_host(self) -> Trajectory:
+        """The same trajectory in numpy arrays: sliced on the host, it compiles
+        no small programs (an eager slice of a device array compiles one per shape)."""
+        return jax.tree.map(np.asarray, self)
 
     @property
     def status_name(self) -> str | list[str]:
@@ -134,7 +139,7 @@ def to_arrays(traj: Trajectory) -> dict[str, np.ndarray]:
     and ``method``.  An unbatched trajectory is cut to its valid rows; a batch
     keeps every row with ``valid``.  ``from_arrays`` reads them back."""
     batched = traj.batch_size is not None
-    host = jax.tree.map(np.asarray, traj)  # sliced with numpy: no small programs to compile
+    host = traj.on_host()
     t = host if batched else host.truncated()
     arrays = {"t": t.ts, "energy": t.energy, "dEdt": t.dEdt, "dEdt_scale": t.dEdt_scale}
     if batched:
@@ -152,19 +157,19 @@ def from_arrays(arrays) -> Trajectory:
     """The ``Trajectory`` that ``to_arrays`` wrote (``verify`` reads a run's
     trajectory.npz instead of solving again).  Raises ``KeyError`` when an array
     is missing (a file from an older hopdyn)."""
-    group = lambda prefix: {k[len(prefix) :]: jnp.asarray(arrays[k]) for k in arrays if k.startswith(prefix)}
-    ts = jnp.asarray(arrays["t"])
-    valid = jnp.asarray(arrays["valid"]) if "valid" in arrays else jnp.ones(ts.shape, bool)
+    group = lambda prefix: {k[len(prefix) :]: jax.device_put(arrays[k]) for k in arrays if k.startswith(prefix)}
+    ts = jax.device_put(arrays["t"])
+    valid = jax.device_put(arrays["valid"]) if "valid" in arrays else jax.device_put(np.ones(ts.shape, bool))
     return Trajectory(
         ts=ts,
         x=group("x/"),
         xhat=group("xhat/"),
-        energy=jnp.asarray(arrays["energy"]),
+        energy=jax.device_put(arrays["energy"]),
         energy_terms=group("energy/"),
-        dEdt=jnp.asarray(arrays["dEdt"]),
-        dEdt_scale=jnp.asarray(arrays["dEdt_scale"]),
+        dEdt=jax.device_put(arrays["dEdt"]),
+        dEdt_scale=jax.device_put(arrays["dEdt_scale"]),
         valid=valid,
-        **{k: jnp.asarray(arrays[k]) for k in COUNTS},
+        **{k: jax.device_put(arrays[k]) for k in COUNTS},
         method=str(arrays["method"]),
     )
 
