@@ -447,13 +447,28 @@ def cmd_basins(args) -> int:
             extra.append(f"basins.ensemble.grid.resolution={max(2, int(round(args.samples**0.5)))}")
         if sc.capacity is not None:
             extra.append(f"capacity.trials={args.samples}")
+    if sc.continuation is not None:  # every value checked before any work
+        studies.continuation_scenarios(path, [*args.set, *extra], load(path, [*args.set, *extra])[0])
     built, out = _prepare(args, "basins", extra)
     sc = built.scenario
     code = EXIT_OK
     with out:
-        report: dict = {"scenario": sc.name}
+        report: dict | None = {"scenario": sc.name}
+        cont = None
         figures = []
-        if sc.basins is not None:
+        if sc.continuation is not None:
+            n = len(sc.continuation.all_values())
+            with bar(f"continuation of {sc.name} over {sc.continuation.parameter}: values", n) as counter:
+                cont, arrays = studies.run_continuation(
+                    built, path, [*args.set, *extra], out.path, args.resume, on_value=counter.update, log=note
+                )
+            out.write("continuation.npz", lambda p: write_npz(p, arrays))
+            figures.append(("continuation_fractions.png", _plots.continuation_fractions_figure(cont, sc.name)))
+            figures.append(("continuation_energies.png", _plots.continuation_energies_figure(cont, sc.name)))
+            if cont["patterns"] is not None:
+                figures.append(("bifurcation.png", _plots.bifurcation_figure(cont, arrays, sc.name)))
+            report = None
+        elif sc.basins is not None:
             with bar(f"basins of {sc.name}: chunks", 0) as counter:
                 report, arrays = studies.run_basins(
                     built, out.path, resume=args.resume, on_chunk=counter.update, log=note
@@ -477,17 +492,48 @@ def cmd_basins(args) -> int:
             if report["failed"] or limit:
                 code = EXIT_CHECK_FAILED  # the question was not answered for every start
         if sc.capacity is not None:
+            report = report or {"scenario": sc.name}
             with bar(f"capacity of {sc.name}: loads", 0) as counter:
                 report["capacity"] = studies.capacity_study(built, on_step=counter.update)
             figures.append(("capacity.png", _plots.capacity_figure(report["capacity"], sc.name)))
         with phase("writing results"):
             for name, fig in figures:
                 out.write(name, lambda p, fig=fig: write_figure(p, fig))
-            out.write("basins.json", lambda p: write_json(p, report))
+            if cont is not None:
+                out.write("continuation.json", lambda p: write_json(p, cont))
+            if report is not None:
+                out.write("basins.json", lambda p: write_json(p, report))
         _stale(out.commit(), args)
     if not args.quiet:
-        _print_basins(report, out.path)
+        if cont is not None:
+            _print_continuation(cont, out.path)
+        if report is not None:
+            _print_basins(report, out.path)
     return code
+
+
+def _print_continuation(r: dict, out: str) -> None:
+    from .figures.plots import _continuation_names
+
+    values = r["values"]
+    fmt = lambda v: f"{v:.4g}" if not isinstance(v, list) else str(v)  # noqa: E731
+    print(
+        f"{r['scenario']}: continuation over {r['parameter']} ({len(values)} values, {fmt(values[0])} to "
+        f"{fmt(values[-1])}), {r['samples'][0]} starts each: {len(r['attractors'])} attractors"
+    )
+    names = _continuation_names(r)
+    order = sorted(range(len(names)), key=lambda i: -max((row[i] or 0) for row in r["fractions"]))
+    for i in order[:15]:
+        a = r["attractors"][i]
+        peak = max((row[i] or 0) for row in r["fractions"])
+        print(
+            f"  {a['id']:>3}  {names[i]:<18} from {fmt(a['first'])} to {fmt(a['last'])}, largest basin {100 * peak:.1f}%"
+        )
+    if len(order) > 15:
+        print(f"  ... {len(order) - 15} more in continuation.json")
+    if r["recompiles"]:
+        print("  note: the parameter changes more than array values; values after the first compiled their own solve")
+    print(f"  continuation.json in {out}/")
 
 
 def report_method(built) -> str:

@@ -1,29 +1,183 @@
 """Attractors across a parameter (global continuation, as in Attractors.jl):
-the basin ensemble at each value of one array of the network, with attractors
-matched from one value to the next so each keeps one id over the range.
+the basin ensemble at each value of one parameter, with attractors matched
+from one value to the next so each keeps one id over the range.
 
-Named attractors (a stored pattern, its negation, a mixture or metastable
-average of given patterns) are matched by identity; unnamed ones (``other``)
-by the distance between their mean end states and by basin overlap (the
-Jaccard index of the sets of starts that went to each), greedily, best overlap
-first.  The parameter enters as an array of the same shape and dtype at every
-value, so the solve is compiled once for the whole range.
+The work is split so that a scenario (which rebuilds its network from a
+``--set``-style override per value) and ``continuation`` (one array of a
+``Network``) share everything but the solve:
+
+- ``summarise(basins, layer, patterns)``: what continuation keeps of one
+  value's ensemble (labels per start, each attractor's mean end state and
+  energy range, each end state's overlap with its nearest stored pattern);
+- ``sweep(n, solve)``: the values one after another, each summary written to
+  a folder as soon as it is done so an interrupted sweep resumes;
+- ``match(summaries)``: ids over the range.  Named attractors (a stored
+  pattern, its negation, a mixture or metastable average of given patterns)
+  continue by identity; unnamed ones (``other``) by basin overlap (the Jaccard
+  index of the sets of starts that went to each, when both values ran the
+  same starts) or by the distance between their mean end states, greedily,
+  best overlap first;
+- ``report(values, summaries)``: ``continuation.json``'s content.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
 from collections.abc import Callable
 
-import equinox as eqx
-import jax.numpy as jnp
 import numpy as np
 
 from ..core.errors import AnalysisError
+from ..core.io import write_json
 from ..model.network import Network
-from .basins import basins
-from .stats import wilson
+from .basins import Basins, _read_chunk, _read_json, _write_chunk, basins, fingerprint
+from .stats import METHODS, wilson
+
+MATCHING = (
+    "named attractors by identity; unnamed ones by basin overlap (Jaccard index of their starts, "
+    "same starts only) >= min_overlap or distance of mean end states (relative to the larger norm, "
+    "at least 1) <= distance, greedily by overlap"
+)
+SOLVES = ("hopdyn.solvers.simulate._run", "hopdyn.solvers.discrete._run")
 
 
+# ------------------------------------------------------------------ one value
+def program(network: Network, starts, settings=None) -> str:
+    """A hash of what decides the compiled solve: the network's structure and
+    static data, its arrays' shapes and dtypes, the starts' shapes and the
+    settings.  Two values with the same hash run one program; a parameter that
+    changes it (a shape, a static field, a setting) compiles per value."""
+    import equinox as eqx
+    import jax
+
+    dynamic, static = eqx.partition(network, eqx.is_array)
+    leaves, treedef = jax.tree.flatten(dynamic)
+    parts = [
+        repr(treedef),
+        repr(jax.tree.structure(static)),
+        repr(jax.tree.leaves(static)),
+        repr([(np.shape(x), str(x.dtype)) for x in leaves]),
+        repr({k: np.shape(v) for k, v in (starts if isinstance(starts, dict) else {"": starts}).items()}),
+        repr(settings),
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def summarise(b: Basins, layer: str, patterns=None, program: str = "") -> dict:
+    """What continuation keeps of one value's basin ensemble ``b``: the
+    attractors (as ``basins`` names them), ``labels`` per start, ``states``
+    (each attractor's mean end state, activations of ``layer``),
+    ``energy_ranges`` (lowest and highest energy over its end states),
+    ``nearest`` (each end state's largest |cosine| with a stored pattern, empty
+    without ``patterns``), a hash of the starts (basin overlap is only
+    measured between values that ran the same starts) and ``program``
+    (``program``'s hash: which values share a compiled solve)."""
+    labels = np.asarray(b.labels, np.int64)
+    act = np.asarray(b.arrays[f"xhat_end/{layer}"], np.float64).reshape(len(labels), -1)
+    energy = np.asarray(b.arrays["energy_end"], np.float64)
+    atts = [dict(a) for a in b.attractors]
+    states = np.zeros((len(atts), act.shape[1]))
+    ranges = []
+    for k, a in enumerate(atts):
+        members = labels == a["label"]
+        states[k] = act[members].mean(axis=0)
+        ranges.append([float(energy[members].min()), float(energy[members].max())])
+    if patterns is not None:
+        from ..core.patterns import cosine_similarity
+
+        nearest = np.max(np.abs(cosine_similarity(act, np.asarray(patterns, np.float64))), axis=1)
+    else:
+        nearest = np.zeros(0)
+    x0 = np.ascontiguousarray(np.asarray(b.arrays[f"x0/{layer}"], np.float64))
+    return {
+        "attractors": atts,
+        "labels": labels,
+        "states": states,
+        "energy_ranges": ranges,
+        "nearest": nearest,
+        "starts": hashlib.sha256(x0.tobytes() + str(x0.shape).encode()).hexdigest(),
+        "samples": int(len(labels)),
+        "program": program,
+    }
+
+
+def _to_file(s: dict) -> dict:
+    meta = {k: s[k] for k in ("attractors", "energy_ranges", "starts", "samples", "program")}
+    return {
+        "labels": s["labels"],
+        "states": s["states"],
+        "nearest": s["nearest"],
+        "meta/summary": np.str_(json.dumps(meta)),
+    }
+
+
+def _from_file(arrays: dict) -> dict:
+    s = json.loads(str(arrays["meta/summary"]))
+    s.update(labels=arrays["labels"], states=arrays["states"], nearest=arrays["nearest"])
+    return s
+
+
+# ------------------------------------------------------------------ the values, resumable
+def sweep(
+    n: int,
+    solve: Callable[[int], dict],
+    *,
+    folder: str | None = None,
+    resume: bool = False,
+    identity: str = "",
+    on_value: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """``solve(i)`` (a ``summarise`` dict) for ``i`` in ``range(n)``, each kept
+    in ``folder/value_<i>.npz`` as soon as it is done (with its index, the
+    sweep's ``identity`` and a checksum), so that ``resume=True`` reads the
+    values already done and solves only the rest."""
+    from ..solvers.compile import CompileLog
+
+    say = log or (lambda message: None)
+    fp = hashlib.sha256(identity.encode()).hexdigest()
+    if folder is not None:
+        manifest = os.path.join(folder, "manifest.json")
+        old = _read_json(manifest) if resume else None
+        if old is not None and old.get("identity") != fp:
+            raise AnalysisError(
+                "the scenario, parameter or values changed since the interrupted run; run without resuming",
+                ("resume",),
+            )
+        if old is None:
+            if not resume:
+                shutil.rmtree(folder, ignore_errors=True)
+            os.makedirs(folder, exist_ok=True)
+            write_json(manifest, {"identity": fp, "values": n})
+    out, reused = [], 0
+    for i in range(n):
+        path = os.path.join(folder, f"value_{i:04d}.npz") if folder is not None else None
+        got = None
+        if resume and path is not None and os.path.isfile(path):
+            arrays, problem = _read_chunk(path, i, fp)
+            if problem:
+                say(f"value {i} ({path}) {problem}: solving it again")
+            else:
+                got, reused = _from_file(arrays), reused + 1
+        if got is None:
+            with CompileLog() as clog:
+                got = solve(i)
+            if i and any(s["function"] in SOLVES for s in clog.solves):
+                say(f"value {i + 1} compiled its own solve")
+            if path is not None:
+                _write_chunk(path, i, fp, _to_file(got))
+        out.append(got)
+        if on_value:
+            on_value(i + 1, n)
+    if reused:
+        say(f"resumed: {reused} of {n} values read from {folder}")
+    return out
+
+
+# ------------------------------------------------------------------ matching
 def _identity(att: dict):
     """The name of a named attractor (``None`` for an unnamed one)."""
     kind = att["kind"]
@@ -36,6 +190,126 @@ def _identity(att: dict):
     return None
 
 
+def match(summaries: list[dict], distance: float = 0.1, min_overlap: float = 0.5) -> tuple[list[list[int]], list]:
+    """Ids for the attractors of each summary (``ids[i][k]``: the id of the
+    ``k``-th attractor at value ``i``), and per id the attractor entry it was
+    first seen as.  An id continues only from the value just before (an
+    attractor that vanishes and reappears gets a new id)."""
+    ids: list[list[int]] = []
+    first: list[dict] = []
+    alive: dict[int, dict] = {}  # id -> {name, members, state} at the previous value
+    prev_starts = None
+    for s in summaries:
+        labels = s["labels"]
+        current = []
+        for k, a in enumerate(s["attractors"]):
+            current.append(
+                {
+                    "k": k,
+                    "name": _identity(a),
+                    "members": set(np.flatnonzero(labels == a["label"]).tolist()),
+                    "state": np.asarray(s["states"][k], np.float64),
+                    "id": None,
+                }
+            )
+        named = {t["name"]: i for i, t in alive.items() if t["name"] is not None}
+        for c in current:
+            if c["name"] is not None and c["name"] in named:
+                c["id"] = named[c["name"]]
+        same_starts = s["starts"] == prev_starts
+        pairs = []
+        for c in current:
+            if c["name"] is not None:
+                continue
+            for i, t in alive.items():
+                if t["name"] is not None:
+                    continue
+                jaccard = 0.0
+                if same_starts:
+                    jaccard = len(c["members"] & t["members"]) / max(1, len(c["members"] | t["members"]))
+                scale = max(1.0, float(np.linalg.norm(c["state"])), float(np.linalg.norm(t["state"])))
+                d = float(np.linalg.norm(c["state"] - t["state"])) / scale
+                if jaccard >= min_overlap or d <= distance:
+                    pairs.append((-jaccard, d, c["k"], i))
+        taken_ids, taken = set(), set()
+        for _, _, k, i in sorted(pairs):
+            if k in taken or i in taken_ids:
+                continue
+            current[k]["id"] = i
+            taken.add(k)
+            taken_ids.add(i)
+        for c in current:
+            if c["id"] is None:
+                c["id"] = len(first)
+                first.append(s["attractors"][c["k"]])
+        ids.append([c["id"] for c in current])
+        alive = {c["id"]: c for c in current}
+        prev_starts = s["starts"]
+    return ids, first
+
+
+def report(values: list, summaries: list[dict], distance: float = 0.1, min_overlap: float = 0.5) -> dict:
+    """``continuation.json``'s content: ``values``; ``attractors`` (``id``,
+    ``kind``, ``pattern``/``patterns``/``signs``, ``first``/``last`` value it
+    exists at, ``present`` per value); per value and id ``fractions`` with
+    ``intervals`` (95% Wilson over starts), ``energies`` (mean over the
+    attractor's end states) with ``energy_ranges`` (lowest, highest), ``None``
+    where the attractor is absent; ``undecided``, ``samples`` and the solve
+    programs each value ``compiled`` (``recompiles``: whether any value after
+    the first compiled one)."""
+    ids, first = match(summaries, distance, min_overlap)
+    n_ids = len(first)
+
+    def table(fn):
+        rows = []
+        for s, row_ids in zip(summaries, ids):
+            row = [None] * n_ids
+            for k, i in enumerate(row_ids):
+                row[i] = fn(s, k)
+            rows.append(row)
+        return rows
+
+    def count(s, k):
+        return int(np.sum(s["labels"] == s["attractors"][k]["label"]))
+
+    attractors = []
+    for i, a in enumerate(first):
+        present = [i in row for row in ids]
+        where = np.flatnonzero(present)
+        entry = {"id": i, "kind": a["kind"]}
+        entry.update({k: a[k] for k in ("pattern", "patterns", "signs") if k in a})
+        entry.update(first=values[int(where[0])], last=values[int(where[-1])], present=present)
+        attractors.append(entry)
+    programs = [s.get("program", "") for s in summaries]
+    return {
+        "values": values,
+        "attractors": attractors,
+        "fractions": table(lambda s, k: count(s, k) / s["samples"]),
+        "intervals": table(lambda s, k: list(wilson(count(s, k), s["samples"]))),
+        "interval_method": METHODS["fractions"],
+        "energies": table(lambda s, k: s["attractors"][k]["energy"]),
+        "energy_ranges": table(lambda s, k: s["energy_ranges"][k]),
+        "undecided": [int(np.sum(s["labels"] < 0)) for s in summaries],
+        "samples": [s["samples"] for s in summaries],
+        "matching": {"distance": distance, "min_overlap": min_overlap, "method": MATCHING},
+        "programs": len(dict.fromkeys(programs)),
+        "recompiles": len(set(programs)) > 1,
+    }
+
+
+def id_arrays(summaries: list[dict], ids: list[list[int]] | None = None) -> dict[str, np.ndarray]:
+    """Per value ``i``: ``ids/<i>`` (each start's attractor id, -1 undecided) and
+    ``nearest/<i>`` (its end state's overlap with the nearest stored pattern)."""
+    ids = ids if ids is not None else match(summaries)[0]
+    out = {}
+    for i, (s, row) in enumerate(zip(summaries, ids)):
+        lut = {a["label"]: row[k] for k, a in enumerate(s["attractors"])}
+        out[f"ids/{i}"] = np.array([lut.get(int(lab), -1) for lab in s["labels"]], np.int64)
+        out[f"nearest/{i}"] = np.asarray(s["nearest"], np.float64)
+    return out
+
+
+# ------------------------------------------------------------------ one array of a network
 def continuation(
     network: Network,
     where: Callable[[Network], object],
@@ -46,22 +320,26 @@ def continuation(
     transform: Callable | None = None,
     distance: float = 0.1,
     min_overlap: float = 0.5,
+    folder: str | None = None,
+    resume: bool = False,
     on_value: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
     **basins_options,
 ) -> dict:
     """The basin ensemble ``starts`` at each of ``values`` of the array ``where``
     picks out of ``network`` (``eqx.tree_at`` style, e.g. ``lambda n:
     n.synapses[0].beta``; ``transform(value)`` makes the array when the value is
-    not the array itself), with attractors matched across values.
+    not the array itself), with attractors matched across values (``match``).
 
     Unnamed attractors continue when their mean end states (``layer``'s
     activations) lie within ``distance`` (relative to the larger norm, at least
-    1) or their basins overlap by at least ``min_overlap`` (Jaccard index over
-    starts).  Returns ``values``; ``attractors`` (``id``, ``kind``, ``pattern`` or
-    ``patterns``, ``first``/``last``: the first and last values it exists at,
-    ``present`` per value); and per value ``fractions``, ``intervals`` (95%
-    Wilson) and ``energies`` by id (``None`` where absent), ``undecided``.
+    1) or their basins overlap by at least ``min_overlap``.  With ``folder``,
+    each value is kept as it is done and ``resume=True`` continues an
+    interrupted sweep.  Returns ``report``'s dict plus ``arrays`` (``id_arrays``).
     Other keyword arguments go to ``hd.basins``."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
     values = list(values)
     if not values:
         raise AnalysisError("expected at least one parameter value", ("values",))
@@ -72,98 +350,47 @@ def continuation(
     if not eqx.is_array(leaf):
         raise AnalysisError(f"expected the parameter to be an array, got {type(leaf).__name__}", ("where",))
     shape, dtype = jnp.shape(leaf), jnp.result_type(leaf)
-
-    def at(value) -> Network:
+    arrays = []
+    for value in values:  # every value checked before any solve
         arr = np.asarray(transform(value) if transform is not None else value, dtype=np.float64)
-        if arr.shape != shape:
-            arr = np.broadcast_to(arr, shape) if arr.size == 1 else arr
+        if arr.shape != shape and arr.size == 1:
+            arr = np.broadcast_to(arr, shape)
         if arr.shape != shape:
             raise AnalysisError(f"value {value!r} gives shape {arr.shape}, the parameter has {shape}", ("values",))
-        return eqx.tree_at(where, network, jnp.asarray(arr, dtype))
+        arrays.append(arr)
+    patterns = basins_options.get("patterns")
 
-    tracks: list[dict] = []  # one per id: kind, names, last state and members, presence
-    per_value = []
-    for i, value in enumerate(values):
-        b = basins(at(value), starts, layer=layer, **basins_options)
-        labels = np.asarray(b.labels)
-        act = np.asarray(b.arrays[f"xhat_end/{layer}"], np.float64).reshape(len(labels), -1)
-        current = []
-        for att in b.attractors:
-            members = np.flatnonzero(labels == att["label"])
-            current.append(
-                {"att": att, "members": set(members.tolist()), "state": act[members].mean(axis=0), "id": None}
-            )
-        alive = [t for t in tracks if t["present"][-1]] if i else []
-        # named attractors: by identity
-        for c in current:
-            name = _identity(c["att"])
-            if name is not None:
-                same = [t for t in alive if t["name"] == name]
-                if same:
-                    c["id"] = same[0]["id"]
-        # unnamed: by overlap of basins, then distance of states, greedily
-        pairs = []
-        for c in current:
-            if c["id"] is not None or _identity(c["att"]) is not None:
-                continue
-            for t in alive:
-                if t["name"] is not None:
-                    continue
-                inter = len(c["members"] & t["members"])
-                jaccard = inter / max(1, len(c["members"] | t["members"]))
-                scale = max(1.0, float(np.linalg.norm(c["state"])), float(np.linalg.norm(t["state"])))
-                d = float(np.linalg.norm(c["state"] - t["state"])) / scale
-                if jaccard >= min_overlap or d <= distance:
-                    pairs.append((-jaccard, d, id(c), c, t))
-        taken_tracks, taken = set(), set()
-        for _, _, key, c, t in sorted(pairs, key=lambda p: (p[0], p[1])):
-            if key in taken or t["id"] in taken_tracks:
-                continue
-            c["id"] = t["id"]
-            taken.add(key)
-            taken_tracks.add(t["id"])
-        for c in current:
-            if c["id"] is None:
-                c["id"] = len(tracks)
-                tracks.append({"id": c["id"], "name": _identity(c["att"]), "att": c["att"], "present": [False] * i})
-        by_id = {c["id"]: c for c in current}
-        for t in tracks:
-            c = by_id.get(t["id"])
-            t["present"].append(c is not None)
-            if c is not None:
-                t["members"], t["state"] = c["members"], c["state"]
-        n = len(labels)
-        per_value.append(
+    def at(i: int) -> Network:
+        return eqx.tree_at(where, network, jnp.asarray(arrays[i], dtype))
+
+    def solve(i: int) -> dict:
+        net = at(i)
+        b = basins(net, starts, layer=layer, **basins_options)
+        return summarise(b, layer, patterns, program(net, starts, basins_options.get("settings")))
+
+    identity = ""
+    if folder is not None:
+        opts = {k: v for k, v in basins_options.items() if k not in ("settings", "patterns", "base", "on_chunk", "log")}
+        identity = json.dumps(
             {
-                "fractions": {c["id"]: len(c["members"]) / n for c in current},
-                "intervals": {c["id"]: list(wilson(len(c["members"]), n)) for c in current},
-                "energies": {c["id"]: c["att"]["energy"] for c in current},
-                "undecided": int(np.sum(labels < 0)),
+                "network": fingerprint(
+                    network,
+                    starts if isinstance(starts, dict) else {layer: starts},
+                    basins_options.get("base") or {},
+                    basins_options.get("settings"),
+                    0,
+                ),
+                "values": [a.tolist() for a in arrays],
+                "patterns": None if patterns is None else np.asarray(patterns, np.float64).tolist(),
+                "options": repr(sorted(opts.items())),
+                "matching": [distance, min_overlap],
             }
         )
-        if on_value:
-            on_value(i + 1, len(values))
-
-    def row(key):
-        return [[pv[key].get(t["id"]) for t in tracks] for pv in per_value]
-
-    attractors = []
-    for t in tracks:
-        present = np.flatnonzero(t["present"])
-        entry = {"id": t["id"], "kind": t["att"]["kind"]}
-        for k in ("pattern", "patterns", "signs"):
-            if k in t["att"]:
-                entry[k] = t["att"][k]
-        entry.update(
-            first=values[int(present[0])], last=values[int(present[-1])], present=list(map(bool, t["present"]))
-        )
-        attractors.append(entry)
-    return {
-        "values": [float(v) if np.ndim(v) == 0 else np.asarray(v).tolist() for v in values],
-        "attractors": attractors,
-        "fractions": row("fractions"),
-        "intervals": row("intervals"),
-        "energies": row("energies"),
-        "undecided": [pv["undecided"] for pv in per_value],
-        "matching": {"distance": distance, "min_overlap": min_overlap},
-    }
+    summaries = sweep(len(values), solve, folder=folder, resume=resume, identity=identity, on_value=on_value, log=log)
+    out = report(
+        [float(v) if np.ndim(v) == 0 else np.asarray(v).tolist() for v in values], summaries, distance, min_overlap
+    )
+    out["arrays"] = id_arrays(summaries, match(summaries, distance, min_overlap)[0])
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)  # done: the values are in the result
+    return out

@@ -624,3 +624,126 @@ def compare_figure(
         b.legend(fontsize=8)
     fig.suptitle(f"{title}: {' vs '.join(r[0] for r in runs)} from the same starts")
     return fig
+
+
+# ------------------------------------------------------------------ continuation
+def _parameter_axis(ax, values, name: str) -> np.ndarray:
+    """x positions of scalar parameter values (index for non-scalars), log scale
+    when positive and spanning more than two decades."""
+    v = np.asarray(values, dtype=object)
+    if any(np.ndim(x) for x in v):
+        ax.set_xlabel(f"{name} (value index)")
+        return np.arange(len(v), dtype=np.float64)
+    x = np.asarray(values, np.float64)
+    if np.all(x > 0) and x.max() / x.min() > 100:
+        ax.set_xscale("log")
+    ax.set_xlabel(name)
+    return x
+
+
+def _continuation_names(r: dict) -> list[str]:
+    return [_attractor_name({**a, "label": a["id"]}, r.get("patterns")) for a in r["attractors"]]
+
+
+def _shown_ids(r: dict, most: int = 12) -> list[int]:
+    """The ids to name in a legend: the largest basins first."""
+    peak = [max((row[i] or 0.0) for row in r["fractions"]) for i in range(len(r["attractors"]))]
+    return sorted(np.argsort(peak)[::-1][:most].tolist())
+
+
+def continuation_fractions_figure(r: dict, title: str) -> Figure:
+    """Basin fractions stacked against the parameter, one band per attractor id
+    (named ones by kind colour), undecided on top; a bar on each band's upper
+    edge spans its 95% interval."""
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    x = _parameter_axis(ax, r["values"], r.get("parameter", "parameter"))
+    n = len(r["attractors"])
+    frac = np.array([[row[i] or 0.0 for i in range(n)] for row in r["fractions"]]).reshape(len(x), n)
+    und = np.asarray(r["undecided"], np.float64) / np.asarray(r["samples"], np.float64)
+    shown, names = set(_shown_ids(r)), _continuation_names(r)
+    bottom = np.zeros(len(x))
+    cmap = [f"C{c}" for c in (0, 1, 2, 3, 4, 5, 6, 8, 9)]
+    for i, a in enumerate(r["attractors"]):
+        colour = cmap[i % len(cmap)] if a["kind"] != "other" else "0.6"
+        top = bottom + frac[:, i]
+        ax.fill_between(
+            x, bottom, top, color=colour, alpha=0.75, lw=0.3, edgecolor="white", label=names[i] if i in shown else None
+        )
+        iv = np.array([row[i] if row[i] is not None else [0.0, 0.0] for row in r["intervals"]], np.float64)
+        here = frac[:, i] > 0
+        if here.any():
+            err = np.vstack([frac[:, i] - iv[:, 0], iv[:, 1] - frac[:, i]])[:, here].clip(0)
+            ax.errorbar(x[here], top[here], yerr=err, fmt="none", ecolor="k", elinewidth=0.6, capsize=1.5)
+        bottom = top
+    if und.any():
+        ax.fill_between(x, bottom, bottom + und, color="k", alpha=0.25, label="undecided")
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("fraction of starts (bars: 95% Wilson interval)")
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title(title)
+    return fig
+
+
+def continuation_energies_figure(r: dict, title: str) -> Figure:
+    """Each attractor's energy (mean over its end states; bars: lowest to
+    highest) against the parameter, one line per id where it exists."""
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    x = _parameter_axis(ax, r["values"], r.get("parameter", "parameter"))
+    shown, names = set(_shown_ids(r)), _continuation_names(r)
+    for i, a in enumerate(r["attractors"]):
+        e = np.array([row[i] if row[i] is not None else np.nan for row in r["energies"]], np.float64)
+        rng = np.array([row[i] if row[i] is not None else [np.nan, np.nan] for row in r["energy_ranges"]], np.float64)
+        colour = f"C{KIND_COLOURS[a['kind']]}"
+        ax.errorbar(
+            x,
+            e,
+            yerr=np.vstack([e - rng[:, 0], rng[:, 1] - e]).clip(0),
+            color=colour,
+            marker="o",
+            ms=3,
+            lw=1,
+            capsize=2,
+            label=names[i] if i in shown else None,
+        )
+    ax.set_ylabel("energy at the attractor")
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title(title)
+    return fig
+
+
+def bifurcation_figure(r: dict, arrays: dict, title: str) -> Figure:
+    """A bifurcation-style diagram: every end state's overlap (|cosine|) with
+    its nearest stored pattern against the parameter, coloured by attractor
+    kind (grey: unnamed; black: no steady state)."""
+    fig = Figure(figsize=(8, 5), layout="constrained")
+    ax = fig.subplots()
+    x = _parameter_axis(ax, r["values"], r.get("parameter", "parameter"))
+    kinds = [a["kind"] for a in r["attractors"]]
+    seen = set()
+    for i, xv in enumerate(x):
+        ids, near = arrays[f"ids/{i}"], arrays[f"nearest/{i}"]
+        if near.size == 0:
+            continue
+        for kind in dict.fromkeys([kinds[j] if j >= 0 else "undecided" for j in np.unique(ids)]):
+            sel = np.array([(kinds[j] if j >= 0 else "undecided") == kind for j in ids])
+            colour = "k" if kind == "undecided" else f"C{KIND_COLOURS[kind]}"
+            ax.scatter(
+                np.full(sel.sum(), xv),
+                near[sel],
+                s=8,
+                alpha=0.25,
+                color=colour,
+                lw=0,
+                label=None if kind in seen else kind,
+            )
+            seen.add(kind)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel(f"overlap of each end state with its nearest stored pattern ({r.get('patterns') or 'patterns'})")
+    if seen:
+        ax.legend(fontsize=8, markerscale=2)
+    ax.set_title(title)
+    return fig

@@ -306,6 +306,58 @@ class BasinsSpec(_Model):
     binarize: bool = Field(False, description="compare sign(activation) with the patterns (binary networks)")
 
 
+class ValueRange(_Model):
+    """``num`` values from ``start`` to ``stop`` (both included), evenly spaced
+    (``linear``) or evenly spaced in their logarithm (``log``)."""
+
+    start: Finite = Field(description="the first value")
+    stop: Finite = Field(description="the last value")
+    num: Annotated[int, Field(ge=2, le=1000)] = Field(description="how many values")
+    spacing: Literal["linear", "log"] = Field("linear", description="linear, or log (start and stop > 0)")
+
+    @model_validator(mode="after")
+    def _positive_for_log(self):
+        if self.spacing == "log" and (self.start <= 0 or self.stop <= 0):
+            raise ValueError("a log range needs start > 0 and stop > 0")
+        return self
+
+    def values(self) -> list[float]:
+        import numpy as np
+
+        fn = np.geomspace if self.spacing == "log" else np.linspace
+        return [float(v) for v in fn(self.start, self.stop, self.num)]
+
+
+class ContinuationSpec(_Model):
+    """The ``basins:`` ensemble run at each value of one parameter, with the
+    attractors matched from one value to the next (hopdyn basins)."""
+
+    parameter: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\[\d+\]|\.[A-Za-z0-9_]+)*$",
+        max_length=200,
+        description="the key to vary, as --set spells it (synapses[0].beta, neurons.m.tau, "
+        "patterns.X.random.shape[0] for the load)",
+    )
+    values: list[Finite | list[Finite]] | None = Field(
+        None, min_length=1, max_length=1000, description="the values, in order"
+    )
+    range: ValueRange | None = Field(None, description="or a range: start, stop, num, spacing")
+    distance: Positive = Field(
+        0.1, description="unnamed attractors continue when their mean end states are this close (relative)"
+    )
+    min_overlap: Fraction = Field(
+        0.5, description="... or when their basins overlap this much (Jaccard index of their starts)"
+    )
+
+    @model_validator(mode="after")
+    def _values_or_range(self):
+        _exactly_one(self, ("values", "range"), "continuation")
+        return self
+
+    def all_values(self) -> list:
+        return list(self.values) if self.values is not None else self.range.values()
+
+
 # ------------------------------------------------------------------ generated parts
 SYNAPSE_EXTENSIONS: dict[str, dict[str, tuple[Any, Any]]] = {
     "hebbian": {
@@ -464,6 +516,9 @@ def _models(lagrangians: tuple, synapses: tuple, methods: tuple):
         outputs: OutputsSpec = Field(OutputsSpec(), description="figures, readouts and comparisons")
         basins: BasinsSpec | None = Field(None, description="an ensemble study: hopdyn basins")
         capacity: CapacitySpec | None = Field(None, description="a capacity sweep: hopdyn basins")
+        continuation: ContinuationSpec | None = Field(
+            None, description="the basins: ensemble across values of one parameter: hopdyn basins"
+        )
 
     return Scenario
 

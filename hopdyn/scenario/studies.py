@@ -5,12 +5,13 @@ sweep (``hd.capacity``).  This module only translates; the work is in
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 
 from ..analysis import ensembles as E
-from ..analysis.basins import basins
+from ..analysis.basins import Basins, basins
 from ..analysis.capacity import capacity
 from ..analysis.verify import verify
 from ..core.errors import AnalysisError
@@ -152,10 +153,13 @@ def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray, dict,
     return x0, meta, plane
 
 
-def run_basins(built: Built, out: str, resume: bool = False, on_chunk=None, log=None) -> tuple[dict, dict]:
+def run_basins(
+    built: Built, out: str, resume: bool = False, on_chunk=None, log=None, folder: str | None = None
+) -> tuple[dict, dict]:
     """The ``basins:`` section: its ensemble through ``hd.basins``, plus the
     retrieval curve and where each attractor sits on a grid's plane.  Returns
-    the ``basins.json`` report and the ``basins.npz`` arrays."""
+    the ``basins.json`` report and the ``basins.npz`` arrays.  Chunks are kept
+    in ``folder`` (default ``out/basins.partial``) until the ensemble is done."""
     spec = built.scenario.basins
     layer, pname, patterns = basin_target(built)
     x0, meta, plane = make_ensemble(built, layer, patterns)
@@ -176,7 +180,7 @@ def run_basins(built: Built, out: str, resume: bool = False, on_chunk=None, log=
             mixtures=spec.mixtures,
             binarize=spec.binarize,
             chunk=spec.chunk,
-            folder=os.path.join(out, "basins.partial"),
+            folder=folder or os.path.join(out, "basins.partial"),
             resume=resume,
             on_chunk=on_chunk,
             log=log,
@@ -221,3 +225,88 @@ def capacity_study(built: Built, on_step=None) -> dict:
         head = ("family", "flip", "overlap_threshold", "error_rate", "load_power")
         report["compare"] = {k: v for k, v in other.items() if k not in head}
     return report
+
+
+# ------------------------------------------------------------------ continuation
+def continuation_scenarios(path: str, overrides: list[str], sc) -> list:
+    """The scenario at each value of the ``continuation:`` section (its
+    parameter set like ``--set`` sets it), every one loaded and validated before
+    any work; a value the parameter cannot take is one line naming it."""
+    from . import resources
+    from .loader import load
+
+    spec = sc.continuation
+    file = os.path.basename(path)
+    if sc.basins is None:
+        raise ScenarioError(file, "continuation", "needs a basins: section (the ensemble run at each value)")
+    out = []
+    for i, value in enumerate(spec.all_values()):
+        try:
+            one, _ = load(path, [*overrides, f"{spec.parameter}={json.dumps(value)}"])
+        except ScenarioError as e:
+            key = "continuation.values" if spec.values is not None else "continuation.range"
+            raise ScenarioError(
+                file, f"{key} (value {i}: {spec.parameter}={value:g})" if np.ndim(value) == 0 else key, e.message
+            ) from None
+        resources.check(one, file, os.path.dirname(os.path.abspath(path)), "basins")
+        out.append(one)
+    return out
+
+
+def run_continuation(
+    built: Built, path: str, overrides: list[str], out: str, resume: bool = False, on_value=None, log=None
+) -> tuple[dict, dict]:
+    """The ``continuation:`` section: the ``basins:`` ensemble at each value of
+    the parameter (the scenario rebuilt with it), attractors matched across
+    values (``hd.continuation``'s matching).  Values are kept in
+    ``out/continuation.partial`` as they are done, so ``resume`` continues.
+    Returns the ``continuation.json`` report and the ``continuation.npz`` arrays."""
+    from ..analysis import continuation as C
+    from .build import build, scenario_identity
+
+    sc = built.scenario
+    spec = sc.continuation
+    scenarios = continuation_scenarios(path, overrides, sc)
+    values = spec.all_values()
+    folder = os.path.join(out, "continuation.partial")
+    identity = json.dumps(
+        {
+            "scenario": scenario_identity(path, overrides),
+            "parameter": spec.parameter,
+            "values": values,
+        },
+        sort_keys=True,
+    )
+
+    def solve(i: int) -> dict:
+        one = build(scenarios[i], path)
+        layer, _, patterns = basin_target(one)
+        rep, arrays = run_basins(one, out, resume, log=log, folder=os.path.join(folder, f"value_{i:04d}.basins"))
+        key = C.program(one.network, {layer: arrays[f"x0/{layer}"]}, one.settings)
+        return C.summarise(Basins(rep, arrays), layer, patterns, key)
+
+    try:
+        summaries = C.sweep(
+            len(values), solve, folder=folder, resume=resume, identity=identity, on_value=on_value, log=log
+        )
+    except AnalysisError as e:
+        if e.location == ("resume",):
+            raise ScenarioError(
+                built.file,
+                "--resume",
+                "the scenario or continuation changed since the interrupted run; run without --resume",
+            ) from None
+        raise ScenarioError.at(built.file, e, "continuation") from None
+    ids, _ = C.match(summaries, spec.distance, spec.min_overlap)
+    layer, pname, _ = basin_target(built)
+    report = {
+        "scenario": sc.name,
+        "parameter": spec.parameter,
+        "layer": layer,
+        "patterns": pname,
+        **C.report(values, summaries, spec.distance, spec.min_overlap),
+    }
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    return report, C.id_arrays(summaries, ids)
