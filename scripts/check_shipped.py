@@ -1,6 +1,6 @@
 """Rerun every shipped scenario and compare its numbers with the outputs
-shipped under plots/ (result.json of `hopdyn run`, basins.json of `hopdyn
-basins`): statuses, checks, labels and counts exactly; floating-point numbers
+shipped under plots/ (result.json of `hopdyn run`, basins.json and continuation.json of
+`hopdyn basins`): statuses, checks, labels and counts exactly; floating-point numbers
 to a relative tolerance (0 asks for bit-for-bit equality, which holds on the
 machine that wrote them).  Wall-clock seconds and file lists are not compared.
 
@@ -72,17 +72,19 @@ def main(argv=None) -> int:
     problems = []
     for name in names:
         data = yaml.safe_load((ROOT / "scenarios" / f"{name}.yaml").read_text())
-        verbs = [("run", "result.json")] + (
-            [("basins", "basins.json")] if "basins" in data or "capacity" in data else []
+        verbs = [("run", ["result.json"])] + (
+            [("basins", ["basins.json", "continuation.json"])] if "basins" in data or "capacity" in data else []
         )
-        for verb, file in verbs:
-            shipped = ROOT / "plots" / name / file
-            if not shipped.is_file():
+        for verb, files in verbs:
+            shipped = [ROOT / "plots" / name / f for f in files if (ROOT / "plots" / name / f).is_file()]
+            if not shipped:
                 continue
             extra = ["--no-plots"] if verb == "run" else []
             hopdyn([verb, name, "--out", str(out / name), "-q", *extra])
-            new = json.loads((out / name / file).read_text())
-            diff = differences(json.loads(shipped.read_text()), new, args.rtol, f"{name}/{file}")
+            diff = []
+            for path in shipped:
+                new = json.loads((out / name / path.name).read_text())
+                diff += differences(json.loads(path.read_text()), new, args.rtol, f"{name}/{path.name}")
             problems += diff
             print(f"{name} {verb}: {'same' if not diff else f'{len(diff)} differences'}", flush=True)
     for d in problems:
@@ -96,7 +98,7 @@ def against_git(rev: str, rtol: float) -> int:
 
     problems, n = [], 0
     for path in sorted((ROOT / "plots").glob("*/*.json")):
-        if path.name not in ("result.json", "basins.json"):
+        if path.name not in ("result.json", "basins.json", "continuation.json"):
             continue
         rel = path.relative_to(ROOT).as_posix()
         old = subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=ROOT, capture_output=True, text=True)

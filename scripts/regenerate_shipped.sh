@@ -11,6 +11,6 @@ for f in scenarios/*.yaml; do
   n=$(basename "$f" .yaml)
   $HOPDYN run "$n" -q || true   # broken-asymmetric exits 1 by design
   if [ -f "plots/$n/verify.json" ]; then $HOPDYN verify "$n" -q || true; fi
-  if grep -qE '^(basins|capacity):' "$f"; then $HOPDYN basins "$n" -q; fi
+  if grep -qE '^(basins|capacity|continuation):' "$f"; then $HOPDYN basins "$n" -q; fi
   echo "$n done"
 done

@@ -220,3 +220,40 @@ def test_bad_continuation_is_one_line_before_any_work(tmp_path, capsys, change, 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "pitchfork.yaml" in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_ramsauer_regimes_change_where_the_linearisation_says(tmp_path):
+    """The shipped study at three values of beta placed by closed forms: the
+    average of all patterns (every start) is a fixed point that loses stability
+    when beta * the largest eigenvalue of the patterns' covariance passes 1
+    (the Jacobian of X^T softmax(beta X v) at uniform weights is beta Cov(X)),
+    and a cluster's average likewise with the covariance of its four patterns."""
+    import json
+
+    from hopdyn.cli import main, resolve
+    from hopdyn.scenario.build import load_and_build
+
+    path = resolve("ramsauer-regimes")
+    X = np.asarray(load_and_build(path).patterns["X"], np.float64)
+
+    def critical(P):
+        k = len(P)
+        cov = P.T @ (np.eye(k) / k - np.ones((k, k)) / k**2) @ P
+        return 1 / np.linalg.eigvalsh(cov).max()
+
+    b1 = critical(X)
+    b2 = [critical(X[4 * c : 4 * c + 4]) for c in range(3)]
+    assert 2 * b1 < min(b2) / 2  # three separate regimes for these patterns
+    values = [float(b1 / 2), float(2 * b1), float(2 * max(b2))]
+    overrides = ["basins.ensemble.random.samples=48", "continuation.range=null", f"continuation.values={values}"]
+    args = ["basins", path, "--out", str(tmp_path / "o"), "-q"]
+    assert main(args + [a for o in overrides for a in ("--set", o)]) == 0
+    r = json.loads((tmp_path / "o" / "continuation.json").read_text())
+    kinds = [
+        {(a["kind"], tuple(a.get("patterns", [a.get("pattern")]))) for a in r["attractors"] if a["present"][i]}
+        for i in range(3)
+    ]
+    assert kinds[0] == {("metastable", tuple(range(12)))}
+    assert kinds[1] == {("metastable", tuple(range(4 * c, 4 * c + 4))) for c in range(3)}
+    assert {k for k, _ in kinds[2]} == {"pattern"} and len(kinds[2]) >= 10
+    assert r["undecided"] == [0, 0, 0] and len(r["events"]) == 2

@@ -128,3 +128,32 @@ def test_readme_numbers_of_the_dam_tutorial_are_the_shipped_ones():
         abs(r["energy"]["initial"] + float(m.group(2))) < 0.01 and abs(r["energy"]["final"] + float(m.group(3))) < 0.01
     )
     assert r["lyapunov"]["max_dEdt"] < 0  # "dE/dt negative at every saved time"
+
+
+def test_readme_numbers_of_the_ramsauer_continuation_are_the_shipped_ones():
+    import json
+
+    import numpy as np
+
+    text = (ROOT / "README.md").read_text()
+    m = re.search(
+        r"average of all\npatterns up to `beta` = ([\d.]+); from ([\d.]+) to ([\d.]+) at the average of its\n"
+        r"cluster \(three metastable states\); from ([\d.]+) on at single patterns",
+        text,
+    )
+    assert m, "the README's sentence on the ramsauer-regimes transitions moved"
+    r = json.loads((ROOT / "plots" / "ramsauer-regimes" / "continuation.json").read_text())
+    (a, b), (c, d) = r["events"][0]["between"], r["events"][1]["between"]
+    assert [float(x) for x in m.groups()] == [round(a, 3), round(b, 3), round(c, 2), round(d, 2)]
+    lin = re.search(r"covariance \(([\d.]+)\) and of each cluster's \(([\d.]+)–([\d.]+)\)", text)
+    from hopdyn.scenario.build import load_and_build
+
+    X = np.asarray(load_and_build(str(ROOT / "scenarios" / "ramsauer-regimes.yaml")).patterns["X"], np.float64)
+
+    def critical(P):
+        k = len(P)
+        return 1 / np.linalg.eigvalsh(P.T @ (np.eye(k) / k - np.ones((k, k)) / k**2) @ P).max()
+
+    b2 = [critical(X[4 * i : 4 * i + 4]) for i in range(3)]
+    assert lin and [float(x) for x in lin.groups()] == [round(critical(X), 3), round(min(b2), 2), round(max(b2), 2)]
+    assert a < critical(X) < b and c < min(b2) and max(b2) < d

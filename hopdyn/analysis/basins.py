@@ -291,11 +291,17 @@ def classify_end_state(a: np.ndarray, patterns: np.ndarray | None, overlap: floa
         cand = np.sign(signs @ patterns[top])
         if float(P.cosine_similarity(a, cand[None])[0]) >= overlap:
             return ("mixture", tuple(sorted((int(t), int(s)) for t, s in zip(top, signs))))
+    if len(patterns) < 2:
+        return None
+    # the average of the k most similar patterns that is closest to the state
+    # (the first k above the threshold would name a cluster's average after
+    # part of the cluster)
     pos = np.argsort(-cos)
-    for k in range(2, len(patterns) + 1):
-        cand = patterns[pos[:k]].mean(axis=0)
-        if float(P.cosine_similarity(a, cand[None])[0]) >= overlap:
-            return ("metastable", tuple(sorted(int(t) for t in pos[:k])))
+    sums = np.cumsum(patterns[pos], axis=0)[1:]  # k = 2..K; cosine ignores the 1/k
+    sim = P.cosine_similarity(a, sums)
+    k = int(np.argmax(sim))
+    if sim[k] >= overlap:
+        return ("metastable", tuple(sorted(int(t) for t in pos[: k + 2])))
     return None
 
 

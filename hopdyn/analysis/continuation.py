@@ -254,7 +254,8 @@ def report(values: list, summaries: list[dict], distance: float = 0.1, min_overl
     exists at, ``present`` per value); per value and id ``fractions`` with
     ``intervals`` (95% Wilson over starts), ``energies`` (mean over the
     attractor's end states) with ``energy_ranges`` (lowest, highest), ``None``
-    where the attractor is absent; ``undecided``, ``samples`` and the solve
+    where the attractor is absent; ``events``: between which values attractors
+    appear and vanish; ``undecided``, ``samples`` and the solve
     programs each value ``compiled`` (``recompiles``: whether any value after
     the first compiled one)."""
     ids, first = match(summaries, distance, min_overlap)
@@ -281,6 +282,12 @@ def report(values: list, summaries: list[dict], distance: float = 0.1, min_overl
         entry.update(first=values[int(where[0])], last=values[int(where[-1])], present=present)
         attractors.append(entry)
     programs = [s.get("program", "") for s in summaries]
+    events = []
+    for i in range(1, len(values)):
+        appear = [a["id"] for a in attractors if a["present"][i] and not a["present"][i - 1]]
+        vanish = [a["id"] for a in attractors if a["present"][i - 1] and not a["present"][i]]
+        if appear or vanish:
+            events.append({"between": [values[i - 1], values[i]], "appear": appear, "vanish": vanish})
     return {
         "values": values,
         "attractors": attractors,
@@ -289,6 +296,7 @@ def report(values: list, summaries: list[dict], distance: float = 0.1, min_overl
         "interval_method": METHODS["fractions"],
         "energies": table(lambda s, k: s["attractors"][k]["energy"]),
         "energy_ranges": table(lambda s, k: s["energy_ranges"][k]),
+        "events": events,
         "undecided": [int(np.sum(s["labels"] < 0)) for s in summaries],
         "samples": [s["samples"] for s in summaries],
         "matching": {"distance": distance, "min_overlap": min_overlap, "method": MATCHING},
