@@ -465,6 +465,7 @@ def cmd_basins(args) -> int:
             out.write("continuation.npz", lambda p: write_npz(p, arrays))
             figures.append(("continuation_fractions.png", _plots.continuation_fractions_figure(cont, sc.name)))
             figures.append(("continuation_energies.png", _plots.continuation_energies_figure(cont, sc.name)))
+            figures.append(("continuation_census.png", _plots.continuation_census_figure(cont, sc.name)))
             if cont["patterns"] is not None:
                 figures.append(("bifurcation.png", _plots.bifurcation_figure(cont, arrays, sc.name)))
             report = None
@@ -496,6 +497,8 @@ def cmd_basins(args) -> int:
             with bar(f"capacity of {sc.name}: loads", 0) as counter:
                 report["capacity"] = studies.capacity_study(built, on_step=counter.update)
             figures.append(("capacity.png", _plots.capacity_figure(report["capacity"], sc.name)))
+            if report["capacity"].get("finite_size", {}).get("estimate") is not None:
+                figures.append(("finite_size.png", _plots.finite_size_figure(report["capacity"], sc.name)))
         with phase("writing results"):
             for name, fig in figures:
                 out.write(name, lambda p, fig=fig: write_figure(p, fig))
@@ -580,6 +583,12 @@ def _print_basins(r: dict, out: str) -> None:
                 print(f"  {c['family']} memory, {run['method']}, N = {N}: retrieved/bit error by load: {pairs}")
             if "scaling_exponent" in run:
                 print(f"  {run['method']}: critical K grows like N^{run['scaling_exponent']:.2f}")
+            fs = run.get("finite_size")
+            if fs and fs["estimate"] is not None:
+                iv = f" (95% interval {fs['interval'][0]:.3f}-{fs['interval'][1]:.3f})" if fs["interval"] else ""
+                print(
+                    f"  {run['method']}: retrieval curves of N = {fs['N'][-2]}, {fs['N'][-1]} cross at load {fs['estimate']:.3f}{iv}"
+                )
     print(f"  basins.json in {out}/")
 
 
@@ -676,7 +685,8 @@ def cmd_bench(args) -> int:
     from .core.io import write_json
 
     _enable_x64()
-    known = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling", "latency")
+    known = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling", "latency", "continuation")
+    apart = ("latency", "continuation")  # measured in new processes, not solver cases
     cases = tuple(c.strip() for c in args.cases.split(",")) if args.cases else None
     bad = [c for c in cases or () if c not in known]
     if bad:
@@ -685,7 +695,7 @@ def cmd_bench(args) -> int:
     out = args.out or os.path.join("plots", "bench")
     path = os.path.join(out, "bench.json")
     report = _earlier_bench(path) if cases else {}  # a part measured alone updates that part only
-    solver_cases = None if cases is None else tuple(c for c in cases if c != "latency")
+    solver_cases = None if cases is None else tuple(c for c in cases if c not in apart)
     if solver_cases is None or solver_cases:
         from .bench import harness as _bench
 
@@ -702,6 +712,10 @@ def cmd_bench(args) -> int:
             "hopdyn": __version__,
             "mode": "quick" if args.quick else "full",
         }
+    if cases is not None and "continuation" in cases:  # ~20 minutes: only when asked for
+        from .bench.continuation import continuation_bench
+
+        report["continuation"] = continuation_bench(quick=args.quick, log=log)
     write_json(path, report)
     if not args.quiet:
         print()
@@ -728,6 +742,10 @@ def bench_table(r: dict) -> str:
         from .bench.latency import latency_table
 
         parts.append(latency_table(r["latency"]))
+    if "continuation" in r:
+        from .bench.continuation import continuation_table
+
+        parts.append(continuation_table(r["continuation"]))
     return "\n\n".join(parts)
 
 
@@ -838,8 +856,9 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument(
                 "--cases",
                 metavar="A,B",
-                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency "
-                "(seconds per command, cold and warm; bench.json keeps the parts not run)",
+                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency, continuation "
+                "(latency: seconds per command, cold and warm; continuation: the 1000-unit, 10^4-start, 20-value "
+                "target, only when named; bench.json keeps the parts not run)",
             )
             s.add_argument("--dtype", choices=("float32", "float64"), default="float32")
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/bench/)")

@@ -333,3 +333,15 @@ def test_static_arrays_are_keyed_by_their_bytes_not_their_repr():
     b[2500] = 1.0
     assert repr(a) == repr(b)
     assert _value(a) != _value(b) and _value(a) == _value(a.copy())
+
+
+def test_continuation_bench_quick_mode_reports_time_and_memory():
+    from hopdyn.bench.continuation import continuation_bench, continuation_table
+
+    r = continuation_bench(quick=True, log=lambda *a: None)
+    for key, starts in (("full", 400), ("quarter", 100)):
+        c = r[key]
+        assert "error" not in c, c
+        assert c["starts"] == starts and c["values"] == 3 and c["programs"] == 1 and c["peak_rss_mb"] > 0
+    assert r["met"] is False  # quick mode never claims the target
+    assert r["memory_ratio"] > 0 and "| full | 200 |" in continuation_table(r)

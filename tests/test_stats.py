@@ -65,7 +65,45 @@ def test_capacity_reports_intervals_over_starts():
         assert iv[0] <= f <= iv[1] and tuple(iv) == wilson(round(f * n), n)
     for e, iv in zip(c["bit_error"], c["bit_error_interval"]):
         assert iv[0] <= e + 1e-15 and e <= iv[1] + 1e-15
-    assert c["starts"] == [6, 8]  # trials capped at K = 6 for the first load (realisations: issue 19)
+    assert c["starts"] == [8, 8] and c["realisations"] == [2, 1]  # K = 6: a second pattern set
+
+
+def test_capacity_draws_fresh_pattern_sets_beyond_K():
+    """trials > K: every start counted, from ceil(trials / K) independent pattern
+    sets (the first being the one set a smaller study draws); checked against a
+    plain-numpy replay of one synchronous update from each set's patterns
+    (N even and K odd: no local field is ever 0, so no tie to break)."""
+    from math import erfc, sqrt
+
+    from hopdyn.core import patterns as P
+
+    N, Ks, trials, seed = 100, [3, 7, 11], 30, 4
+    settings = hd.SolveSettings(method="sync", max_sweeps=1, dtype="float64")
+    c = hd.capacity(
+        "hebbian", N, [K / N for K in Ks], trials=trials, flip=0.0, overlap=0.99, settings=settings, seed=seed
+    )
+    assert c["starts"] == [trials] * 3 and c["realisations"] == [10, 5, 3]
+    for i, K in enumerate(Ks):
+        errors, per_set = [], []
+        for r in range(c["realisations"][i]):
+            tag = "" if r == 0 else f":set{r}"
+            xi = P.random_patterns(P.rng(seed, f"capacity:hebbian:{K}{tag}"), "binary", (K, N))
+            W = xi.T @ xi / N
+            np.fill_diagonal(W, 0.0)
+            tested = xi[: min(K, trials - len(errors))]
+            e = np.mean(np.sign(tested @ W) != tested, axis=1)
+            errors += e.tolist()
+            per_set.append(e.mean())
+        assert c["bit_error"][i] == pytest.approx(np.mean(errors), abs=1e-12)
+        assert c["bit_error_sets_sd"][i] == pytest.approx(np.std(per_set, ddof=1), abs=1e-12)
+        assert c["one_step_theory"][i] == pytest.approx(0.5 * erfc(sqrt(N / K) / sqrt(2)))
+    # the first set of a larger study is the one set of a smaller one
+    one = hd.capacity("hebbian", N, [Ks[1] / N], trials=Ks[1], flip=0.0, overlap=0.99, settings=settings, seed=seed)
+    assert one["realisations"] == [1] and one["bit_error_sets_sd"] == [None]
+    xi = P.random_patterns(P.rng(seed, f"capacity:hebbian:{Ks[1]}"), "binary", (Ks[1], N))
+    W = xi.T @ xi / N
+    np.fill_diagonal(W, 0.0)
+    assert one["bit_error"][0] == pytest.approx(np.mean(np.sign(xi @ W) != xi), abs=1e-12)
 
 
 def test_basin_radius_is_where_retrieval_falls_below_one_half():
@@ -86,3 +124,29 @@ def test_basin_radius_is_where_retrieval_falls_below_one_half():
     assert r["radius"][2] is None  # below 1/2 from the smallest level on
     lo, hi = r["interval"][0]
     assert (lo is None or lo <= 0.15) and 0.15 <= hi
+
+
+def test_finite_size_crossing_of_known_curves():
+    """Retrieval curves p_N(a) = 1 / (1 + exp((a - a_c) sqrt(N) / w)) cross
+    exactly at a_c for every N; with counts drawn from them the estimate lands
+    near a_c and its bootstrap interval covers it."""
+    from hopdyn.analysis.capacity import finite_size
+
+    a_c, w, loads, Ns, n = 0.138, 0.5, np.linspace(0.10, 0.18, 9), [250, 500, 1000, 2000], 4000
+    rng = np.random.default_rng(1)
+
+    def curve(N):
+        return 1 / (1 + np.exp((loads - a_c) * np.sqrt(N) / w))
+
+    exact = [{"loads": loads.tolist(), "retrieved": curve(N).tolist(), "starts": [n] * 9} for N in Ns]
+    fs = finite_size(exact, Ns)
+    # linear interpolation between loads 0.01 apart: within a fraction of the spacing
+    assert fs["estimate"] == pytest.approx(a_c, abs=0.002)
+    assert all(c["load"] == pytest.approx(a_c, abs=0.002) for c in fs["crossings"])
+    noisy = [{**s, "retrieved": (rng.binomial(n, curve(N)) / n).tolist()} for s, N in zip(exact, Ns)]
+    fs = finite_size(noisy, Ns)
+    lo, hi = fs["interval"]
+    assert lo < a_c < hi and hi - lo < 0.02 and fs["estimate"] == pytest.approx(a_c, abs=0.005)
+    # curves that do not cross: no estimate, not a made-up one
+    flat = [{**s, "retrieved": [1.0] * 9} for s in exact]
+    assert finite_size(flat, Ns)["estimate"] is None

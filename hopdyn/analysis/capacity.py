@@ -67,6 +67,55 @@ def _crossing(loads, errors, target):
     return None
 
 
+def _curve_crossing(loads_low, low, loads_high, high) -> float | None:
+    """The load where the retrieval curve of the larger N (``high``) falls below
+    that of the smaller (``low``): the sign change of ``high - low`` from + to
+    -, both curves linear between their tested loads (which differ where K
+    was rounded) on the union of them; of several (noise), the one where the
+    curves are nearest 1/2."""
+    grid = np.union1d(loads_low, loads_high)
+    grid = grid[(grid >= max(loads_low[0], loads_high[0])) & (grid <= min(loads_low[-1], loads_high[-1]))]
+    lo = np.interp(grid, loads_low, low)
+    d = np.interp(grid, loads_high, high) - lo
+    best, where = None, np.inf
+    for i in range(len(grid) - 1):
+        if d[i] > 0 and d[i + 1] <= 0:
+            a = grid[i] + d[i] * (grid[i + 1] - grid[i]) / (d[i] - d[i + 1])
+            level = np.interp(a, grid, lo)
+            if abs(level - 0.5) < where:
+                best, where = float(a), abs(level - 0.5)
+    return best
+
+
+def finite_size(series: list[dict], Ns: list[int], seed: int = 0, resamples: int = 2000) -> dict:
+    """The critical load from where the retrieval curves of growing N cross:
+    ``crossings`` of each consecutive pair, and ``estimate``, that of the two
+    largest N (the least finite-size shift), with a 95% interval from a
+    parametric bootstrap (each point's retrieved count redrawn from its
+    binomial, the crossing found again; ``no_crossing``: the share of
+    resamples whose curves did not cross, left out of the interval)."""
+    loads = [np.asarray(s["loads"], np.float64) for s in series]
+    curves = [np.asarray(s["retrieved"], np.float64) for s in series]
+    starts = [np.asarray(s["starts"], np.int64) for s in series]
+    crossings = [_curve_crossing(la, a, lb, b) for la, a, lb, b in zip(loads, curves, loads[1:], curves[1:])]
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(resamples):
+        a, b = (rng.binomial(n, p) / n for n, p in zip(starts[-2:], curves[-2:]))
+        boot.append(_curve_crossing(loads[-2], a, loads[-1], b))
+    found = np.array([x for x in boot if x is not None])
+    interval = [float(np.percentile(found, 2.5)), float(np.percentile(found, 97.5))] if found.size else None
+    return {
+        "N": Ns,
+        "crossings": [{"N": [m, n], "load": c} for m, n, c in zip(Ns, Ns[1:], crossings)],
+        "estimate": crossings[-1],
+        "interval": interval,
+        "no_crossing": float(1 - found.size / resamples),
+        "method": "crossing of the retrieved fractions of the two largest N (linear between loads); "
+        "95% parametric bootstrap",
+    }
+
+
 def nearest_ceiling(starts: np.ndarray, xi: np.ndarray, idx: np.ndarray) -> float:
     """The success rate of the nearest-neighbour decoder (Hamming distance, ties
     broken at random) on these corrupted starts: the mean over starts of
@@ -96,7 +145,10 @@ def capacity(
         float, Field(gt=0, lt=0.5, description="bit-error rate that defines the critical load")
     ] = 0.01,
     flip: Annotated[float, Field(ge=0, le=1, description="fraction of signs flipped in each start")] = 0.1,
-    trials: Annotated[int, Field(ge=1, le=100_000, description="patterns tested per K (at most K)")] = 100,
+    trials: Annotated[
+        int,
+        Field(ge=1, le=100_000, description="starts per load; beyond K, fresh pattern sets are drawn (realisations)"),
+    ] = 100,
     n: Annotated[int, Field(ge=2, le=16, description="polynomial degree")] = 3,
     beta: Annotated[
         float,
@@ -111,48 +163,70 @@ def capacity(
     on_step=None,
 ) -> dict:
     """For each N and load: store K random +-1 patterns, start from ``trials`` of
-    them with a fraction ``flip`` of signs flipped, solve with ``settings`` (an
-    ODE method or a discrete rule), and measure the fraction retrieved (overlap
+    them with a fraction ``flip`` of signs flipped (when ``trials`` exceeds K,
+    from every pattern of ``ceil(trials / K)`` independently drawn pattern sets,
+    ``realisations``; the first set is the one a single set would be), solve
+    with ``settings`` (an ODE method or a discrete rule), and measure over all
+    starts, with 95% intervals, the fraction retrieved (overlap
     of sign(end state) with the pattern >= ``overlap``), the fraction repaired
     exactly, the bit-error rate and, for flipped starts, the nearest-neighbour
-    ceiling.  ``critical_load`` is where the bit-error rate crosses
+    ceiling; ``*_sets_sd``: the standard deviation of the per-set means (the
+    spread across pattern sets).  ``critical_load`` is where the bit-error rate crosses
     ``error_rate``; with several N, ``scaling_exponent`` is the slope of
-    log K_c against log N.  ``on_step(done, total)`` reports progress."""
+    log K_c against log N and ``finite_size`` the critical load where the
+    retrieval curves cross (``finite_size``).  ``on_step(done, total)`` reports progress."""
     settings = dataclasses.replace(settings or SolveSettings(), save=2)
     Ns = N if isinstance(N, list) else [N]
     total, done = len(Ns) * len(loads), [0]
 
     def series(units: int, key_n: str) -> dict:
-        keys = ("loads", "K", "starts", "retrieved", "exact", "mean_overlap", "bit_error", "nearest_ceiling")
-        out = {k: [] for k in (*keys, "retrieved_interval", "exact_interval", "bit_error_interval")}
+        keys = ("loads", "K", "starts", "realisations", "retrieved", "exact", "mean_overlap", "bit_error")
+        extra = ("retrieved_sets_sd", "bit_error_sets_sd", "nearest_ceiling")
+        out = {k: [] for k in (*keys, *extra, "retrieved_interval", "exact_interval", "bit_error_interval")}
         Ks = [max(1, int(round(load * units**load_power))) for load in loads]
         method = get_method(settings.method)
         rows, batch = padded_shapes(family, Ks, trials, continuous=method is None or method.continuous)
         for K in Ks:
-            xi = P.random_patterns(P.rng(seed, f"capacity:{family}:{key_n}{K}"), "binary", (K, units))
-            tested = min(trials, K)
-            x0 = P.corrupt(xi[:tested], P.rng(seed, f"capacity:flip:{key_n}{K}"), flip=flip)
-            # one compiled solve for every load: zero patterns and repeated starts pad the shapes
-            stored = np.concatenate([xi, np.zeros((max(rows, K) - K, units), xi.dtype)])
-            starts = np.concatenate([x0, np.repeat(x0[:1], batch - tested, axis=0)])
-            net = capacity_network(family, stored, n=n, beta=beta, gain=gain)
-            tr = simulate(net, {"s": starts}, settings)
-            end = np.sign(np.asarray(tr.final_state["s"], np.float64))[:tested]
-            m = np.sum(end * xi[:tested], axis=1) / units
+            # trials beyond K draw fresh pattern sets (realisation 0 keeps the keys of one set)
+            ends, stored_rows, tested_all, ceilings, per_set = [], [], [], [], []
+            r = 0
+            while sum(len(e) for e in ends) < trials:
+                tag = "" if r == 0 else f":set{r}"
+                xi = P.random_patterns(P.rng(seed, f"capacity:{family}:{key_n}{K}{tag}"), "binary", (K, units))
+                tested = min(trials - sum(len(e) for e in ends), K)
+                x0 = P.corrupt(xi[:tested], P.rng(seed, f"capacity:flip:{key_n}{K}{tag}"), flip=flip)
+                # one compiled solve for every load and set: zero patterns and repeated starts pad the shapes
+                stored = np.concatenate([xi, np.zeros((max(rows, K) - K, units), xi.dtype)])
+                starts = np.concatenate([x0, np.repeat(x0[:1], batch - tested, axis=0)])
+                net = capacity_network(family, stored, n=n, beta=beta, gain=gain)
+                tr = simulate(net, {"s": starts}, settings)
+                ends.append(np.sign(np.asarray(tr.final_state["s"], np.float64))[:tested])
+                stored_rows.append(xi[:tested])
+                if flip > 0 and tested * K * units <= 2e9:
+                    ceilings.append(nearest_ceiling(x0, xi, np.arange(tested)) * tested)
+                r += 1
+            end, target = np.concatenate(ends), np.concatenate(stored_rows)
+            m = np.sum(end * target, axis=1) / units
+            sets = np.repeat(np.arange(r), [len(e) for e in ends])
             out["loads"].append(K / units**load_power)
             out["K"].append(K)
-            retrieved, exact = m >= overlap, np.all(end == xi[:tested], axis=1)
-            errors = np.mean(end != xi[:tested], axis=1)  # per start: bits of a start are not independent
-            out["starts"].append(int(tested))
+            retrieved, exact = m >= overlap, np.all(end == target, axis=1)
+            errors = np.mean(end != target, axis=1)  # per start: bits of a start are not independent
+            out["starts"].append(int(len(end)))
+            out["realisations"].append(r)
             out["retrieved"].append(float(np.mean(retrieved)))
             out["retrieved_interval"].append(wilson_of(retrieved))
             out["exact"].append(float(np.mean(exact)))
             out["exact_interval"].append(wilson_of(exact))
             out["mean_overlap"].append(float(np.mean(m)))
-            out["bit_error"].append(float(np.mean(end != xi[:tested])))
+            out["bit_error"].append(float(np.mean(end != target)))
             out["bit_error_interval"].append(bootstrap_mean(errors, seed=seed))
-            if flip > 0 and tested * K * units <= 2e9:
-                out["nearest_ceiling"].append(nearest_ceiling(x0, xi, np.arange(tested)))
+            # the spread across pattern sets (standard deviation of the per-set means)
+            for name, v in (("retrieved", retrieved), ("bit_error", errors)):
+                means = [float(np.mean(v[sets == j])) for j in range(r)]
+                out[f"{name}_sets_sd"].append(float(np.std(means, ddof=1)) if r > 1 else None)
+            if len(ceilings) == r:
+                out["nearest_ceiling"].append(float(sum(ceilings) / len(end)))
             done[0] += 1
             if on_step:
                 on_step(done[0], total)
@@ -178,6 +252,8 @@ def capacity(
         return {**head, "N": N, **series(N, "")}
     runs = [series(units, f"{units}:") for units in Ns]
     res = {**head, "N": Ns, "series": runs}
+    if len(Ns) >= 2:
+        res["finite_size"] = finite_size(runs, Ns, seed)
     kc = [s["critical_load"] for s in runs]
     if len(Ns) >= 2 and all(k is not None for k in kc):
         Kc = [k * units**load_power for k, units in zip(kc, Ns)]

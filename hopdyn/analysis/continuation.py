@@ -42,6 +42,7 @@ MATCHING = (
     "at least 1) <= distance, greedily by overlap"
 )
 SOLVES = ("hopdyn.solvers.simulate._run", "hopdyn.solvers.discrete._run")
+KINDS = ("pattern", "negated", "mixture", "metastable", "other", "undecided")
 
 
 # ------------------------------------------------------------------ one value
@@ -254,8 +255,9 @@ def report(values: list, summaries: list[dict], distance: float = 0.1, min_overl
     exists at, ``present`` per value); per value and id ``fractions`` with
     ``intervals`` (95% Wilson over starts), ``energies`` (mean over the
     attractor's end states) with ``energy_ranges`` (lowest, highest), ``None``
-    where the attractor is absent; ``events``: between which values attractors
-    appear and vanish; ``undecided``, ``samples`` and the solve
+    where the attractor is absent; ``census``: per value the share of starts
+    by kind (pattern, negated, mixture, metastable, other, undecided);
+    ``events``: between which values attractors appear and vanish; ``undecided``, ``samples`` and the solve
     programs each value ``compiled`` (``recompiles``: whether any value after
     the first compiled one)."""
     ids, first = match(summaries, distance, min_overlap)
@@ -282,6 +284,13 @@ def report(values: list, summaries: list[dict], distance: float = 0.1, min_overl
         entry.update(first=values[int(where[0])], last=values[int(where[-1])], present=present)
         attractors.append(entry)
     programs = [s.get("program", "") for s in summaries]
+    census = []
+    for s in summaries:  # the share of starts by kind of attractor (negated patterns: ghosts)
+        kinds = {a["label"]: a["kind"] for a in s["attractors"]}
+        row = dict.fromkeys(KINDS, 0.0)
+        for lab, n in zip(*np.unique(s["labels"], return_counts=True)):
+            row[kinds.get(int(lab), "undecided")] += n / s["samples"]
+        census.append(row)
     events = []
     for i in range(1, len(values)):
         appear = [a["id"] for a in attractors if a["present"][i] and not a["present"][i - 1]]
@@ -296,6 +305,7 @@ def report(values: list, summaries: list[dict], distance: float = 0.1, min_overl
         "interval_method": METHODS["fractions"],
         "energies": table(lambda s, k: s["attractors"][k]["energy"]),
         "energy_ranges": table(lambda s, k: s["energy_ranges"][k]),
+        "census": census,
         "events": events,
         "undecided": [int(np.sum(s["labels"] < 0)) for s in summaries],
         "samples": [s["samples"] for s in summaries],

@@ -747,3 +747,55 @@ def bifurcation_figure(r: dict, arrays: dict, title: str) -> Figure:
         ax.legend(fontsize=8, markerscale=2)
     ax.set_title(title)
     return fig
+
+
+def finite_size_figure(cap: dict, title: str) -> Figure:
+    """The retrieval curves of a capacity study over several N (95% Wilson
+    bars) and the critical load where the two largest cross, with its
+    bootstrap interval (AGS's 0.138 for the Hebbian memory)."""
+    fs = cap["finite_size"]
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    for N, ser in zip(cap["N"], cap["series"]):
+        ax.errorbar(
+            ser["loads"], ser["retrieved"], yerr=_yerr(ser["retrieved"], ser["retrieved_interval"]),
+            fmt="o-", ms=3, capsize=2, label=f"N = {N}",
+        )  # fmt: skip
+    if fs["estimate"] is not None:
+        ax.axvline(fs["estimate"], color="k", lw=1, label=f"curves cross: {fs['estimate']:.3f}")
+        if fs["interval"]:
+            ax.axvspan(*fs["interval"], color="k", alpha=0.12, label="95% bootstrap interval")
+    if cap["family"] == "hebbian" and cap.get("load_power", 1) == 1:
+        ax.axvline(0.138, color="C3", ls=":", label="α_c ≈ 0.138 (Amit et al.)")
+    unit = "K/N" if cap.get("load_power", 1) == 1 else f"K/N^{cap['load_power']:g}"
+    ax.set_xlabel(f"load {unit}")
+    ax.set_ylabel(f"fraction retrieved (overlap ≥ {cap['overlap_threshold']:g}; {100 * cap['flip']:.0f}% flipped)")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{title}: finite-size scaling ({cap['method']})")
+    return fig
+
+
+def continuation_census_figure(r: dict, title: str) -> Figure:
+    """The share of starts ending at each kind of attractor (stored patterns,
+    their negations — ghosts —, mixtures, metastable averages, other spurious
+    states, no steady state) stacked against the parameter."""
+    fig = Figure(figsize=(8, 4.8), layout="constrained")
+    ax = fig.subplots()
+    x = _parameter_axis(ax, r["values"], r.get("parameter", "parameter"))
+    names = {"negated": "negated (ghosts)", "other": "other (spurious)", "undecided": "no steady state"}
+    bottom = np.zeros(len(x))
+    for kind in ("pattern", "negated", "mixture", "metastable", "other", "undecided"):
+        share = np.array([row.get(kind, 0.0) for row in r["census"]])
+        if not share.any():
+            continue
+        colour = "k" if kind == "undecided" else f"C{KIND_COLOURS[kind]}"
+        ax.fill_between(x, bottom, bottom + share, color=colour, alpha=0.7 if kind != "undecided" else 0.3,
+                        lw=0, label=names.get(kind, kind))  # fmt: skip
+        bottom = bottom + share
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("fraction of starts")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title(title)
+    return fig

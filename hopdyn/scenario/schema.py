@@ -338,7 +338,7 @@ class ContinuationSpec(_Model):
         description="the key to vary, as --set spells it (synapses[0].beta, neurons.m.tau, "
         "patterns.X.random.shape[0] for the load)",
     )
-    values: list[Finite | list[Finite]] | None = Field(
+    values: list[int | Finite | list[Finite]] | None = Field(
         None, min_length=1, max_length=1000, description="the values, in order"
     )
     range: ValueRange | None = Field(None, description="or a range: start, stop, num, spacing")
