@@ -188,7 +188,7 @@ def capacity(
         rows, batch = padded_shapes(family, Ks, trials, continuous=method is None or method.continuous)
         for K in Ks:
             # trials beyond K draw fresh pattern sets (realisation 0 keeps the keys of one set)
-            ends, stored_rows, tested_all, ceilings, per_set = [], [], [], [], []
+            ends, stored_rows, ceilings = [], [], []
             r = 0
             while sum(len(e) for e in ends) < trials:
                 tag = "" if r == 0 else f":set{r}"
