@@ -751,19 +751,25 @@ def bench_table(r: dict) -> str:
 
 def _solver_table(r: dict) -> str:
     lines = [
-        "| case | batch | hopdyn | compile | traj/s | steps (median/max) | GFLOP/s (of peak) | error | Euler scan (end) | Euler scan (trajectory) | Python loop | solve_ivp (per traj.) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| case | batch | hopdyn | compile | traj/s | steps (median/max) | GFLOP/s (of peak) | error | Diffrax by hand (steps max) | Euler scan (end) | Euler scan (trajectory) | Python loop | solve_ivp (per traj.) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for c in r["cases"]:
         h, b = c["hopdyn"], c["baselines"]
         ratio = lambda k, key="ratio": (
             f"{'>' if b[k].get('lower_bound') else ''}{b[k][key]:.3g}x" if k in b and key in b[k] else "-"
         )
-        flops = f"{h['gflops']:.3g} ({100 * h['fraction_of_matmul_peak']:.0f}%)" if "gflops" in h else "-"
+        flops = "-"
+        if "gflops" in h:
+            share = h.get("fraction_of_matmul_peak")
+            flops = f"{h['gflops']:.3g} " + (f"({100 * share:.0f}%)" if share is not None else "(fault: above peak)")
+        diffrax_steps = f" ({b['diffrax']['steps_max']})" if "diffrax" in b else ""
         lines.append(
             f"| {c['name']} | {c['batch']} | {h['method']} {h['wall_seconds']:.3g} s | {h['compile_seconds']:.2g} s | "
             f"{h['trajectories_per_second']:.3g} | "
-            f"{h['steps_median']:.0f}/{h['steps_max']} | {flops} | {h['error']:.2g} | {ratio('euler_scan')} | {ratio('euler_scan_trajectory')} | "
+            f"{h['steps_median']:.0f}/{h['steps_max']} | {flops} | {h['error']:.2g} | "
+            f"{ratio('diffrax')}{diffrax_steps} | "
+            f"{ratio('euler_scan')} | {ratio('euler_scan_trajectory')} | "
             f"{ratio('python_loop')} | {ratio('solve_ivp', 'ratio_per_trajectory')} |"
         )
     if "stiff_default_controller" in r:

@@ -157,3 +157,110 @@ def test_readme_numbers_of_the_ramsauer_continuation_are_the_shipped_ones():
     b2 = [critical(X[4 * i : 4 * i + 4]) for i in range(3)]
     assert lin and [float(x) for x in lin.groups()] == [round(critical(X), 3), round(min(b2), 2), round(max(b2), 2)]
     assert a < critical(X) < b and c < min(b2) and max(b2) < d
+
+
+def test_readme_numbers_of_the_census_are_the_shipped_ones():
+    import json
+
+    text = (ROOT / "README.md").read_text()
+    m = re.search(
+        r"at K = 2 every start reaches a pattern\nor its ghost \(([\d.]+)% / ([\d.]+)%\); three-pattern mixtures take ([\d.]+)% "
+        r"at K = 4 and\nare gone by K = (\d+); other spurious states grow from ([\d.]+)% at K = 4 to ([\d.]+)% at\n"
+        r"K = (\d+) and take every start from K = (\d+)",
+        text,
+    )
+    assert m, "the README's census sentence moved"
+    r = json.loads((ROOT / "plots" / "classical-census" / "continuation.json").read_text())
+    census = dict(zip(r["values"], r["census"]))
+    g = m.groups()
+    pct = lambda x: round(100 * x, 1)  # noqa: E731
+    assert [float(g[0]), float(g[1])] == [pct(census[2]["pattern"]), pct(census[2]["negated"])]
+    assert float(g[2]) == pct(census[4]["mixture"]) and census[int(g[3])]["mixture"] == 0
+    assert float(g[4]) == pct(census[4]["other"]) and float(g[5]) == pct(census[int(g[6])]["other"])
+    assert min(k for k in census if census[k]["other"] == 1.0) == int(g[7]) and r["recompiles"] is True
+
+
+def test_readme_capacity_table_is_the_shipped_one():
+    import json
+
+    text = (ROOT / "README.md").read_text()
+    head = re.search(r"\| K/N \|([^\n]+)\|\n\| ---[^\n]+\n\| retrieved \(classical\) \|([^\n]+)\|", text)
+    assert head, "the README's capacity table moved"
+    loads = [float(x) for x in head.group(1).split("|")]
+    shown = [float(x) for x in head.group(2).split("|")]
+    r = json.loads((ROOT / "plots" / "capacity-classical" / "basins.json").read_text())["capacity"]
+    got = dict(zip([round(x, 3) for x in r["loads"]], r["retrieved"]))
+    assert shown == [round(got[round(lo, 3)], 2) for lo in loads]
+    assert set(r["starts"]) == {100}  # "100 starts per load"
+
+
+def test_readme_classical_collapse_is_the_shipped_one():
+    import json
+
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"retrieved \(overlap ≥ 0\.9\): ([^|]+?) \(ODE: ([^)]+)\)", text)
+    assert m, "the README's item-3 row moved"
+    pairs = [p.split(" at ") for p in m.group(1).split(", ")]
+    r = json.loads((ROOT / "plots" / "capacity-classical-async" / "basins.json").read_text())["capacity"]
+    by_load = dict(zip([round(x, 2) for x in r["loads"]], r["retrieved"]))
+    ode = dict(zip([round(x, 2) for x in r["compare"]["loads"]], r["compare"]["retrieved"]))
+    assert [float(v) for v, _ in pairs] == [round(by_load[float(lo)], 2) for _, lo in pairs]
+    assert [float(v) for v in m.group(2).split(", ")] == [round(ode[float(lo)], 2) for _, lo in pairs]
+
+
+def test_readme_items_4_and_6_are_the_shipped_ones():
+    import json
+
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"K at 1% bit errors: (\d+), (\d+), (\d+) — slope \*\*([\d.]+)\*\*", text)
+    r = json.loads((ROOT / "plots" / "dense-capacity-scaling" / "basins.json").read_text())["capacity"]
+    assert m and [int(x) for x in m.groups()[:3]] == [round(k) for k in r["critical_K"]]
+    assert float(m.group(4)) == round(r["scaling_exponent"], 2)
+    m = re.search(
+        r"every tested pattern a fixed point up to K = (\d+) \((\d+) starts, from (\d+) pattern sets there\); (\d+)% at K = (\d+)",
+        text,
+    )
+    r = json.loads((ROOT / "plots" / "mceliece-capacity" / "basins.json").read_text())["capacity"]
+    exact = dict(zip(r["K"], r["exact"]))
+    k, starts, sets, pct, k2 = (int(x) for x in m.groups())
+    assert max(K for K in r["K"] if all(exact[j] == 1.0 for j in r["K"] if j <= K)) == k
+    assert r["starts"][r["K"].index(k)] == starts and r["realisations"][r["K"].index(k)] == sets
+    assert round(100 * exact[k2]) == pct
+
+
+def test_readme_one_step_error_is_the_shipped_one():
+    import json
+
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"bit-error rate ([\d. /]+) at K/N = ([\d. /]+) \| `Phi\(-sqrt\(N/K\)\)` = ([\d. /]+) \|", text)
+    assert m, "the README's item-2 row moved"
+    got, loads, theory = ([float(x) for x in g.split(" / ")] for g in m.groups())
+    r = json.loads((ROOT / "plots" / "one-step-error" / "basins.json").read_text())["capacity"]
+    at = {round(lo, 3): i for i, lo in enumerate(r["loads"])}
+    assert got == [round(r["bit_error"][at[lo]], 4) for lo in loads]
+    assert theory == [round(r["one_step_theory"][at[lo]], 4) for lo in loads]
+    m = re.search(
+        r"0\.138 is (\d+)% below `Phi\(-sqrt\(N/K\)\)` at N = 1000 \(([\d.]+), 95% interval\n  ([\d.]+)–([\d.]+)", text
+    )
+    i = at[0.138]
+    assert m and int(m.group(1)) == round(100 * (1 - r["bit_error"][i] / r["one_step_theory"][i]))
+    assert [float(x) for x in m.groups()[1:]] == [round(r["bit_error"][i], 4)] + [
+        round(x, 4) for x in r["bit_error_interval"][i]
+    ]
+
+
+def test_readme_finite_size_estimate_is_the_shipped_one_and_meets_the_target():
+    import json
+
+    text = (ROOT / "README.md").read_text()
+    m = re.search(
+        r"crossing of N = (\d+) and (\d+) at\n\*\*([\d.]+)\*\* \(95% interval ([\d.]+)–([\d.]+)\).*?The smaller pairs cross at ([\d.]+) and ([\d.]+)",
+        text,
+        flags=re.S,
+    )
+    assert m, "the README's finite-size sentence moved"
+    fs = json.loads((ROOT / "plots" / "capacity-finite-size" / "basins.json").read_text())["capacity"]["finite_size"]
+    assert [int(m.group(1)), int(m.group(2))] == fs["N"][-2:]
+    assert [float(x) for x in m.groups()[2:5]] == [round(fs["estimate"], 3)] + [round(x, 3) for x in fs["interval"]]
+    assert [float(x) for x in m.groups()[5:]] == [round(c["load"], 3) for c in fs["crossings"][:2]]
+    assert abs(fs["estimate"] - 0.138) <= 0.01  # the target

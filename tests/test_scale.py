@@ -128,8 +128,10 @@ def test_bench_quick_writes_its_table_and_json(tmp_path, capsys):
     (case,) = r["cases"]
     h = case["hopdyn"]
     assert case["name"] == "seed-dam" and h["error"] < 1e-4 and h["same_fixed_point_as_reference"] == 1.0
-    for k in ("euler_scan", "euler_scan_trajectory", "python_loop", "solve_ivp"):
+    for k in ("diffrax", "euler_scan", "euler_scan_trajectory", "python_loop", "solve_ivp"):
         assert case["baselines"][k]["ratio"] > 0
+    d = case["baselines"]["diffrax"]  # the hand-written Diffrax solve reaches the same end states
+    assert d["same_end_states"] == 1.0 and d["steady"] == case["batch"] and d["steps_max"] > 0
     # Euler that only has to reach the end state needs far fewer, far longer steps
     # than Euler that follows the trajectory as closely as hopdyn does
     b = case["baselines"]
@@ -167,3 +169,32 @@ def test_bench_euler_tuning_rejects_a_diverged_run():
 def test_bench_rejects_an_unknown_case(capsys):
     assert main(["bench", "--cases", "warp"]) == 2
     assert "--cases: unknown case 'warp'" in capsys.readouterr().err
+
+
+def test_bench_measures_the_peak_beside_each_case_and_flags_a_fraction_above_it():
+    """The matmul peak is sampled interleaved with the case's repeats (best of
+    them); a GFLOP/s above it is a measurement fault, reported as such and not
+    as a fraction of the peak (a busy machine once showed 178%)."""
+    from hopdyn.bench import harness as _bench
+
+    (net, x0), opts, fpe = (
+        _bench.seed_dam("float32")[:2],
+        dict(t1=100.0, rtol=1e-6, atol=1e-8, stiff=False),
+        6 * 100 * 30,
+    )
+    calls = []
+
+    def slow_peak():
+        calls.append(1)
+        return 1e-9  # a peak no solve can be below: every fraction would be above 1
+
+    r = _bench.run_case(
+        "seed-dam", net, x0, flops_per_eval=fpe, peak=slow_peak, baselines=(), log=lambda *a: None, **opts
+    )
+    h = r["hopdyn"]
+    assert len(calls) >= 2 and h["matmul_peak_samples"] == len(calls)  # sampled beside the repeats
+    assert h["fraction_of_matmul_peak"] is None and "above the matmul peak" in h["measurement_fault"]
+    r = _bench.run_case(
+        "seed-dam", net, x0, flops_per_eval=fpe, peak=lambda: 1e9, baselines=(), log=lambda *a: None, **opts
+    )
+    assert 0 < r["hopdyn"]["fraction_of_matmul_peak"] < 1 and "measurement_fault" not in r["hopdyn"]

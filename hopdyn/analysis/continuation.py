@@ -287,10 +287,10 @@ def report(values: list, summaries: list[dict], distance: float = 0.1, min_overl
     census = []
     for s in summaries:  # the share of starts by kind of attractor (negated patterns: ghosts)
         kinds = {a["label"]: a["kind"] for a in s["attractors"]}
-        row = dict.fromkeys(KINDS, 0.0)
+        row = dict.fromkeys(KINDS, 0)
         for lab, n in zip(*np.unique(s["labels"], return_counts=True)):
-            row[kinds.get(int(lab), "undecided")] += n / s["samples"]
-        census.append(row)
+            row[kinds.get(int(lab), "undecided")] += int(n)
+        census.append({k: n / s["samples"] for k, n in row.items()})
     events = []
     for i in range(1, len(values)):
         appear = [a["id"] for a in attractors if a["present"][i] and not a["present"][i - 1]]
