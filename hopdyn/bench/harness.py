@@ -25,11 +25,10 @@ energy's gradient) against the machine's measured matrix-multiply rate.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import os
 import platform
 import time
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
