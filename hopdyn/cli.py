@@ -36,6 +36,11 @@ def _enable_x64():
     # Networks are cast to the scenario's dtype explicitly, so enabling x64
     # only makes float64 scenarios possible; float32 ones stay float32.
     jax.config.update("jax_enable_x64", True)
+    # verify's and the analyses' own programs multiply at the precision the solves
+    # use (JAX's default on NVIDIA GPUs is TF32 for float32; see solvers.compile)
+    from .solvers.compile import MATMUL_PRECISION
+
+    jax.config.update("jax_default_matmul_precision", MATMUL_PRECISION)
 
 
 # ------------------------------------------------------------------ run
@@ -685,8 +690,8 @@ def cmd_bench(args) -> int:
     from .core.io import write_json
 
     _enable_x64()
-    known = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling", "latency", "continuation")
-    apart = ("latency", "continuation")  # measured in new processes, not solver cases
+    known = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling", "latency", "continuation", "refill")
+    apart = ("latency", "continuation", "refill")  # measured apart from the solver cases
     cases = tuple(c.strip() for c in args.cases.split(",")) if args.cases else None
     bad = [c for c in cases or () if c not in known]
     if bad:
@@ -712,6 +717,10 @@ def cmd_bench(args) -> int:
             "hopdyn": __version__,
             "mode": "quick" if args.quick else "full",
         }
+    if cases is None or "refill" in cases:
+        from .bench.refill import refill_bench
+
+        report["refill"] = refill_bench(quick=args.quick, log=log)
     if cases is not None and "continuation" in cases:  # ~20 minutes: only when asked for
         from .bench.continuation import continuation_bench
 
@@ -742,6 +751,10 @@ def bench_table(r: dict) -> str:
         from .bench.latency import latency_table
 
         parts.append(latency_table(r["latency"]))
+    if "refill" in r:
+        from .bench.refill import refill_table
+
+        parts.append(refill_table(r["refill"]))
     if "continuation" in r:
         from .bench.continuation import continuation_table
 
@@ -862,7 +875,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument(
                 "--cases",
                 metavar="A,B",
-                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency, continuation "
+                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency, refill, continuation "
                 "(latency: seconds per command, cold and warm; continuation: the 1000-unit, 10^4-start, 20-value "
                 "target, only when named; bench.json keeps the parts not run)",
             )

@@ -84,6 +84,7 @@ def solve_ensemble(
     on_chunk: Callable[[int, int], None] | None = None,
     wait_seconds: float = 86400.0,
     log: Callable[[str], None] | None = None,
+    refill: bool | None = None,
 ) -> dict[str, np.ndarray] | None:
     """Solve every start (``starts``: ``{layer: (M, *shape)}``; the other layers
     start from ``base``, unbatched, default zero) in chunks of one compiled,
@@ -136,7 +137,7 @@ def solve_ensemble(
             os.makedirs(folder, exist_ok=True)
             write_json(manifest, {"fingerprint": fp, "chunk": chunk, "total": total, "chunks": n_chunks})
 
-    def solve_chunk(i: int) -> dict:
+    def solve_chunk(i: int, with_steps: bool = False):
         n = min(chunk, total - i * chunk)
         x0 = {k: np.broadcast_to(v, (chunk,) + v.shape) for k, v in base.items()}
         for k, v in starts.items():
@@ -155,7 +156,7 @@ def solve_ensemble(
             arrays[f"x_end/{k}"] = np.asarray(v)[:n]
         if folder is not None:
             _write_chunk(os.path.join(folder, f"chunk_{i:05d}.npz"), i, fp, arrays)
-        return arrays
+        return (arrays, np.asarray(tr.n_steps)[:n]) if with_steps else arrays
 
     def saved(i: int) -> dict | None:
         """Chunk ``i`` from the folder if it is there and sound (else ``None``, said why)."""
@@ -168,14 +169,43 @@ def solve_ensemble(
             os.unlink(path)
         return arrays
 
+    from ..solvers import slots as S
     from ..solvers.sharding import my_chunks
 
     parts = {}
-    for i in my_chunks(n_chunks):
+    mine = list(my_chunks(n_chunks))
+    todo = []
+    for i in mine:
         got = saved(i) if folder is not None else None
-        parts[i] = got if got is not None else solve_chunk(i)
+        if got is not None:
+            parts[i] = got
+            if on_chunk:
+                on_chunk(len(parts), n_chunks)
+        else:
+            todo.append(i)
+    use = refill if refill is not None else False
+    if refill is None and S.supported(settings, network) and len(todo) > 1:
+        # auto: the first chunk in lock-step; slots for the rest when its steps spread
+        i = todo.pop(0)
+        parts[i], steps = solve_chunk(i, with_steps=True)
+        use = float(np.max(steps)) >= REFILL_SPREAD * max(1.0, float(np.median(steps)))
+        say(
+            f"steps per start in chunk {i}: median {np.median(steps):.0f}, max {np.max(steps)}: "
+            + ("refilling slots for the rest" if use else "lock-step chunks")
+        )
         if on_chunk:
-            on_chunk(i + 1, n_chunks)
+            on_chunk(len(parts), n_chunks)
+    if use and todo and S.supported(settings, network):
+        parts.update(
+            _solve_refilled(
+                network, starts, base, settings, chunk, todo, total, folder, fp, on_chunk, n_chunks, len(parts)
+            )
+        )
+        todo = []
+    for i in todo:
+        parts[i] = solve_chunk(i)
+        if on_chunk:
+            on_chunk(len(parts), n_chunks)
     if not lead:
         return None  # process 0 gathers the chunks
     if folder is not None:
@@ -185,6 +215,46 @@ def solve_ensemble(
                 parts[i] = saved(i) or solve_chunk(i)
     keys = list(parts[0])
     return {k: np.concatenate([parts[i][k] for i in range(n_chunks)]) for k in keys}
+
+
+REFILL_SPREAD = 2.0
+"""``refill=None`` (auto) refills slots when the first chunk's slowest start
+took at least this many times the median steps."""
+
+
+def _solve_refilled(network, starts, base, settings, chunk, todo, total, folder, fp, on_chunk, n_chunks, done_before):
+    """The chunks ``todo`` solved in ``chunk`` slots that are refilled as starts
+    finish (``solvers.slots``); each chunk's arrays are written (and reported)
+    as soon as all its starts are done, as the lock-step path does."""
+    from ..solvers.slots import solve_in_slots
+
+    members = np.concatenate([np.arange(i * chunk, min(total, (i + 1) * chunk)) for i in todo])
+    net = network.astype(settings.dtype or network.dtype)
+    x0 = {k: np.broadcast_to(v, (len(members),) + v.shape) for k, v in base.items()}
+    x0.update({k: np.asarray(v)[members] for k, v in starts.items()})
+    x0 = {k: np.asarray(v) for k, v in net.init_state(x0).items()}
+    owner = np.repeat(np.arange(len(todo)), [min(total, (i + 1) * chunk) - i * chunk for i in todo])
+    left = {j: int(np.sum(owner == j)) for j in range(len(todo))}
+    parts = {}
+
+    def arrays_of(rows, out):
+        a = {"status": out["status"][rows], "t_final": out["t_final"][rows], "energy_end": out["energy_end"][rows]}
+        a.update({k: v[rows] for k, v in out.items() if k.startswith("x_end/")})
+        return a
+
+    def on_done(ended, out):
+        for j in np.unique(owner[ended]):
+            left[j] -= int(np.sum(owner[ended] == j))
+            if left[j] == 0:
+                i = todo[j]
+                parts[i] = arrays_of(np.flatnonzero(owner == j), out)
+                if folder is not None:
+                    _write_chunk(os.path.join(folder, f"chunk_{i:05d}.npz"), i, fp, parts[i])
+                if on_chunk:
+                    on_chunk(done_before + len(parts), n_chunks)
+
+    solve_in_slots(net, x0, settings, chunk, on_done=on_done)
+    return parts
 
 
 def _auto_once(network, starts, base, settings, say) -> SolveSettings:
@@ -504,6 +574,7 @@ def basins(
     on_chunk: Callable[[int, int], None] | None = None,
     classify: int = 32,
     log: Callable[[str], None] | None = None,
+    refill: bool | None = None,
 ) -> Basins | None:
     """Where the trajectories of ``network`` from an ensemble of initial states end.
 
@@ -518,6 +589,9 @@ def basins(
       ``folder``: where chunks are kept so that ``resume=True`` continues an
       interrupted study; ``on_chunk(done, total)`` reports progress and
       ``log(message)`` says what a resume found (a damaged chunk solved again).
+    - ``refill``: solve in slots refilled as starts finish (``solvers.slots``)
+      instead of lock-step chunks; ``None`` (auto) decides after the first
+      chunk, from how far its steps spread.
     The report counts the starts by how their solve ended (``outcomes``), with
     ``failed`` (NaN, divergence) and ``max_steps`` apart from ``undecided`` (no
     steady state, whatever the reason).
@@ -541,7 +615,9 @@ def basins(
                 f"rows of {patterns.shape[1]} values do not fit layer {layer!r} of {network.neurons[layer].size} units",
                 ("patterns",),
             )
-    res = solve_ensemble(network, {**starts, layer: x0}, base, settings, chunk, folder, resume, on_chunk, log=log)
+    res = solve_ensemble(
+        network, {**starts, layer: x0}, base, settings, chunk, folder, resume, on_chunk, log=log, refill=refill
+    )
     if res is None:
         return None
     x_end = {k[len("x_end/") :]: v for k, v in res.items() if k.startswith("x_end/")}

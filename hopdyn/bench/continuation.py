@@ -33,6 +33,7 @@ print(json.dumps({"code": code, "seconds": time.perf_counter() - start,
 def _one(units: int, starts: int, values: int, chunk: int, folder: str) -> dict:
     sets = [
         f"patterns.X.random.shape=[12,{units}]",
+        f"neurons.v.shape=[{units}]",
         f"patterns.X.random.norm={units**0.5:g}",  # the same overlaps per unit as the shipped study
         f"basins.ensemble.random.samples={starts}",
         f"basins.chunk={chunk}",
@@ -47,6 +48,8 @@ def _one(units: int, starts: int, values: int, chunk: int, folder: str) -> dict:
     if done.returncode != 0:
         return {"error": (done.stderr or done.stdout).strip().splitlines()[-1:]}
     probe = json.loads(done.stdout.strip().splitlines()[-1])
+    if probe["code"] != 0:
+        return {"error": (done.stderr or "exit code {}".format(probe["code"])).strip().splitlines()[-1:]}
     with open(os.path.join(folder, "continuation.json")) as f:
         r = json.load(f)
     return {

@@ -622,7 +622,7 @@ SIZES = {
 def bench(quick: bool = False, cases: tuple | None = None, dtype: str = "float32", log=print) -> dict:
     """The benchmark suite; returns what ``bench.json`` holds."""
     size = SIZES["quick" if quick else "full"]
-    K, D, B = size["K"], size["D"], size["B"]
+    K, D, B = size["K"], size["D"], int(os.environ.get("HOPDYN_BENCH_BATCH", size["B"]))  # the GPU script sets it
     report = {"machine": machine(), "dtype": dtype, "mode": "quick" if quick else "full"}
     peak = matmul_peak(dtype, 1024 if quick else 2048)
     report["matmul_peak_gflops"] = peak

@@ -303,6 +303,11 @@ class BasinsSpec(_Model):
         5, description="largest odd number of patterns in a sign mixture"
     )
     chunk: Size | None = Field(None, description="trajectories per compiled solve (default: chosen to bound memory)")
+    refill: Literal["auto"] | bool = Field(
+        "auto",
+        description="solve in chunk-sized slots refilled as starts finish (true), in lock-step chunks (false), or "
+        "decide from the first chunk's spread of steps (auto)",
+    )
     binarize: bool = Field(False, description="compare sign(activation) with the patterns (binary networks)")
 
 

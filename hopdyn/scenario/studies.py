@@ -180,6 +180,7 @@ def run_basins(
             mixtures=spec.mixtures,
             binarize=spec.binarize,
             chunk=spec.chunk,
+            refill=None if spec.refill == "auto" else spec.refill,
             folder=folder or os.path.join(out, "basins.partial"),
             resume=resume,
             on_chunk=on_chunk,

@@ -30,6 +30,12 @@ import jax.numpy as jnp
 from ..core.progress import phase
 
 _COMPILED: OrderedDict = OrderedDict()
+MATMUL_PRECISION = os.environ.get("HOPDYN_MATMUL_PRECISION", "highest")
+"""The precision of matrix products in hopdyn's compiled programs: ``highest``
+(true float32/float64 products).  JAX's default on NVIDIA GPUs multiplies
+float32 matrices in TF32 (10-bit mantissa), which moves end states and energy
+checks by ~1e-3 relative; ``HOPDYN_MATMUL_PRECISION=default`` restores it (the
+bench then measures the faster, less exact products)."""
 _CACHE_SIZE = 32
 OFF = ("0", "off", "false", "no", "none")
 
@@ -126,7 +132,7 @@ def compiled(fn, *args, what: str = "the solve"):
         _COMPILED.move_to_end(key)
         return _COMPILED[key], 0.0
     start = time.perf_counter()
-    with phase(f"compiling {what}"), _errors_as_nan():
+    with phase(f"compiling {what}"), _errors_as_nan(), jax.default_matmul_precision(MATMUL_PRECISION):
         out, source = _stored(fn, args, treedef, static, leaves)
         if out is None:
             out = fn.lower(*args).compile()

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The device check, for a session lent a GPU: run once, from the repository root,
+# on the device machine (the `device` tool's `run`), with JAX's CUDA wheels.
+# It installs hopdyn with jax[cuda12], runs the GPU-relevant tests (solves,
+# verdicts in float32 and float64, slots, the float32 matmul precision), then
+# `hopdyn bench` (solver cases, refill) with batches up to 65,536, and leaves
+# bench.json and the logs in $OUT (or ./gpu-out).
+set -uo pipefail
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+python3 -m venv .gpu-venv && . .gpu-venv/bin/activate
+pip install --quiet --upgrade pip
+pip install --quiet -e ".[test]" "jax[cuda12]" 2>&1 | tail -2
+python - <<'PY' | tee "$OUT/device.txt"
+import jax, jax.numpy as jnp
+print(jax.devices())
+# TF32: JAX's default float32 matmul on NVIDIA; hopdyn compiles at "highest"
+a = jax.random.normal(jax.random.PRNGKey(0), (1024, 1024), jnp.float32)
+exact = (a.astype(jnp.float64) if jax.config.jax_enable_x64 else a) @ a
+for p in ("default", "highest"):
+    with jax.default_matmul_precision(p):
+        got = a @ a
+    print(p, float(jnp.max(jnp.abs(got - exact)) / jnp.max(jnp.abs(exact))))
+PY
+export MPLBACKEND=Agg
+timeout 900 python -m pytest -q -x tests/test_solve.py tests/test_verify.py tests/test_slots.py tests/test_etd.py tests/test_rkc.py \
+  2>&1 | tail -15 | tee "$OUT/tests.txt"
+for B in 1024 8192 65536; do
+  HOPDYN_BENCH_BATCH=$B timeout 1200 hopdyn bench --cases dense,dense-stiff,refill --out "$OUT/bench-$B" 2>&1 | tail -30 | tee "$OUT/bench-$B.txt"
+done
+HOPDYN_MATMUL_PRECISION=default timeout 600 hopdyn bench --cases dense --out "$OUT/bench-tf32" 2>&1 | tail -12 | tee "$OUT/bench-tf32.txt"
