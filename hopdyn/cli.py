@@ -704,9 +704,17 @@ def cmd_bench(args) -> int:
     if solver_cases is None or solver_cases:
         from .bench import harness as _bench
 
-        for key in ("cases", "stiff_default_controller", "scaling"):
-            report.pop(key, None)
-        report.update(_bench.bench(quick=args.quick, cases=solver_cases, dtype=args.dtype, log=log))
+        kept = {c["name"]: c for c in report.pop("cases", [])}
+        new = _bench.bench(quick=args.quick, cases=solver_cases, dtype=args.dtype, log=log)
+        for c in new.pop("cases", []):  # a case run again replaces its row; the others stay
+            kept[c["name"]] = c
+        if solver_cases is None or "dense-stiff" in solver_cases:
+            report.pop("stiff_default_controller", None)
+        if solver_cases is None or "scaling" in solver_cases:
+            report.pop("scaling", None)
+        report.update(new)
+        order = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0")
+        report["cases"] = sorted(kept.values(), key=lambda c: order.index(c["name"]) if c["name"] in order else 99)
     if cases is None or "latency" in cases:
         from . import __version__
         from .bench.latency import OWN, latency

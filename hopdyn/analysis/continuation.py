@@ -383,7 +383,7 @@ def continuation(
 
     def solve(i: int) -> dict:
         net = at(i)
-        b = basins(net, starts, layer=layer, **basins_options)
+        b = basins(net, starts, layer=layer, **{"classify": 0, **basins_options})
         return summarise(b, layer, patterns, program(net, starts, basins_options.get("settings")))
 
     identity = ""

@@ -154,7 +154,13 @@ def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray, dict,
 
 
 def run_basins(
-    built: Built, out: str, resume: bool = False, on_chunk=None, log=None, folder: str | None = None
+    built: Built,
+    out: str,
+    resume: bool = False,
+    on_chunk=None,
+    log=None,
+    folder: str | None = None,
+    classify: int = 32,
 ) -> tuple[dict, dict]:
     """The ``basins:`` section: its ensemble through ``hd.basins``, plus the
     retrieval curve and where each attractor sits on a grid's plane.  Returns
@@ -181,6 +187,7 @@ def run_basins(
             binarize=spec.binarize,
             chunk=spec.chunk,
             refill=None if spec.refill == "auto" else spec.refill,
+            classify=classify,
             folder=folder or os.path.join(out, "basins.partial"),
             resume=resume,
             on_chunk=on_chunk,
@@ -282,7 +289,10 @@ def run_continuation(
     def solve(i: int) -> dict:
         one = build(scenarios[i], path)
         layer, _, patterns = basin_target(one)
-        rep, arrays = run_basins(one, out, resume, log=log, folder=os.path.join(folder, f"value_{i:04d}.basins"))
+        # no stability analysis per value: continuation.json does not report it, and on large
+        # networks it costs more than the ensemble (a dense Jacobian per attractor)
+        where = os.path.join(folder, f"value_{i:04d}.basins")
+        rep, arrays = run_basins(one, out, resume, log=log, folder=where, classify=0)
         key = C.program(one.network, {layer: arrays[f"x0/{layer}"]}, one.settings)
         return C.summarise(Basins(rep, arrays), layer, patterns, key)
 

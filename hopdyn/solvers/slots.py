@@ -152,9 +152,14 @@ def _round(
 ):
     """Refill the ``fresh`` slots from ``y0``, then advance every busy slot up to
     ``n`` steps (fewer when all have finished)."""
-    init = jax.vmap(lambda y: _init(network, y, p, method, initial_dt))(y0)
-    pick = lambda a, b: jnp.where(fresh.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)  # noqa: E731
-    slots = jax.tree.map(pick, init, slots)
+
+    def refill(slots):
+        init = jax.vmap(lambda y: _init(network, y, p, method, initial_dt))(y0)
+        pick = lambda a, b: jnp.where(fresh.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)  # noqa: E731
+        return jax.tree.map(pick, init, slots)
+
+    # the initial steps (two field evaluations and the solver's first) only when a slot was refilled
+    slots = jax.lax.cond(jnp.any(fresh), refill, lambda s: s, slots)
     floor = p.t1
     for _ in range(100):
         floor = eqxi.prevbefore(floor)
