@@ -66,6 +66,16 @@ def verify_scenario(built: Built, traj) -> dict:
 
 
 # ------------------------------------------------------------------ basins
+def _scenario_error(built: Built, e: AnalysisError, section: str, what: str) -> ScenarioError:
+    """An analysis error as the scenario's: a refused resume names ``--resume``,
+    the rest their key under ``section``."""
+    if e.location == ("resume",):
+        return ScenarioError(
+            built.file, "--resume", f"the scenario or {what} changed since the interrupted run; run without --resume"
+        )
+    return ScenarioError.at(built.file, e, section)
+
+
 def basin_target(built: Built) -> tuple[str, str | None, np.ndarray | None]:
     """(layer, pattern name, patterns) of the basins section, with the layer and
     patterns inferred like ``verify`` does when not given."""
@@ -194,13 +204,7 @@ def run_basins(
             log=log,
         )
     except AnalysisError as e:
-        if e.location == ("resume",):
-            raise ScenarioError(
-                built.file,
-                "--resume",
-                "the scenario or ensemble changed since the interrupted run; run without --resume",
-            ) from None
-        raise ScenarioError.at(built.file, e, "basins") from None
+        raise _scenario_error(built, e, "basins", "ensemble") from None
     if res is None:  # not process 0 of a distributed run: its chunks are written
         return None, None
     report = {"scenario": built.scenario.name, **res.report}
@@ -301,13 +305,7 @@ def run_continuation(
             len(values), solve, folder=folder, resume=resume, identity=identity, on_value=on_value, log=log
         )
     except AnalysisError as e:
-        if e.location == ("resume",):
-            raise ScenarioError(
-                built.file,
-                "--resume",
-                "the scenario or continuation changed since the interrupted run; run without --resume",
-            ) from None
-        raise ScenarioError.at(built.file, e, "continuation") from None
+        raise _scenario_error(built, e, "continuation", "continuation") from None
     ids, _ = C.match(summaries, spec.distance, spec.min_overlap)
     layer, pname, _ = basin_target(built)
     report = {

@@ -69,19 +69,54 @@ def _field(t, y: State, net: Network) -> State:
     return net.vector_field(y)
 
 
-def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
-    method = get_method(cfg.method)
-    term = dfx.ODETerm(lambda t, y, net: _field(t, y, net))
+def stop_test(network: Network, p: _Params, steady: bool):
+    """``done(y, f)``: end the solve on trouble or (when ``steady``) at a steady
+    state.  Shared by ``simulate`` and the slot solver (``slots.py``)."""
 
     def done(y, f):
-        """End the solve: trouble, or (when asked) a steady state."""
         bad = _trouble(y, f, p)
-        if cfg.steady:
+        if steady:
             # tau_a dx_a/dt (the energy gradient): how far each layer moves per
             # time constant, comparable across layers with different tau.
             g = {a: f[a] * n.tau for a, n in network.neurons.items()}
             return bad | (rms(g) < p.ss_atol + p.ss_rtol * rms(y))
         return bad
+
+    return done
+
+
+def params(s: SolveSettings, dtype, pcoeff=None, icoeff=None, dtmax=None, rho=0.0, ts=()) -> _Params:
+    """The numbers of a solve as arrays of ``dtype`` (so a new value never
+    recompiles); ``pcoeff``/``icoeff``/``dtmax``: the controller's, after
+    ``method: auto`` (default: the settings')."""
+    arr = lambda v: cast(v, dtype)  # noqa: E731
+    steady = s.steady
+    pcoeff, icoeff = (s.pcoeff if pcoeff is None else pcoeff), (s.icoeff if icoeff is None else icoeff)
+    dtmax = s.dtmax if dtmax is None else dtmax
+    return _Params(
+        t0=arr(s.t0),
+        t1=arr(s.t1),
+        dt=arr(s.dt if s.dt is not None else 0.0),
+        rtol=arr(s.rtol),
+        atol=arr(s.atol),
+        pcoeff=arr(0.0 if pcoeff is None else pcoeff),
+        icoeff=arr(1.0 if icoeff is None else icoeff),
+        dcoeff=arr(s.dcoeff),
+        ss_rtol=arr(steady.rtol if steady else 0.0),
+        ss_atol=arr(steady.atol if steady else 0.0),
+        divergence=arr(s.divergence),
+        dtmin=arr(s.dtmin if s.dtmin is not None else 1e-10 * (s.t1 - s.t0)),
+        dtmax=arr(dtmax if dtmax is not None else np.inf),
+        rho=arr(rho),
+        ts=arr(ts),
+    )
+
+
+def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
+    method = get_method(cfg.method)
+    term = dfx.ODETerm(lambda t, y, net: _field(t, y, net))
+
+    done = stop_test(network, p, cfg.steady)
 
     solver = method.make(network, p)
     if method.fsal is not None:  # the solver has f(y1) already: test it, no extra evaluation
@@ -274,24 +309,7 @@ def simulate(
         rho = spectral_radius(network, jax.tree.map(lambda a: a[0], x0) if batched else x0)
     if rho is None or not np.isfinite(rho):
         rho = 0.0
-    arr = lambda v: cast(v, dtype)  # noqa: E731
-    p = _Params(
-        t0=arr(s.t0),
-        t1=arr(s.t1),
-        dt=arr(s.dt if s.dt is not None else 0.0),
-        rtol=arr(s.rtol),
-        atol=arr(s.atol),
-        pcoeff=arr(pcoeff),
-        icoeff=arr(icoeff),
-        dcoeff=arr(s.dcoeff),
-        ss_rtol=arr(steady.rtol if steady else 0.0),
-        ss_atol=arr(steady.atol if steady else 0.0),
-        divergence=arr(s.divergence),
-        dtmin=arr(s.dtmin if s.dtmin is not None else 1e-10 * (s.t1 - s.t0)),
-        dtmax=arr(dtmax if dtmax is not None else np.inf),
-        rho=arr(rho),
-        ts=arr(ts),
-    )
+    p = params(s, dtype, pcoeff, icoeff, dtmax, rho, ts)
     cfg = _Static(method=method, max_steps=int(s.max_steps), steady=steady is not None, initial_dt=s.dt is not None)
     args = (network, x0, p, cfg, batched)
     shape = f", batch {network.batch_size(x0)}" if batched else ""

@@ -28,10 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from ..model.network import Network, all_finite, cast, max_abs, rms
+from ..model.network import Network, all_finite, max_abs
 from .compile import compiled
 from .registry import AUTO, get_method
 from .settings import SolveSettings
+from .simulate import _Params, params, stop_test
 from .stopping import FieldStop, StopController
 from .trajectory import FAILED, HORIZON, MAX_STEPS, STEADY_STATE
 
@@ -53,23 +54,6 @@ def supported(settings: SolveSettings, network: Network | None = None) -> bool:
     return ok
 
 
-class _P(NamedTuple):
-    t0: Array
-    t1: Array
-    rtol: Array
-    atol: Array
-    pcoeff: Array
-    icoeff: Array
-    dcoeff: Array
-    ss_rtol: Array
-    ss_atol: Array
-    divergence: Array
-    dtmin: Array
-    dtmax: Array
-    rho: Array
-    dt: Array
-
-
 class _Slot(NamedTuple):
     tprev: Array
     tnext: Array
@@ -82,16 +66,10 @@ class _Slot(NamedTuple):
     bad: Array
 
 
-def _parts(network: Network, p: _P, method: str):
+def _parts(network: Network, p: _Params, method: str):
     m = get_method(method)
     term = dfx.ODETerm(lambda t, y, net: net.vector_field(y))
-
-    def stop(y, f):
-        bad = ~all_finite(y) | ~all_finite(f) | (max_abs(y) > p.divergence)
-        g = {a: f[a] * n.tau for a, n in network.neurons.items()}
-        return bad | (rms(g) < p.ss_atol + p.ss_rtol * rms(y))
-
-    solver = FieldStop(m.make(network, p), m.fsal, stop)
+    solver = FieldStop(m.make(network, p), m.fsal, stop_test(network, p, True))
     controller = StopController(
         rtol=p.rtol, atol=p.atol, pcoeff=p.pcoeff, icoeff=p.icoeff, dcoeff=p.dcoeff,
         dtmin=p.dtmin, dtmax=p.dtmax, force_dtmin=False,
@@ -99,7 +77,7 @@ def _parts(network: Network, p: _P, method: str):
     return term, solver, controller
 
 
-def _init(network: Network, y0: dict, p: _P, method: str, initial_dt: bool = False) -> _Slot:
+def _init(network: Network, y0: dict, p: _Params, method: str, initial_dt: bool = False) -> _Slot:
     term, solver, controller = _parts(network, p, method)
     dt0 = p.dt if initial_dt else None
     tnext, cstate = controller.init(term, p.t0, p.t1, y0, dt0, network, solver.func, solver.error_order(term))
@@ -109,7 +87,7 @@ def _init(network: Network, y0: dict, p: _P, method: str, initial_dt: bool = Fal
     return _Slot(p.t0, tnext, y0, sstate, cstate, jnp.asarray(False), zero, zero, jnp.asarray(False))
 
 
-def _step(network: Network, s: _Slot, p: _P, floor: Array, method: str, max_steps: int) -> _Slot:
+def _step(network: Network, s: _Slot, p: _Params, floor: Array, method: str, max_steps: int) -> _Slot:
     """One step of one slot (a finished slot is returned unchanged); ``floor``:
     100 ULPs below t1, within which a step ends at t1 (as in ``diffeqsolve``)."""
     term, solver, controller = _parts(network, p, method)
@@ -144,7 +122,7 @@ def _round(
     slots: _Slot,
     fresh: Array,
     y0: dict,
-    p: _P,
+    p: _Params,
     n: Array,
     method: str,
     max_steps: int,
@@ -200,18 +178,11 @@ def solve_in_slots(
     M = len(next(iter(x0.values())))
     slots = int(max(1, min(slots, M)))
     s = settings
-    arr = lambda v: cast(v, dtype)  # noqa: E731
-    p = _P(
-        t0=arr(s.t0), t1=arr(s.t1), rtol=arr(s.rtol), atol=arr(s.atol),
-        pcoeff=arr(0.0 if s.pcoeff is None else s.pcoeff), icoeff=arr(1.0 if s.icoeff is None else s.icoeff),
-        dcoeff=arr(s.dcoeff), ss_rtol=arr(s.steady.rtol), ss_atol=arr(s.steady.atol),
-        divergence=arr(s.divergence), dtmin=arr(s.dtmin if s.dtmin is not None else 1e-10 * (s.t1 - s.t0)),
-        dtmax=arr(s.dtmax if s.dtmax is not None else np.inf), rho=arr(0.0), dt=arr(s.dt if s.dt is not None else 0.0),
-    )  # fmt: skip
+    p = params(s, dtype)
     if s.method == "rkc":
         from .stiffness import spectral_radius
 
-        p = p._replace(rho=arr(spectral_radius(network, {k: jnp.asarray(v[0], dtype) for k, v in x0.items()})))
+        p = params(s, dtype, rho=spectral_radius(network, {k: jnp.asarray(v[0], dtype) for k, v in x0.items()}))
     host = {k: np.asarray(v, dtype) for k, v in x0.items()}
     first = {k: jnp.asarray(v[:slots]) for k, v in host.items()}
     dyn, stat = eqx.partition(network, eqx.is_array)
