@@ -102,6 +102,7 @@ _LAZY = {
     "SteadyState": (".solvers.settings", "SteadyState"),
     "save_times": (".solvers.settings", "save_times"),
     "simulate": (".solvers.simulate", "simulate"),
+    "equilibrium": (".solvers.equilibrium", "equilibrium"),
     "STATUSES": (".solvers.trajectory", "STATUSES"),
     "Trajectory": (".solvers.trajectory", "Trajectory"),
     "SolverError": (".core.errors", "SettingsError"),  # the name before 0.2
@@ -187,6 +188,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
         unlearn,
         update_orders,
     )
+    from .solvers.equilibrium import equilibrium
     from .solvers.etd import ETDRK4
     from .solvers.registry import METHODS, Method, get_method, method_names
     from .solvers.registry import register as register_method
@@ -297,6 +299,7 @@ __all__ = [
     "scenario_basins",
     "scenario_capacity",
     "simulate",
+    "equilibrium",
     "solve_ensemble",
     "sweep_orders",
     "unlearn",

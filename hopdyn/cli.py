@@ -520,6 +520,91 @@ def cmd_basins(args) -> int:
     return code
 
 
+def cmd_train(args) -> int:
+    import numpy as np
+    import yaml
+
+    from .core.io import atomic_write, write_figure, write_json, write_npz
+    from .core.progress import bar, note, phase
+    from .figures import plots as _plots
+    from .scenario import learning
+    from .scenario.loader import ScenarioError, load
+
+    _enable_x64()
+    path = resolve(args.file)
+    sc, _ = load(path, args.set)
+    file = os.path.basename(path)
+    if sc.training is None:
+        raise ScenarioError(file, "training", "the scenario has no training: section")
+    _, data = load(path, args.set)
+    X, y = learning.load_data(sc, path)  # the data and every key checked before the folder is touched
+    built, out = _prepare(args, "train")
+    t = built.scenario.training
+    code = EXIT_OK
+    with out:
+        learning.check(built, X, y)  # (leaving the folder as it was when a key is wrong)
+        folder = os.path.join(out.path, "training.partial")
+        os.makedirs(folder, exist_ok=True)
+        identity = json.dumps(out.identity, sort_keys=True)
+        with bar(f"training {sc.name}: batches", 0) as counter:
+            step = lambda done, total: (
+                counter.update(done, total) if done == total or done % max(1, total // 40) == 0 else None
+            )  # noqa: E731
+            got = learning.run_training(built, data, folder, args.resume, identity, on_batch=step, log=note)
+        report = got["report"]
+        figures = [("training_curves.png", _plots.training_curves_figure(report, sc.name))]
+        shape = t.image_shape
+        if shape is not None:
+            size = int(np.prod(shape))
+            for name, arr in got["arrays"].items():
+                if name in t.learn and arr.ndim == 2 and arr.shape[1] == size:
+                    figures.append(
+                        (
+                            f"learned_{name}.png",
+                            _plots.images_figure(arr[:40], shape, f"{sc.name}: learned {name} (first 40)"),
+                        )
+                    )
+            if t.loss == "cross_entropy":
+                classes = built.network.neurons[t.readout].size
+                with phase("generating one input per class"):
+                    gen = learning.generate(got["network"], t, classes)
+                got["arrays"]["generated"] = gen
+                figures.append(
+                    (
+                        "generated.png",
+                        _plots.images_figure(
+                            gen,
+                            shape,
+                            f"{sc.name}: the inputs' layer with the label clamped",
+                            [str(k) for k in range(classes)],
+                        ),
+                    )
+                )
+        with phase("writing results"):
+            for name, fig in figures:
+                out.write(name, lambda p, fig=fig: write_figure(p, fig))
+            out.write("trained.npz", lambda p: write_npz(p, got["arrays"]))
+            text = yaml.safe_dump(got["scenario"], sort_keys=False, default_flow_style=None, width=120)
+            out.write("trained.yaml", lambda p: atomic_write(p, lambda f: f.write(text.encode())))
+            out.write("training.json", lambda p: write_json(p, report))
+        _stale(out.commit(), args)
+    if not args.quiet:
+        last = report["epochs"][-1] if report["epochs"] else {}
+        if t.loss == "cross_entropy":
+            print(
+                f"{sc.name}: {len(report['epochs'])} epochs, held-out accuracy {last.get('test_accuracy', float('nan')):.4f} "
+                f"({report['knn_test_accuracy']['k']}-nearest neighbours: {report['knn_test_accuracy']['accuracy']:.4f})"
+            )
+        else:
+            print(
+                f"{sc.name}: {len(report['epochs'])} epochs, held-out hidden error {last.get('test_hidden_error', float('nan')):.4g}"
+            )
+        print(
+            f"  trained.yaml, trained.npz, training.json in {out.path}/ (hopdyn run/verify/basins {out.path}/trained.yaml)"
+        )
+    return code
+
+
 def _print_continuation(r: dict, out: str) -> None:
     from .figures.plots import _continuation_names
 
@@ -690,8 +775,18 @@ def cmd_bench(args) -> int:
     from .core.io import write_json
 
     _enable_x64()
-    known = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling", "latency", "continuation", "refill")
-    apart = ("latency", "continuation", "refill")  # measured apart from the solver cases
+    known = (
+        "seed-dam",
+        "dense",
+        "dense-stiff",
+        "dense-stiff-tau0",
+        "scaling",
+        "latency",
+        "continuation",
+        "refill",
+        "gradient",
+    )
+    apart = ("latency", "continuation", "refill", "gradient")  # measured apart from the solver cases
     cases = tuple(c.strip() for c in args.cases.split(",")) if args.cases else None
     bad = [c for c in cases or () if c not in known]
     if bad:
@@ -729,6 +824,10 @@ def cmd_bench(args) -> int:
         from .bench.refill import refill_bench
 
         report["refill"] = refill_bench(quick=args.quick, log=log)
+    if cases is None or "gradient" in cases:
+        from .bench.gradient import gradient_bench
+
+        report["gradient"] = gradient_bench(quick=args.quick, log=log)
     if cases is not None and "continuation" in cases:  # ~20 minutes: only when asked for
         from .bench.continuation import continuation_bench
 
@@ -763,6 +862,10 @@ def bench_table(r: dict) -> str:
         from .bench.refill import refill_table
 
         parts.append(refill_table(r["refill"]))
+    if "gradient" in r:
+        from .bench.gradient import gradient_table
+
+        parts.append(gradient_table(r["gradient"]))
     if "continuation" in r:
         from .bench.continuation import continuation_table
 
@@ -817,6 +920,7 @@ COMMANDS = {
     "run": (cmd_run, "simulate one scenario: result.json, trajectory.npz, figures"),
     "verify": (cmd_verify, "Lyapunov, convexity, convergence and stability checks: verify.json and a table"),
     "basins": (cmd_basins, "ensembles of initial states: attractor labels, basin fractions, retrieval, capacity"),
+    "train": (cmd_train, "learn a scenario's patterns through its equilibrium: trained.yaml, trained.npz, curves"),
     "validate": (cmd_validate, "check a scenario file without simulating"),
     "schema": (cmd_schema, "print the JSON Schema of scenario files"),
     "list": (cmd_list, "list the shipped scenarios and the verbs each is for"),
@@ -835,7 +939,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_, help_) in COMMANDS.items():
         s = sub.add_parser(name, help=help_, description=help_)
-        if name in ("run", "validate", "verify", "basins"):
+        if name in ("run", "validate", "verify", "basins", "train"):
             s.add_argument("file", metavar="FILE", help="a scenario file, or the name of a shipped scenario")
             s.add_argument(
                 "--set",
@@ -854,13 +958,15 @@ def parser() -> argparse.ArgumentParser:
                 help="one process of a multi-host run (jax.distributed.initialize; chunks shared through --out)",
             )
             s.add_argument("--resume", action="store_true", help="continue an interrupted run from its saved chunks")
-        if name in ("run", "verify", "basins", "validate"):
+        if name == "train":
+            s.add_argument("--resume", action="store_true", help="continue from the last epoch's checkpoint")
+        if name in ("run", "verify", "basins", "validate", "train"):
             s.add_argument(
                 "--memory-budget",
                 metavar="SIZE",
                 help="refuse work estimated to need more memory (e.g. 2G; default half the available memory)",
             )
-        if name in ("run", "verify", "basins"):
+        if name in ("run", "verify", "basins", "train"):
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
             s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
             s.add_argument(
@@ -883,7 +989,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument(
                 "--cases",
                 metavar="A,B",
-                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency, refill, continuation "
+                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency, refill, gradient, continuation "
                 "(latency: seconds per command, cold and warm; continuation: the 1000-unit, 10^4-start, 20-value "
                 "target, only when named; bench.json keeps the parts not run)",
             )
@@ -908,7 +1014,7 @@ def main(argv: list[str] | None = None) -> int:
             raise HopdynError(str(e), ("--memory-budget",)) from None
         quiet = getattr(args, "quiet", False) or args.command in ("validate", "schema", "list", "init")
         log = contextlib.nullcontext()
-        if args.command in ("run", "verify", "basins", "bench"):
+        if args.command in ("run", "verify", "basins", "bench", "train"):
             from .solvers.compile import CompileLog, enable_compilation_cache
 
             enable_compilation_cache(None if getattr(args, "no_compilation_cache", False) else "default")

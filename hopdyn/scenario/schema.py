@@ -363,6 +363,52 @@ class ContinuationSpec(_Model):
         return list(self.values) if self.values is not None else self.range.values()
 
 
+class TrainingDataSpec(_Model):
+    """Where the examples come from: a bundled dataset or arrays in a file."""
+
+    source: Literal["digits"] | None = Field(
+        None, description="digits: scikit-learn's bundled 8x8 handwritten digits (1797 images, values 0-16)"
+    )
+    file: str | None = Field(None, description=".npz with the inputs (and targets), relative to the scenario file")
+    inputs_key: str = Field("inputs", description="the inputs' array in the file, one example per row")
+    targets_key: str | None = Field("targets", description="the class indices' array in the file (cross_entropy)")
+    scale: Finite | None = Field(None, description="multiplies the inputs (default: 1/16 for digits, 1 for a file)")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        _exactly_one(self, ("source", "file"), "training.data")
+        return self
+
+
+class TrainingSpec(_Model):
+    """Learn named patterns through the network's equilibrium (hopdyn train)."""
+
+    data: TrainingDataSpec = Field(description="the examples: {source: digits} or {file: ...}")
+    inputs: Name = Field(description="the layer the inputs are clamped on")
+    readout: Name = Field(description="the layer read at equilibrium (the inputs' layer for reconstruction)")
+    learn: list[Name] = Field(min_length=1, description="the patterns (named under patterns:) that are learned")
+    loss: Literal["cross_entropy", "reconstruction"] = Field(
+        "cross_entropy", description="cross-entropy of the readout against the class, or error on hidden inputs"
+    )
+    hidden: Fraction = Field(0.25, description="reconstruction: fraction of the inputs hidden per batch")
+    optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="optax's optimiser")
+    learning_rate: Positive = Field(0.01, description="the optimiser's step")
+    epochs: Annotated[int, Field(ge=1, le=100_000)] = Field(10, description="passes over the training split")
+    batch_size: Annotated[int, Field(ge=1, le=1_000_000)] = Field(64, description="examples per step")
+    test_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = Field(
+        0.2, description="held out for testing (a fixed split drawn from the seed)"
+    )
+    adjoint: Literal["implicit", "unrolled"] = Field(
+        "implicit", description="gradients by the implicit function theorem at the steady state, or through the steps"
+    )
+    image_shape: list[Size] | None = Field(None, description="draw the inputs' layer as images of this shape")
+    init: dict[Name, Literal["inputs", "targets"]] = Field(
+        {},
+        description="learned patterns started from K training examples drawn from the seed (the same K for "
+        "every pattern): their inputs, or their classes one-hot",
+    )
+
+
 # ------------------------------------------------------------------ generated parts
 SYNAPSE_EXTENSIONS: dict[str, dict[str, tuple[Any, Any]]] = {
     "hebbian": {
@@ -524,6 +570,7 @@ def _models(lagrangians: tuple, synapses: tuple, methods: tuple):
         continuation: ContinuationSpec | None = Field(
             None, description="the basins: ensemble across values of one parameter: hopdyn basins"
         )
+        training: TrainingSpec | None = Field(None, description="learn patterns through the equilibrium: hopdyn train")
 
     return Scenario
 

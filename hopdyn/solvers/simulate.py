@@ -112,12 +112,13 @@ def params(s: SolveSettings, dtype, pcoeff=None, icoeff=None, dtmax=None, rho=0.
     )
 
 
-def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
+def solver_parts(network: Network, p: _Params, cfg: _Static) -> dict:
+    """The ``diffeqsolve`` arguments of one solve (term, solver, controller, first
+    step, stop event), shared by ``simulate`` and ``equilibrium``: the method's
+    solver stopped by ``stop_test`` on trouble or at a steady state."""
     method = get_method(cfg.method)
     term = dfx.ODETerm(lambda t, y, net: _field(t, y, net))
-
     done = stop_test(network, p, cfg.steady)
-
     solver = method.make(network, p)
     if method.fsal is not None:  # the solver has f(y1) already: test it, no extra evaluation
         solver, event = FieldStop(solver, method.fsal, done), None
@@ -140,19 +141,18 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     else:
         controller = dfx.ConstantStepSize()
         dt0 = p.dt
+    return dict(terms=term, solver=solver, t0=p.t0, t1=p.t1, dt0=dt0, stepsize_controller=controller, event=event)
+
+
+def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
+    method = get_method(cfg.method)
     sol = dfx.diffeqsolve(
-        term,
-        solver,
-        p.t0,
-        p.t1,
-        dt0,
-        x0,
+        y0=x0,
         args=network,
         saveat=dfx.SaveAt(ts=p.ts, t1=True, solver_state=method.counts_evals),
-        stepsize_controller=controller,
-        event=event,
         max_steps=cfg.max_steps,
         throw=False,
+        **solver_parts(network, p, cfg),
     )
     ts, ys = sol.ts, sol.ys
     rows = jnp.arange(ts.shape[0])

@@ -1,0 +1,309 @@
+"""``train``: learn a network's arrays through its equilibrium.
+
+Each minibatch clamps the inputs on a layer, lets the network settle
+(``equilibrium``: one solve, gradients by the implicit function theorem or by
+unrolling), and scores the readout at the steady state: cross-entropy on a
+label layer, or the squared error of hidden (masked) elements of a layer that
+is shown the rest.  The arrays learned are chosen by a ``learn`` function, as
+``eqx.tree_at``'s ``where``; the optimiser is optax's.  A checkpoint per epoch
+(``folder``) lets ``resume`` continue where a run stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ..core.errors import AnalysisError
+
+LOSSES = ("cross_entropy", "reconstruction")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """How to train (every field has a default)."""
+
+    loss: str = "cross_entropy"
+    hidden: float = 0.25  # reconstruction: fraction of the layer's elements hidden per batch
+    optimizer: str = "adam"
+    learning_rate: float = 1e-2
+    epochs: int = 10
+    batch_size: int = 64
+    seed: int = 0
+    adjoint: str = "implicit"
+
+
+@dataclasses.dataclass
+class Training:
+    """What ``train`` returns: the trained network, the learned arrays, and per
+    epoch the mean training loss, accuracies (cross-entropy) or hidden-element
+    errors (reconstruction) on both splits, and seconds."""
+
+    network: object
+    learned: tuple
+    history: list[dict]
+    seconds_compile: float
+    resumed_from: int
+
+
+def _optimizer(s: TrainSettings):
+    import optax
+
+    return {"adam": optax.adam, "adamw": optax.adamw, "sgd": optax.sgd}[s.optimizer](s.learning_rate)
+
+
+def _log_probs(network, readout: str, x):
+    import jax
+    import jax.numpy as jnp
+
+    from ..model.lagrangians import Softmax
+
+    lag = network.neurons[readout].lagrangian
+    if isinstance(lag, Softmax):  # its activations are probabilities: log softmax(beta x)
+        return jax.nn.log_softmax(lag.beta * x[readout], axis=-1)
+    return jax.nn.log_softmax(jnp.reshape(network.activations(x)[readout], x[readout].shape), axis=-1)
+
+
+def _programs(network, learn, inputs: str, readout: str, s: TrainSettings, solve):
+    """The jitted step and evaluation (the network enters as an argument)."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from ..solvers.equilibrium import equilibrium
+
+    opt = _optimizer(s)
+
+    def settle(net, params, xb, mask):
+        net = eqx.tree_at(learn, net, params)
+        if s.loss == "cross_entropy":
+            net = net.clamp(inputs)
+            x = equilibrium(net, {inputs: xb}, solve, adjoint=s.adjoint)
+        else:
+            net = net.clamp(**{inputs: ~mask})
+            x = equilibrium(net, {inputs: jnp.where(mask, 0.0, xb)}, solve, adjoint=s.adjoint)
+        return net, x
+
+    def losses(net, params, xb, yb, mask):
+        net, x = settle(net, params, xb, mask)
+        if s.loss == "cross_entropy":
+            logp = _log_probs(net, readout, x)
+            nll = -jnp.take_along_axis(logp, yb[:, None], axis=-1)[:, 0]
+            return nll, (jnp.argmax(logp, axis=-1) == yb).astype(logp.dtype)
+        out = jax.vmap(net.activations)(x)[readout].reshape(xb.shape)
+        err = jnp.sum(jnp.where(mask, (out - xb) ** 2, 0.0), axis=-1) / jnp.maximum(jnp.sum(mask), 1)
+        return err, err
+
+    @eqx.filter_jit
+    def step(net, params, state, xb, yb, mask):
+        def mean_loss(p):
+            return jnp.mean(losses(net, p, xb, yb, mask)[0])
+
+        value, grads = jax.value_and_grad(mean_loss)(params)
+        updates, state = opt.update(grads, state, params)
+        return eqx.apply_updates(params, updates), state, value
+
+    @eqx.filter_jit
+    def evaluate(net, params, xb, yb, mask):
+        return losses(net, params, xb, yb, mask)
+
+    return opt, step, evaluate
+
+
+def _masks(rng, n: int, size: int, hidden: float) -> np.ndarray:
+    """One mask per batch: ``hidden`` of the elements, at random."""
+    m = np.zeros((n, size), bool)
+    k = max(1, int(round(hidden * size)))
+    for i in range(n):
+        m[i, rng.choice(size, k, replace=False)] = True
+    return m
+
+
+def _evaluate(evaluate, net, params, X, y, mask, batch: int) -> tuple[float, float]:
+    """Mean loss and mean metric over a split, in batches padded to one shape."""
+    if len(X) == 0:
+        return float("nan"), float("nan")
+    losses, metric = [], []
+    for i in range(0, len(X), batch):
+        xb, yb = X[i : i + batch], y[i : i + batch]
+        n = len(xb)
+        pad = batch - n
+        if pad:
+            xb = np.concatenate([xb, np.repeat(xb[-1:], pad, 0)])
+            yb = np.concatenate([yb, np.repeat(yb[-1:], pad, 0)])
+        lo, me = evaluate(net, params, xb, yb, mask)
+        losses.append(np.asarray(lo)[:n])
+        metric.append(np.asarray(me)[:n])
+    return float(np.mean(np.concatenate(losses))), float(np.mean(np.concatenate(metric)))
+
+
+def _checkpoint_path(folder: str, epoch: int) -> str:
+    return os.path.join(folder, f"epoch_{epoch:04d}.npz")
+
+
+def _save(folder: str, epoch: int, identity: str, params, state, history) -> None:
+    import jax
+
+    from ..core.io import write_npz
+
+    leaves = jax.tree.leaves((params, state))
+    arrays = {f"leaf_{i}": np.asarray(v) for i, v in enumerate(leaves)}
+    arrays["meta/identity"] = np.str_(identity)
+    arrays["meta/history"] = np.str_(json.dumps(history))
+    write_npz(_checkpoint_path(folder, epoch), arrays)
+
+
+def _latest(folder: str, identity: str, params, state):
+    """The last checkpoint of this run: (epoch, params, state, history), or ``None``."""
+    import jax
+
+    if not os.path.isdir(folder):
+        return None
+    epochs = sorted(int(f[6:10]) for f in os.listdir(folder) if f.startswith("epoch_") and f.endswith(".npz"))
+    treedef = jax.tree.structure((params, state))
+    for epoch in reversed(epochs):
+        try:
+            with np.load(_checkpoint_path(folder, epoch), allow_pickle=False) as z:
+                if str(z["meta/identity"]) != identity:
+                    raise AnalysisError(
+                        f"{folder} holds checkpoints of another training run; use another folder or drop --resume",
+                        ("resume",),
+                    )
+                leaves = [z[f"leaf_{i}"] for i in range(treedef.num_leaves)]
+                history = json.loads(str(z["meta/history"]))
+        except (OSError, KeyError, ValueError):
+            continue  # a damaged checkpoint: the one before it
+        p, st = jax.tree.unflatten(treedef, [jax.numpy.asarray(v) for v in leaves])
+        return epoch, p, st, history
+    return None
+
+
+def train(
+    network,
+    learn: Callable,
+    inputs_data: np.ndarray,
+    targets: np.ndarray | None,
+    *,
+    inputs: str,
+    readout: str,
+    settings: TrainSettings | None = None,
+    solve=None,
+    test: tuple[np.ndarray, np.ndarray | None] | None = None,
+    folder: str | None = None,
+    resume: bool = False,
+    identity: str = "",
+    on_batch: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Training:
+    """Train the arrays ``learn(network)`` picks (a tuple of arrays, as
+    ``eqx.tree_at``'s ``where``) so that the equilibrium with ``inputs_data``
+    clamped on layer ``inputs`` reads out ``targets`` (class indices) on layer
+    ``readout`` (``loss="cross_entropy"``), or restores hidden elements of
+    ``inputs`` (``loss="reconstruction"``, ``readout == inputs``, targets
+    unused).  ``solve``: the ``SolveSettings`` of every equilibrium (a named
+    ODE method and a steady-state test).  ``test``: a held-out split,
+    evaluated after every epoch.  ``folder``: a checkpoint per epoch;
+    ``resume``: continue from the last one there (``identity`` must match)."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+
+    from ..solvers.settings import SolveSettings
+
+    s = settings or TrainSettings()
+    if s.loss not in LOSSES:
+        raise AnalysisError(f"expected one of {', '.join(LOSSES)}, got {s.loss!r}", ("loss",))
+    if s.optimizer not in OPTIMIZERS:
+        raise AnalysisError(f"expected one of {', '.join(OPTIMIZERS)}, got {s.optimizer!r}", ("optimizer",))
+    for key, layer in (("inputs", inputs), ("readout", readout)):
+        if layer not in network.neurons:
+            raise AnalysisError(f"unknown neuron {layer!r} (neurons: {', '.join(network.neurons)})", (key,))
+    if s.loss == "reconstruction" and readout != inputs:
+        raise AnalysisError("reconstruction reads the layer it shows: readout must equal inputs", ("readout",))
+    solve = solve or SolveSettings(method="tsit5", steady_state=True)
+    dtype = np.dtype(str(network.dtype))
+    X = np.asarray(inputs_data, dtype).reshape(len(inputs_data), -1)
+    y = np.zeros(len(X), np.int32) if targets is None else np.asarray(targets, np.int32)
+    Xt, yt = (np.zeros((0, X.shape[1]), dtype), np.zeros(0, np.int32)) if test is None else test
+    Xt = np.asarray(Xt, dtype).reshape(len(Xt), -1)
+    yt = np.zeros(len(Xt), np.int32) if yt is None else np.asarray(yt, np.int32)
+    size = network.neurons[inputs].size
+    if X.shape[1] != size:
+        raise AnalysisError(f"inputs have {X.shape[1]} values each, layer {inputs!r} has {size}", ("inputs",))
+    B = min(s.batch_size, len(X))
+    opt, step, evaluate = _programs(network, learn, inputs, readout, s, solve)
+    params = tuple(jnp.asarray(v) for v in learn(network))
+    state = opt.init(params)
+    history: list[dict] = []
+    start_epoch = 0
+    if folder and resume:
+        got = _latest(folder, identity, params, state)
+        if got is not None:
+            start_epoch, params, state, history = got
+            if log:
+                log(f"resumed after epoch {start_epoch}")
+    rng_mask = np.random.default_rng([s.seed, 1])
+    eval_mask = _masks(rng_mask, 1, size, s.hidden)[0] if s.loss == "reconstruction" else np.zeros(size, bool)
+    compile_start = time.perf_counter()
+    jax.block_until_ready(step(network, params, state, X[:B], y[:B], eval_mask))  # compile (result discarded)
+    seconds_compile = time.perf_counter() - compile_start
+    batches = len(X) // B
+    for epoch in range(start_epoch, s.epochs):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([s.seed, epoch])
+        order = rng.permutation(len(X))
+        masks = _masks(rng, batches, size, s.hidden) if s.loss == "reconstruction" else None
+        total = 0.0
+        for b in range(batches):
+            idx = order[b * B : (b + 1) * B]
+            mask = masks[b] if masks is not None else eval_mask
+            params, state, value = step(network, params, state, X[idx], y[idx], mask)
+            total += float(value)
+            if on_batch:
+                on_batch(epoch * batches + b + 1, s.epochs * batches)
+        if not np.isfinite(total):
+            raise AnalysisError(f"the training loss became {total} in epoch {epoch + 1}", ("learning_rate",))
+        seconds = time.perf_counter() - t0
+        _, train_metric = _evaluate(evaluate, network, params, X, y, eval_mask, B)
+        test_loss, test_metric = _evaluate(evaluate, network, params, Xt, yt, eval_mask, B)
+        key = "accuracy" if s.loss == "cross_entropy" else "hidden_error"
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "loss": total / batches,
+                "test_loss": test_loss,
+                f"train_{key}": train_metric,
+                f"test_{key}": test_metric,
+                "seconds": seconds,
+            }
+        )
+        if log:
+            log(
+                f"epoch {epoch + 1}/{s.epochs}: loss {total / batches:.4f}, train {key} {train_metric:.4f}, "
+                f"test {key} {test_metric:.4f} ({seconds:.1f} s)"
+            )
+        if folder:
+            _save(folder, epoch + 1, identity, params, state, history)
+    trained = eqx.tree_at(learn, network, params)
+    return Training(trained, tuple(np.asarray(p) for p in params), history, seconds_compile, start_epoch)
+
+
+def knn_accuracy(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, k: int = 3) -> float:
+    """Test accuracy of k-nearest neighbours (Euclidean, majority vote, ties to
+    the nearest), the baseline a learned memory is compared with."""
+    X, Xt = np.asarray(X, float).reshape(len(X), -1), np.asarray(Xt, float).reshape(len(Xt), -1)
+    d = (Xt**2).sum(1)[:, None] - 2 * Xt @ X.T + (X**2).sum(1)[None, :]
+    near = np.argsort(d, axis=1, kind="stable")[:, :k]
+    labels = y[near]
+    pred = np.empty(len(Xt), y.dtype)
+    for i, row in enumerate(labels):
+        counts = np.bincount(row)
+        best = np.flatnonzero(counts == counts.max())
+        pred[i] = next(v for v in row if v in best)  # ties: the nearest of the tied classes
+    return float(np.mean(pred == yt))
