@@ -419,6 +419,11 @@ def verify_table(r: dict) -> str:
         )
     if len(certs) > 20:
         lines.append(f"   ... {len(certs) - 20} more members in verify.json")
+    if r.get("members", 0) > len(certs):
+        lines.append(
+            f"   fixed points refined and classified for the first {len(certs)} of {r['members']} members "
+            "(checks.classify: all for every one)"
+        )
     return "\n".join(lines)
 
 
@@ -828,6 +833,10 @@ def cmd_bench(args) -> int:
         from .bench.gradient import gradient_bench
 
         report["gradient"] = gradient_bench(quick=args.quick, log=log)
+    if cases is not None and "training" in cases:  # a few minutes: only when asked for
+        from .bench.training import training_bench
+
+        report["training"] = training_bench(quick=args.quick, log=log)
     if cases is not None and "continuation" in cases:  # ~20 minutes: only when asked for
         from .bench.continuation import continuation_bench
 
@@ -866,6 +875,10 @@ def bench_table(r: dict) -> str:
         from .bench.gradient import gradient_table
 
         parts.append(gradient_table(r["gradient"]))
+    if "training" in r:
+        from .bench.training import training_table
+
+        parts.append(training_table(r["training"]))
     if "continuation" in r:
         from .bench.continuation import continuation_table
 
@@ -989,7 +1002,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument(
                 "--cases",
                 metavar="A,B",
-                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency, refill, gradient, continuation "
+                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency, refill, gradient, training, continuation "
                 "(latency: seconds per command, cold and warm; continuation: the 1000-unit, 10^4-start, 20-value "
                 "target, only when named; bench.json keeps the parts not run)",
             )

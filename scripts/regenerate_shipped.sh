@@ -12,5 +12,9 @@ for f in scenarios/*.yaml; do
   $HOPDYN run "$n" -q || true   # broken-asymmetric exits 1 by design
   if [ -f "plots/$n/verify.json" ]; then $HOPDYN verify "$n" -q || true; fi
   if grep -qE '^(basins|capacity|continuation):' "$f"; then $HOPDYN basins "$n" -q; fi
+  if grep -qE '^training:' "$f"; then   # train, then run and verify what was learned
+    $HOPDYN train "$n" -q && rm -rf "plots/$n/training.partial"
+    $HOPDYN run "plots/$n/trained.yaml" -q && $HOPDYN verify "plots/$n/trained.yaml" -q
+  fi
   echo "$n done"
 done

@@ -37,6 +37,7 @@ class TrainSettings:
     batch_size: int = 64
     seed: int = 0
     adjoint: str = "implicit"
+    max_seconds: float | None = None  # stop after the epoch that takes the training time past this
 
 
 @dataclasses.dataclass
@@ -50,6 +51,7 @@ class Training:
     history: list[dict]
     seconds_compile: float
     resumed_from: int
+    step_bytes: int | None  # XLA's account of one training step (arguments + outputs + temporaries)
 
 
 def _optimizer(s: TrainSettings):
@@ -170,15 +172,16 @@ def _latest(folder: str, identity: str, params, state):
     for epoch in reversed(epochs):
         try:
             with np.load(_checkpoint_path(folder, epoch), allow_pickle=False) as z:
-                if str(z["meta/identity"]) != identity:
-                    raise AnalysisError(
-                        f"{folder} holds checkpoints of another training run; use another folder or drop --resume",
-                        ("resume",),
-                    )
+                owner = str(z["meta/identity"])
                 leaves = [z[f"leaf_{i}"] for i in range(treedef.num_leaves)]
                 history = json.loads(str(z["meta/history"]))
         except (OSError, KeyError, ValueError):
             continue  # a damaged checkpoint: the one before it
+        if owner != identity:
+            raise AnalysisError(
+                f"{folder} holds checkpoints of another training run; use another folder or drop --resume",
+                ("resume",),
+            )
         p, st = jax.tree.unflatten(treedef, [jax.numpy.asarray(v) for v in leaves])
         return epoch, p, st, history
     return None
@@ -200,6 +203,7 @@ def train(
     identity: str = "",
     on_batch: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    measure_memory: bool = False,
 ) -> Training:
     """Train the arrays ``learn(network)`` picks (a tuple of arrays, as
     ``eqx.tree_at``'s ``where``) so that the equilibrium with ``inputs_data``
@@ -209,7 +213,9 @@ def train(
     unused).  ``solve``: the ``SolveSettings`` of every equilibrium (a named
     ODE method and a steady-state test).  ``test``: a held-out split,
     evaluated after every epoch.  ``folder``: a checkpoint per epoch;
-    ``resume``: continue from the last one there (``identity`` must match)."""
+    ``resume``: continue from the last one there (``identity`` must match).
+    ``measure_memory``: also report XLA's account of one step (compiles it
+    once more)."""
     import equinox as eqx
     import jax
     import jax.numpy as jnp
@@ -231,7 +237,7 @@ def train(
     X = np.asarray(inputs_data, dtype).reshape(len(inputs_data), -1)
     y = np.zeros(len(X), np.int32) if targets is None else np.asarray(targets, np.int32)
     Xt, yt = (np.zeros((0, X.shape[1]), dtype), np.zeros(0, np.int32)) if test is None else test
-    Xt = np.asarray(Xt, dtype).reshape(len(Xt), -1)
+    Xt = np.asarray(Xt, dtype).reshape(len(Xt), X.shape[1] if len(Xt) == 0 else -1)
     yt = np.zeros(len(Xt), np.int32) if yt is None else np.asarray(yt, np.int32)
     size = network.neurons[inputs].size
     if X.shape[1] != size:
@@ -253,6 +259,8 @@ def train(
     compile_start = time.perf_counter()
     jax.block_until_ready(step(network, params, state, X[:B], y[:B], eval_mask))  # compile (result discarded)
     seconds_compile = time.perf_counter() - compile_start
+    step_bytes = _step_bytes(step, network, params, state, X[:B], y[:B], eval_mask) if measure_memory else None
+    spent = sum(h["seconds"] for h in history)
     batches = len(X) // B
     for epoch in range(start_epoch, s.epochs):
         t0 = time.perf_counter()
@@ -290,8 +298,23 @@ def train(
             )
         if folder:
             _save(folder, epoch + 1, identity, params, state, history)
+        spent += seconds
+        if s.max_seconds is not None and spent >= s.max_seconds:
+            break
     trained = eqx.tree_at(learn, network, params)
-    return Training(trained, tuple(np.asarray(p) for p in params), history, seconds_compile, start_epoch)
+    return Training(trained, tuple(np.asarray(p) for p in params), history, seconds_compile, start_epoch, step_bytes)
+
+
+def _step_bytes(step, *args) -> int | None:
+    """XLA's memory account of the compiled step (deterministic, unlike RSS)."""
+    try:
+        compiled = step.lower(*args).compile()
+        mem = getattr(compiled, "compiled", compiled).memory_analysis()  # (equinox wraps jax's Compiled)
+    except Exception:  # a backend without the analysis  # noqa: BLE001
+        return None
+    if mem is None:
+        return None
+    return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)
 
 
 def knn_accuracy(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, k: int = 3) -> float:

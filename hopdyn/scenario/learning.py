@@ -181,7 +181,7 @@ def trained_scenario(data: dict, sc, learned: dict, Xt: np.ndarray, yt: np.ndarr
         pats[name] = {"file": npz, "key": name}
     pats["HeldOut"] = {"file": npz, "key": "held_out"}
     checks = out.setdefault("checks", {})
-    checks.update({"converged": True, "fixed_point": True, "stable": True})
+    checks.update({"converged": True, "fixed_point": True, "stable": True, "classify": "all"})
     out["initial"] = {t.inputs: {"pattern": "HeldOut", "index": "all"}}
     if t.loss == "cross_entropy":
         out["clamp"] = [t.inputs]
@@ -194,7 +194,16 @@ def trained_scenario(data: dict, sc, learned: dict, Xt: np.ndarray, yt: np.ndarr
     return out
 
 
-def run_training(built: Built, data: dict, folder: str, resume: bool, identity: str, on_batch=None, log=None) -> dict:
+def run_training(
+    built: Built,
+    data: dict,
+    folder: str | None,
+    resume: bool,
+    identity: str,
+    on_batch=None,
+    log=None,
+    measure_memory=False,
+) -> dict:
     """Train as the scenario says; returns the report, the trained scenario
     (a dict for YAML), the arrays for ``trained.npz`` and what the figures need."""
     import dataclasses
@@ -241,6 +250,7 @@ def run_training(built: Built, data: dict, folder: str, resume: bool, identity: 
         batch_size=t.batch_size,
         seed=sc.seed,
         adjoint=t.adjoint,
+        max_seconds=t.max_seconds,
     )
     ytr = None if y is None else y[train_idx]
     yte = None if y is None else y[test_idx]
@@ -259,6 +269,7 @@ def run_training(built: Built, data: dict, folder: str, resume: bool, identity: 
         identity=identity,
         on_batch=on_batch,
         log=log,
+        measure_memory=measure_memory,
     )
     learned = collect(result.learned)
     report = {
@@ -269,6 +280,7 @@ def run_training(built: Built, data: dict, folder: str, resume: bool, identity: 
         "examples": {"train": int(len(train_idx)), "test": int(len(test_idx))},
         "epochs": result.history,
         "compile_seconds": result.seconds_compile,
+        "step_bytes": result.step_bytes,
         "resumed_after_epoch": result.resumed_from,
         "devices": str(jax.devices()[0].platform),
     }

@@ -190,6 +190,11 @@ class ChecksSpec(_Model):
     gradient: bool = Field(True, description="verify: every coupling derives from the energy (no `directed` synapse)")
     fixed_point: bool | FixedPointCheck = Field(False, description="verify: each end state refines to a fixed point")
     stable: bool = Field(False, description="verify: each end state is a stable fixed point")
+    classify: Size | Literal["all"] = Field(
+        64,
+        description="verify: how many batch members (the first) are refined and classified; `fixed_point` and "
+        "`stable` hold for those, and the report says how many of how many",
+    )
 
 
 class ReadoutSpec(_Model):
@@ -402,6 +407,9 @@ class TrainingSpec(_Model):
         "implicit", description="gradients by the implicit function theorem at the steady state, or through the steps"
     )
     image_shape: list[Size] | None = Field(None, description="draw the inputs' layer as images of this shape")
+    max_seconds: Positive | None = Field(
+        None, description="stop after the epoch that takes the training time (compiling excluded) past this"
+    )
     init: dict[Name, Literal["inputs", "targets"]] = Field(
         {},
         description="learned patterns started from K training examples drawn from the seed (the same K for "

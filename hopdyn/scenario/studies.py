@@ -61,6 +61,7 @@ def verify_scenario(built: Built, traj) -> dict:
         converged=c.converged,
         fixed_point_residual=None if fpc is False else (1e-6 if fpc is True else fpc.residual),
         stable=c.stable,
+        max_members=(traj.batch_size or 1) if c.classify == "all" else c.classify,
     )
     return {"scenario": built.scenario.name, **report}
 
