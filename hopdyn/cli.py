@@ -790,8 +790,9 @@ def cmd_bench(args) -> int:
         "continuation",
         "refill",
         "gradient",
+        "training",
     )
-    apart = ("latency", "continuation", "refill", "gradient")  # measured apart from the solver cases
+    apart = ("latency", "continuation", "refill", "gradient", "training")  # measured apart from the solver cases
     cases = tuple(c.strip() for c in args.cases.split(",")) if args.cases else None
     bad = [c for c in cases or () if c not in known]
     if bad:

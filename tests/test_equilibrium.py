@@ -227,3 +227,36 @@ def test_singular_jacobian_least_squares_matches_pseudo_inverse():
         net.astype("float64"), {"v": np.full(4, 0.2)}, info=True, method="tsit5", steady_state=True
     )
     assert bool(info["steady"])
+
+
+def test_a_layer_clamped_by_clamp_outside_jit_differentiates_like_finite_differences():
+    """Regression: outside ``jit`` lineax evaluates ``F``'s shape with abstract
+    masks; the layers clamped whole are fixed once, on the concrete network."""
+    rng = np.random.default_rng(0)
+    net = (
+        hd.Network(
+            {
+                "x": hd.Neuron(3, hd.Identity(), 1.0),
+                "y": hd.Neuron(2, hd.Softmax(1.0), 1.0),
+                "z": hd.Neuron(4, hd.Softmax(3.0), 0.0),
+            },
+            [hd.L2Memory(("x", "z"), rng.uniform(0, 1, (4, 3))), hd.Dense(("z", "y"), rng.normal(0, 1, (4, 2)))],
+        )
+        .astype("float64")
+        .clamp("x")
+    )
+    x0 = {"x": rng.uniform(0, 1, (2, 3))}
+
+    def loss(W):
+        n = eqx.tree_at(lambda n: n.synapses[1].weights, net, W)
+        x = hd.equilibrium(n, x0, polish=3, **TIGHT)
+        return jnp.sum(n.activations(x)["y"][:, 0])
+
+    with jax.enable_x64(True):
+        W = net.synapses[1].weights
+        g = np.asarray(jax.grad(loss)(W))  # not under jit: the case that failed
+        h = 1e-5
+        E = np.eye(g.size).reshape(g.size, *g.shape) * h
+        batched = jax.jit(jax.vmap(loss))  # the references: one compiled program
+        fd = ((np.asarray(batched(W + E)) - np.asarray(batched(W - E))) / (2 * h)).reshape(g.shape)
+    assert np.max(np.abs(g - fd)) < 1e-5 * max(1.0, np.max(np.abs(fd)))

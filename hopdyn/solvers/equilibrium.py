@@ -52,6 +52,7 @@ class _Config(eqx.Module):
     static: _Static = eqx.field(static=True)
     adjoint: str = eqx.field(static=True)
     polish: int = eqx.field(static=True)
+    held: tuple[str, ...] = eqx.field(static=True)  # layers clamped whole: decided once, on concrete masks
 
 
 def _held(network: Network) -> tuple[str, ...]:
@@ -63,16 +64,18 @@ def _held(network: Network) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _dynamic(network: Network) -> tuple[str, ...]:
-    """The unknowns of ``F``: layers that evolve and are not clamped whole."""
-    held = _held(network)
+def _dynamic(network: Network, held: tuple[str, ...]) -> tuple[str, ...]:
+    """The unknowns of ``F``: layers that evolve and are not clamped whole
+    (``held``: from ``_held`` on the concrete network; inside a trace such as
+    lineax's shape evaluation the masks are abstract and cannot be read)."""
     return tuple(a for a, n in network.neurons.items() if not n.quasi_static and a not in held)
 
 
 def _full(network: Network, dyn: State, quasi: State, x0: State) -> State:
     """The whole state from its unknowns: clamped layers from ``x0``, quasi-static
     ones at equilibrium."""
-    return network.equilibrate({**{a: x0[a] for a in _held(network)}, **dyn, **quasi})
+    held = {a: x0[a] for a in network.neurons if a not in dyn and a not in quasi}
+    return network.equilibrate({**held, **dyn, **quasi})
 
 
 def _force(network: Network, dyn: State, quasi: State, x0: State) -> State:
@@ -88,10 +91,10 @@ def _force(network: Network, dyn: State, quasi: State, x0: State) -> State:
     return out
 
 
-def _newton(network: Network, x: State, x0: State, steps: int) -> State:
+def _newton(network: Network, x: State, x0: State, steps: int, held: tuple[str, ...]) -> State:
     """``steps`` Newton steps on ``F`` (least squares: flat directions stay put),
     taking a steady state the solve got to within its tolerance to rounding."""
-    dyn = {a: x[a] for a in _dynamic(network)}
+    dyn = {a: x[a] for a in _dynamic(network, held)}
     quasi = {a: x[a] for a in network.quasi_static}
     flat, unravel = jax.flatten_util.ravel_pytree(dyn)
     force = lambda v: jax.flatten_util.ravel_pytree(_force(network, unravel(v), quasi, x0))[0]  # noqa: E731
@@ -112,7 +115,7 @@ def _solve(network: Network, x0: State, p: _Params, cfg: _Config):
     )
     end = network.equilibrate(jax.tree.map(lambda a: a[-1], sol.ys))
     if cfg.polish:
-        end = _newton(network, end, x0, cfg.polish)
+        end = _newton(network, end, x0, cfg.polish, cfg.held)
     flow = network.vector_field(end)
     steady = (sol.result == dfx.RESULTS.event_occurred) & ~_trouble(end, flow, p)
     stats = dict(n_steps=jnp.asarray(sol.stats["num_steps"], jnp.int32), t_final=sol.ts[-1])
@@ -122,7 +125,7 @@ def _solve(network: Network, x0: State, p: _Params, cfg: _Config):
 def _primal(inputs):
     network, x0, p, cfg = inputs
     end, steady, stats = _solve(network, x0, p, cfg)
-    dyn = {a: end[a] for a in _dynamic(network)}
+    dyn = {a: end[a] for a in _dynamic(network, cfg.held)}
     quasi = {a: end[a] for a in network.quasi_static}
     return dyn, (quasi, steady, stats)
 
@@ -157,7 +160,7 @@ def _one(network: Network, x0: State, p: _Params, cfg: _Config, solver, throw: b
         )
     if not info:
         return x
-    dyn = {a: x[a] for a in _dynamic(network)}
+    dyn = {a: x[a] for a in _dynamic(network, cfg.held)}
     quasi = {a: x[a] for a in network.quasi_static}
     xs = jax.lax.stop_gradient((dyn, quasi))
     flat, unravel = jax.flatten_util.ravel_pytree(xs[0])
@@ -256,8 +259,9 @@ def equilibrium(
         _Static(method=method, max_steps=int(s.max_steps), steady=True, initial_dt=s.dt is not None),
         adjoint,
         int(polish),
+        _held(network),
     )
-    n = sum(network.neurons[a].size for a in _dynamic(network))
+    n = sum(network.neurons[a].size for a in _dynamic(network, cfg.held))
     solver = _linear_solver(linear_solver, n)
     one = lambda x: _one(network, x, p, cfg, solver, throw, info)  # noqa: E731
     return jax.vmap(one)(x0) if batched else one(x0)
