@@ -393,7 +393,9 @@ def scenario_identity(path: str, overrides: list[str] | None = None) -> dict:
     from ..core.outputs import sha256
 
     sc, _ = load(path)
-    h = hashlib.sha256(sc.model_dump_json().encode())
+    # defaults left out: a key the schema gains later (with a default) does not
+    # make every earlier result "another version of the scenario"
+    h = hashlib.sha256(sc.model_dump_json(exclude_defaults=True).encode())
     base = os.path.dirname(os.path.abspath(path))
     for name, spec in sorted(sc.patterns.items()):
         if spec.file is not None:
