@@ -160,22 +160,31 @@ def test_resume_after_a_kill_keeps_the_values_done(tmp_path):
     import signal
     import subprocess
     import sys
-    import time
 
     from hopdyn.cli import main
 
-    # 60 values of ~0.1 s each after compiling: a window of seconds to kill the run in
+    # the run kills itself (SIGKILL) right after writing its third value: no race
+    # with a clock, whatever the machine's speed
     path = _pitchfork_file(tmp_path, values="  range: {start: 0.25, stop: 1.0, num: 60}", samples=64)
     partial = tmp_path / "killed" / "continuation.partial"
-    cmd = [sys.executable, "-m", "hopdyn.cli", "basins", str(path), "-q", "--out", str(tmp_path / "killed")]
+    child = (
+        "import os, signal, sys\n"
+        "from hopdyn.analysis import continuation as C\n"
+        "real, n = C._write_chunk, [0]\n"
+        "def write(p, *a):\n"
+        "    real(p, *a)\n"
+        "    n[0] += 1\n"
+        "    if n[0] == 3:\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "C._write_chunk = write\n"
+        "from hopdyn.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    cmd = [sys.executable, "-c", child, "basins", str(path), "-q", "--out", str(tmp_path / "killed")]
     proc = subprocess.Popen(cmd, env=dict(os.environ, JAX_PLATFORMS="cpu"))
-    deadline = time.time() + 180
-    while time.time() < deadline and len(list(partial.glob("value_*.npz"))) < 3:
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = sorted(p.name for p in partial.glob("value_*.npz"))
-    assert proc.returncode == -signal.SIGKILL and 0 < len(done) < 60, (proc.returncode, done)
+    assert proc.returncode == -signal.SIGKILL and len(done) == 3, (proc.returncode, done)
     assert not (tmp_path / "killed" / "continuation.json").exists()
     stamps = {p.name: p.stat().st_mtime_ns for p in partial.glob("value_*.npz")}
     # a resume with other values is refused: the kept ones belong to another sweep
