@@ -537,11 +537,10 @@ def cmd_train(args) -> int:
 
     _enable_x64()
     path = resolve(args.file)
-    sc, _ = load(path, args.set)
+    sc, data = load(path, args.set)
     file = os.path.basename(path)
     if sc.training is None:
         raise ScenarioError(file, "training", "the scenario has no training: section")
-    _, data = load(path, args.set)
     X, y = learning.load_data(sc, path)  # the data and every key checked before the folder is touched
     built, out = _prepare(args, "train")
     t = built.scenario.training

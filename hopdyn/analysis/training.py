@@ -307,14 +307,12 @@ def train(
 
 def _step_bytes(step, *args) -> int | None:
     """XLA's memory account of the compiled step (deterministic, unlike RSS)."""
+    from ..solvers.compile import memory_bytes
+
     try:
-        compiled = step.lower(*args).compile()
-        mem = getattr(compiled, "compiled", compiled).memory_analysis()  # (equinox wraps jax's Compiled)
+        return memory_bytes(step.lower(*args).compile())
     except Exception:  # a backend without the analysis  # noqa: BLE001
         return None
-    if mem is None:
-        return None
-    return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)
 
 
 def knn_accuracy(X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray, k: int = 3) -> float:

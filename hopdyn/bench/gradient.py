@@ -43,6 +43,8 @@ def _program(net, x0, c, adjoint, dt, max_steps):
 
     import hopdyn as hd
 
+    from ..solvers.compile import memory_bytes
+
     def loss(weights):
         n = eqx.tree_at(lambda n: (n.synapses[0].patterns, n.synapses[1].weights), net, weights)
         x = hd.equilibrium(
@@ -60,11 +62,7 @@ def _program(net, x0, c, adjoint, dt, max_steps):
     weights = (net.synapses[0].patterns, net.synapses[1].weights)
     fn = jax.jit(jax.grad(loss))
     compiled = fn.lower(weights).compile()
-    mem = compiled.memory_analysis()
-    peak = None
-    if mem is not None:
-        peak = int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)
-    return compiled, weights, peak
+    return compiled, weights, memory_bytes(compiled)
 
 
 def gradient_bench(quick: bool = False, repeats: int = 5, log=print) -> dict:

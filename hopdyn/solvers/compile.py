@@ -41,6 +41,16 @@ OFF = ("0", "off", "false", "no", "none")
 
 
 # ---------------------------------------------------------------- persistent cache
+def memory_bytes(compiled_program) -> int | None:
+    """XLA's memory account of a compiled program (arguments + outputs +
+    temporaries; deterministic, unlike a process's RSS), or ``None`` where the
+    backend gives none."""
+    mem = getattr(compiled_program, "compiled", compiled_program).memory_analysis()  # (equinox wraps jax's)
+    if mem is None:
+        return None
+    return int(mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes)
+
+
 def default_cache_dir() -> str | None:
     """Where hopdyn keeps compiled programs (``None``: turned off)."""
     from .. import __version__
