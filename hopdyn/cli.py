@@ -328,13 +328,14 @@ def _print_run(r: dict, out: str) -> None:
             f"max pixel error {ro['max_pixel_error']:.4f}"
         )
     failed = [k for k, v in r["checks"].items() if not v]
-    print(f"  checks: {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}; results in {out}/")
+    print(f"  checks: {'all passed' if not failed else 'FAILED: ' + ', '.join(failed)}; results in {shown(out)}/")
 
 
 def _earlier_run(built, out):
     """The trajectory of a finished ``run`` of this very scenario in the output
     folder (same content hash, overrides and hopdyn version, file unchanged), or
     ``None``."""
+    from .core.errors import printable
     from .core.progress import note, phase
     from .solvers.trajectory import load_trajectory
 
@@ -343,8 +344,9 @@ def _earlier_run(built, out):
         return None
     try:
         with phase("reading the run's trajectory.npz"):
-            traj = load_trajectory(path)
-    except (OSError, ValueError, KeyError):  # unreadable, or written by an older hopdyn: solve again
+            traj = load_trajectory(path, built.network)
+    except Exception as e:  # noqa: BLE001  unreadable, forged or from an older hopdyn: data, never trusted
+        note(f"the run's trajectory.npz cannot be used ({printable(str(e))[:120] or type(e).__name__}): solving again")
         return None
     note(f"verifying the trajectory hopdyn run wrote in {out.path} (no new solve)")
     return traj
@@ -362,7 +364,7 @@ def cmd_verify(args) -> int:
     if not args.quiet:
         print(verify_table(report))
         source = "the trajectory of the earlier run" if reused else "a new solve"
-        print(f"\nverify.json in {out.path}/ (from {source})")
+        print(f"\nverify.json in {shown(out.path)}/ (from {shown(source)})")
     return EXIT_OK if report["ok"] else EXIT_CHECK_FAILED
 
 
@@ -548,13 +550,19 @@ def cmd_train(args) -> int:
     with out:
         learning.check(built, X, y)  # (leaving the folder as it was when a key is wrong)
         folder = os.path.join(out.path, "training.partial")
-        os.makedirs(folder, exist_ok=True)
-        identity = json.dumps(out.identity, sort_keys=True)
+        from .analysis.training import TrainingDiverged, data_digest
+
+        # the training data is part of what a resume must share (an edited data file is another run)
+        identity = json.dumps({**out.identity, "data": data_digest(X, y)}, sort_keys=True)
         with bar(f"training {sc.name}: batches", 0) as counter:
             step = lambda done, total: (
                 counter.update(done, total) if done == total or done % max(1, total // 40) == 0 else None
             )  # noqa: E731
-            got = learning.run_training(built, data, folder, args.resume, identity, on_batch=step, log=note)
+            try:
+                got = learning.run_training(built, data, folder, args.resume, identity, on_batch=step, log=note)
+            except TrainingDiverged as e:
+                print(f"hopdyn: {e.message}", file=sys.stderr)
+                return EXIT_CHECK_FAILED
         report = got["report"]
         figures = [("training_curves.png", _plots.training_curves_figure(report, sc.name))]
         shape = t.image_shape
@@ -604,7 +612,7 @@ def cmd_train(args) -> int:
                 f"{sc.name}: {len(report['epochs'])} epochs, held-out hidden error {last.get('test_hidden_error', float('nan')):.4g}"
             )
         print(
-            f"  trained.yaml, trained.npz, training.json in {out.path}/ (hopdyn run/verify/basins {out.path}/trained.yaml)"
+            f"  trained.yaml, trained.npz, training.json in {shown(out.path)}/ (hopdyn run/verify/basins {shown(out.path)}/trained.yaml)"
         )
     return code
 
@@ -630,7 +638,7 @@ def _print_continuation(r: dict, out: str) -> None:
         print(f"  ... {len(order) - 15} more in continuation.json")
     if r["recompiles"]:
         print("  note: the parameter changes more than array values; values after the first compiled their own solve")
-    print(f"  continuation.json in {out}/")
+    print(f"  continuation.json in {shown(out)}/")
 
 
 def report_method(built) -> str:
@@ -683,7 +691,7 @@ def _print_basins(r: dict, out: str) -> None:
                 print(
                     f"  {run['method']}: retrieval curves of N = {fs['N'][-2]}, {fs['N'][-1]} cross at load {fs['estimate']:.3f}{iv}"
                 )
-    print(f"  basins.json in {out}/")
+    print(f"  basins.json in {shown(out)}/")
 
 
 def cmd_validate(args) -> int:
@@ -695,7 +703,7 @@ def cmd_validate(args) -> int:
     sc = built.scenario
     sizes = ", ".join(f"{n}{tuple(s.shape)}" for n, s in sc.neurons.items())
     batch = f", batch of {built.batch}" if built.batch else ""
-    print(f"{path}: valid scenario {sc.name!r}: neurons {sizes}; {len(sc.synapses)} synapses{batch}")
+    print(f"{shown(path)}: valid scenario {sc.name!r}: neurons {sizes}; {len(sc.synapses)} synapses{batch}")
     return EXIT_OK
 
 
@@ -816,8 +824,8 @@ def cmd_bench(args) -> int:
         order = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0")
         report["cases"] = sorted(kept.values(), key=lambda c: order.index(c["name"]) if c["name"] in order else 99)
     if cases is None or "latency" in cases:
-        from . import __version__
         from .bench.latency import OWN, latency
+        from .core.version import __version__
 
         names = ["dam-tutorial", str(OWN)] if args.quick else None
         report["latency"] = {
@@ -845,7 +853,7 @@ def cmd_bench(args) -> int:
     if not args.quiet:
         print()
         print(bench_table(report))
-        print(f"\nbench.json in {out}/")
+        print(f"\nbench.json in {shown(out)}/")
     return EXIT_OK
 
 
@@ -943,7 +951,7 @@ COMMANDS = {
 
 
 def parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .core.version import __version__
 
     p = argparse.ArgumentParser(
         prog="hopdyn", description="Energy-based associative memories as continuous-time dynamical systems."
@@ -1019,6 +1027,7 @@ def main(argv: list[str] | None = None) -> int:
     from .core.progress import Reporter
 
     args = parser().parse_args(argv)
+    sys.stdout = _Printable(sys.stdout)
     try:
         limit = getattr(args, "memory_budget", None)
         try:
@@ -1048,6 +1057,39 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (`hopdyn list | head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as e:  # the machine refused a read or write (a full disk): one line, no traceback
+        from .core.errors import printable
+
+        print(f"hopdyn: error: {printable(e.strerror or e)}: {printable(e.filename or '')}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    finally:
+        if isinstance(sys.stdout, _Printable):
+            sys.stdout = sys.stdout.stream
+
+
+class _Printable:
+    """``sys.stdout`` during a command: control characters (terminal escape
+    sequences from a path or a scenario's name) are written as escapes, so what
+    hopdyn prints never acts on the terminal; line breaks are kept."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        from .core.errors import printable
+
+        self.stream.write("\n".join(printable(line) for line in text.split("\n")))
+        return len(text)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def shown(path: str) -> str:
+    """A path as printed: control characters and line breaks escaped."""
+    from .core.errors import printable
+
+    return printable(path)
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ def test_the_cache_can_be_turned_off_and_lives_where_documented(tmp_path, monkey
     assert C.default_cache_dir() is None
     monkeypatch.setenv("HOPDYN_COMPILATION_CACHE", "")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert C.default_cache_dir() == os.path.join(str(tmp_path), "hopdyn", hd.__version__, "jax")
+    assert C.default_cache_dir() == os.path.join(str(tmp_path), "hopdyn", hd.__version__, "jax-sealed")
     monkeypatch.setenv("HOPDYN_COMPILATION_CACHE", str(tmp_path / "mine"))
     assert C.default_cache_dir() == str(tmp_path / "mine")
     cache = tmp_path / "c"

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
-import shutil
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -22,7 +20,7 @@ import numpy as np
 
 from ..core import patterns as P
 from ..core.errors import AnalysisError
-from ..core.io import write_json, write_npz
+from ..core.io import write_npz
 from ..core.progress import phase
 from ..model.network import Network
 from ..solvers.registry import AUTO
@@ -116,26 +114,24 @@ def solve_ensemble(
     n_chunks = -(-total // chunk)
     lead = jax.process_index() == 0  # under jax.distributed, process 0 prepares the folder
     say = log or (lambda message: None)
-    if settings.method == AUTO:  # chosen once, so every chunk runs the same compiled solve
-        settings = _auto_once(network, starts, base, settings, say)
-    fp = fingerprint(network, starts, base, settings, chunk) if folder is not None else ""
+    work = None
     if folder is not None:
-        manifest = os.path.join(folder, "manifest.json")
+        from ..core.outputs import WorkFolder
+
         if not lead:
-            _wait_for_files([manifest], wait_seconds)
-        old = _read_json(manifest) if (resume or not lead) else None
-        if old is not None and old.get("fingerprint") != fp:
-            raise AnalysisError(
-                "the network, settings or ensemble changed since the interrupted run; run without resuming",
-                ("resume",),
-            )
-        if old is None:
-            if resume and os.path.exists(manifest):
-                say(f"{manifest} is damaged: every saved chunk is checked on its own")
-            elif not resume:
-                shutil.rmtree(folder, ignore_errors=True)
-            os.makedirs(folder, exist_ok=True)
-            write_json(manifest, {"fingerprint": fp, "chunk": chunk, "total": total, "chunks": n_chunks})
+            _wait_for_files([os.path.join(folder, "manifest.json")], wait_seconds)
+        work = WorkFolder(folder, CHUNKS, fingerprint(network, starts, base, settings, chunk), resume, lead=lead)
+        if work.problem:
+            say(work.problem)
+    fp = work.identity if work is not None else ""
+    if settings.method == AUTO:  # chosen once per study (and replayed on resume): every chunk runs one solve
+        recorded = work.choice("method") if work is not None else None
+        if isinstance(recorded, dict):
+            settings = dataclasses.replace(settings, **recorded)
+        else:
+            settings = _auto_once(network, starts, base, settings, say)
+            if work is not None and lead:
+                work.record("method", {k: getattr(settings, k) for k in ("method", "pcoeff", "icoeff", "dtmax")})
 
     def solve_chunk(i: int, with_steps: bool = False):
         n = min(chunk, total - i * chunk)
@@ -154,20 +150,34 @@ def solve_ensemble(
         }
         for k, v in tr.final_state.items():
             arrays[f"x_end/{k}"] = np.asarray(v)[:n]
-        if folder is not None:
-            _write_chunk(os.path.join(folder, f"chunk_{i:05d}.npz"), i, fp, arrays)
-        return (arrays, np.asarray(tr.n_steps)[:n]) if with_steps else arrays
+        steps = np.asarray(tr.n_steps)[:n]
+        if with_steps and work is not None:
+            decide(steps)  # recorded before the chunk is kept: a kept chunk 0 implies a recorded choice
+        if work is not None:
+            _write_chunk(work.where(f"chunk_{i:05d}.npz"), i, fp, arrays)
+        return (arrays, steps) if with_steps else arrays
 
     def saved(i: int) -> dict | None:
         """Chunk ``i`` from the folder if it is there and sound (else ``None``, said why)."""
-        path = os.path.join(folder, f"chunk_{i:05d}.npz")
-        if not os.path.isfile(path):
+        path = work.existing(f"chunk_{i:05d}.npz")
+        if path is None:
             return None
         arrays, problem = _read_chunk(path, i, fp)
         if problem:
             say(f"chunk {i} ({path}) {problem}: solving it again")
-            os.unlink(path)
+            work.remove(f"chunk_{i:05d}.npz")
         return arrays
+
+    def decide(steps) -> bool:
+        """Refill slots when the first chunk's steps spread (the choice of the study)."""
+        use = float(np.max(steps)) >= REFILL_SPREAD * max(1.0, float(np.median(steps)))
+        say(
+            f"steps per start in the first chunk: median {np.median(steps):.0f}, max {np.max(steps)}: "
+            + ("refilling slots for the rest" if use else "lock-step chunks")
+        )
+        if work is not None:
+            work.record("refill", bool(use))
+        return use
 
     from ..solvers import slots as S
     from ..solvers.sharding import my_chunks
@@ -176,29 +186,34 @@ def solve_ensemble(
     mine = list(my_chunks(n_chunks))
     todo = []
     for i in mine:
-        got = saved(i) if folder is not None else None
+        got = saved(i) if work is not None else None
         if got is not None:
             parts[i] = got
             if on_chunk:
                 on_chunk(len(parts), n_chunks)
         else:
             todo.append(i)
+    if work is not None and len(parts):
+        say(f"resumed: {len(parts)} of {len(mine)} chunks read from {folder}")
     use = refill if refill is not None else False
-    if refill is None and S.supported(settings, network) and len(todo) > 1:
-        # auto: the first chunk in lock-step; slots for the rest when its steps spread
-        i = todo.pop(0)
-        parts[i], steps = solve_chunk(i, with_steps=True)
-        use = float(np.max(steps)) >= REFILL_SPREAD * max(1.0, float(np.median(steps)))
-        say(
-            f"steps per start in chunk {i}: median {np.median(steps):.0f}, max {np.max(steps)}: "
-            + ("refilling slots for the rest" if use else "lock-step chunks")
-        )
-        if on_chunk:
-            on_chunk(len(parts), n_chunks)
+    if refill is None and S.supported(settings, network) and n_chunks > 1:
+        # auto: the study's first chunk in lock-step, slots for the rest when its steps
+        # spread; decided once per study, recorded, and replayed on resume
+        recorded = work.choice("refill") if work is not None else None
+        if recorded is None and not lead:
+            recorded = _wait_for_choice(work, "refill", wait_seconds)
+        if recorded is not None:
+            use = bool(recorded)
+        elif 0 in todo:
+            todo.remove(0)
+            parts[0], steps = solve_chunk(0, with_steps=True)
+            use = decide(steps) if work is None else bool(work.choice("refill"))
+            if on_chunk:
+                on_chunk(len(parts), n_chunks)
     if use and todo and S.supported(settings, network):
         parts.update(
             _solve_refilled(
-                network, starts, base, settings, chunk, todo, total, folder, fp, on_chunk, n_chunks, len(parts)
+                network, starts, base, settings, chunk, todo, total, work, fp, on_chunk, n_chunks, len(parts)
             )
         )
         todo = []
@@ -217,12 +232,22 @@ def solve_ensemble(
     return {k: np.concatenate([parts[i][k] for i in range(n_chunks)]) for k in keys}
 
 
+CHUNKS = r"chunk_\d{5}\.npz"
+
+
+def finish_work(folder: str, pattern: str) -> None:
+    """Remove a finished study's partial files (only those, and the folder only if hopdyn made it)."""
+    from ..core.outputs import WorkFolder
+
+    WorkFolder(folder, pattern, "", lead=False).finish()
+
+
 REFILL_SPREAD = 2.0
 """``refill=None`` (auto) refills slots when the first chunk's slowest start
 took at least this many times the median steps."""
 
 
-def _solve_refilled(network, starts, base, settings, chunk, todo, total, folder, fp, on_chunk, n_chunks, done_before):
+def _solve_refilled(network, starts, base, settings, chunk, todo, total, work, fp, on_chunk, n_chunks, done_before):
     """The chunks ``todo`` solved in ``chunk`` slots that are refilled as starts
     finish (``solvers.slots``); each chunk's arrays are written (and reported)
     as soon as all its starts are done, as the lock-step path does."""
@@ -248,13 +273,26 @@ def _solve_refilled(network, starts, base, settings, chunk, todo, total, folder,
             if left[j] == 0:
                 i = todo[j]
                 parts[i] = arrays_of(np.flatnonzero(owner == j), out)
-                if folder is not None:
-                    _write_chunk(os.path.join(folder, f"chunk_{i:05d}.npz"), i, fp, parts[i])
+                if work is not None:
+                    _write_chunk(work.where(f"chunk_{i:05d}.npz"), i, fp, parts[i])
                 if on_chunk:
                     on_chunk(done_before + len(parts), n_chunks)
 
     solve_in_slots(net, x0, settings, chunk, on_done=on_done)
     return parts
+
+
+def _wait_for_choice(work, key: str, seconds: float):
+    """A choice process 0 records (another process of a distributed run waits for it)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while work is not None:
+        value = (work.reread().get("choices") or {}).get(key)
+        if value is not None or time.monotonic() > deadline:
+            return value
+        time.sleep(1.0)
+    return None
 
 
 def _auto_once(network, starts, base, settings, say) -> SolveSettings:
@@ -271,15 +309,6 @@ def _auto_once(network, starts, base, settings, say) -> SolveSettings:
         f"{picked.report['stiffness_ratio']:.3g} at the first start)"
     )
     return picked.applied(settings)
-
-
-def _read_json(path: str) -> dict | None:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else None
-    except (OSError, ValueError):
-        return None
 
 
 def _checksum(arrays: dict) -> str:
@@ -597,8 +626,10 @@ def basins(
     steady state, whatever the reason).
     Returns a ``Basins`` (``None`` on a worker process of a distributed run)."""
 
+    from ..model.checks import check_states
     from ..solvers.registry import get_method
 
+    check_states(starts, "starts")
     if not isinstance(starts, dict):
         if layer is None:
             raise AnalysisError("name the layer the starts belong to", ("layer",))
@@ -659,5 +690,5 @@ def basins(
     }
     arrays.update({f"x_end/{k}": v for k, v in x_end.items()})
     if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)  # done: the chunks are in the result
+        finish_work(folder, CHUNKS)  # done: the chunks are in the result
     return Basins(report, arrays)

@@ -24,16 +24,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from collections.abc import Callable
 
 import numpy as np
 
 from ..core.errors import AnalysisError
-from ..core.io import write_json
 from ..model.network import Network
-from .basins import Basins, _read_chunk, _read_json, _write_chunk, basins, fingerprint
+from .basins import Basins, _read_chunk, _write_chunk, basins, fingerprint, finish_work
 from .stats import METHODS, wilson
 
 MATCHING = (
@@ -122,6 +119,9 @@ def _from_file(arrays: dict) -> dict:
 
 
 # ------------------------------------------------------------------ the values, resumable
+VALUES = r"value_\d{4}\.npz"
+
+
 def sweep(
     n: int,
     solve: Callable[[int], dict],
@@ -140,27 +140,29 @@ def sweep(
 
     say = log or (lambda message: None)
     fp = hashlib.sha256(identity.encode()).hexdigest()
+    work = None
     if folder is not None:
-        manifest = os.path.join(folder, "manifest.json")
-        old = _read_json(manifest) if resume else None
-        if old is not None and old.get("identity") != fp:
-            raise AnalysisError(
-                "the scenario, parameter or values changed since the interrupted run; run without resuming",
-                ("resume",),
-            )
-        if old is None:
-            if not resume:
-                shutil.rmtree(folder, ignore_errors=True)
-            os.makedirs(folder, exist_ok=True)
-            write_json(manifest, {"identity": fp, "values": n})
+        from ..core.outputs import WorkFolder
+
+        work = WorkFolder(
+            folder,
+            VALUES,
+            fp,
+            resume,
+            changed="the scenario, parameter or values changed since the interrupted run; run without resuming",
+        )
+        if work.problem:
+            say(work.problem)
     out, reused = [], 0
     for i in range(n):
-        path = os.path.join(folder, f"value_{i:04d}.npz") if folder is not None else None
+        name = f"value_{i:04d}.npz"
+        path = work.existing(name) if work is not None else None
         got = None
-        if resume and path is not None and os.path.isfile(path):
+        if resume and path is not None:
             arrays, problem = _read_chunk(path, i, fp)
             if problem:
                 say(f"value {i} ({path}) {problem}: solving it again")
+                work.remove(name)
             else:
                 got, reused = _from_file(arrays), reused + 1
         if got is None:
@@ -168,8 +170,8 @@ def sweep(
                 got = solve(i)
             if i and any(s["function"] in SOLVES for s in clog.solves):
                 say(f"value {i + 1} compiled its own solve")
-            if path is not None:
-                _write_chunk(path, i, fp, _to_file(got))
+            if work is not None:
+                _write_chunk(work.where(name), i, fp, _to_file(got))
         out.append(got)
         if on_value:
             on_value(i + 1, n)
@@ -370,7 +372,12 @@ def continuation(
     shape, dtype = jnp.shape(leaf), jnp.result_type(leaf)
     arrays = []
     for value in values:  # every value checked before any solve
-        arr = np.asarray(transform(value) if transform is not None else value, dtype=np.float64)
+        try:
+            arr = np.asarray(transform(value) if transform is not None else value, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise AnalysisError(f"expected numbers, got {value!r}", ("values",)) from None
+        if not np.all(np.isfinite(arr)):
+            raise AnalysisError(f"expected finite numbers, got {value!r}", ("values",))
         if arr.shape != shape and arr.size == 1:
             arr = np.broadcast_to(arr, shape)
         if arr.shape != shape:
@@ -410,5 +417,5 @@ def continuation(
     )
     out["arrays"] = id_arrays(summaries, match(summaries, distance, min_overlap)[0])
     if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)  # done: the values are in the result
+        finish_work(folder, VALUES)  # done: the values are in the result
     return out

@@ -11,9 +11,9 @@ is shown the rest.  The arrays learned are chosen by a ``learn`` function, as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
-import os
 import time
 from collections.abc import Callable
 
@@ -22,6 +22,13 @@ import numpy as np
 from ..core.errors import AnalysisError
 
 LOSSES = ("cross_entropy", "reconstruction")
+
+
+class TrainingDiverged(AnalysisError):
+    """The loss or the learned arrays stopped being finite: a numerical failure
+    of the run, not an input error (``hopdyn train`` exits 1)."""
+
+
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
@@ -52,6 +59,61 @@ class Training:
     seconds_compile: float
     resumed_from: int
     step_bytes: int | None  # XLA's account of one training step (arguments + outputs + temporaries)
+
+
+def check_examples(inputs, targets=None, *, dtype="float64", names=("inputs_data", "targets")):
+    """Training data, checked before any work: ``inputs`` one example per row
+    (at least one, each of at least one finite value the dtype can hold),
+    ``targets`` one non-negative class index per example (or ``None``).
+    Returns ``(X (n, size) float64, y int64 or None)``; raises ``AnalysisError``
+    naming ``names[0]`` or ``names[1]``."""
+    try:
+        X = np.asarray(inputs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise AnalysisError("expected an array of numbers, one example per row", (names[0],)) from None
+    if X.ndim < 2:
+        raise AnalysisError(
+            f"expected one example per row (2 or more dimensions), got shape {list(X.shape)}", (names[0],)
+        )
+    if X.shape[0] == 0 or X[0].size == 0:
+        raise AnalysisError(
+            f"expected at least one example of at least one value, got shape {list(X.shape)}", (names[0],)
+        )
+    bad = np.flatnonzero(~np.isfinite(X.reshape(len(X), -1)).all(axis=1))
+    if bad.size:
+        raise AnalysisError(f"example {int(bad[0])} has non-finite values ({bad.size} examples in all)", (names[0],))
+    top = float(np.finfo(np.dtype(dtype)).max)
+    if np.max(np.abs(X)) > top:
+        raise AnalysisError(f"values beyond {dtype}'s range ({top:.3g})", (names[0],))
+    X = X.reshape(len(X), -1)
+    if targets is None:
+        return X, None
+    try:
+        y = np.asarray(targets, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise AnalysisError("expected class indices (numbers)", (names[1],)) from None
+    if y.shape != (len(X),):
+        raise AnalysisError(f"expected {len(X)} class indices, one per example, got shape {list(y.shape)}", (names[1],))
+    wrong = np.flatnonzero(~np.isfinite(y) | (y != np.round(y)) | (y < 0) | (y >= 2**31))
+    if wrong.size:
+        raise AnalysisError(
+            f"expected non-negative integer class indices, got {y[wrong[0]]!r} at example {int(wrong[0])}",
+            (names[1],),
+        )
+    return X, y.astype(np.int64)
+
+
+def data_digest(X, y=None) -> str:
+    """A hash of the training data: part of the identity a resumed run must share."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (X, y):
+        if a is not None:
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _optimizer(s: TrainSettings):
@@ -145,43 +207,84 @@ def _evaluate(evaluate, net, params, X, y, mask, batch: int) -> tuple[float, flo
     return float(np.mean(np.concatenate(losses))), float(np.mean(np.concatenate(metric)))
 
 
-def _checkpoint_path(folder: str, epoch: int) -> str:
-    return os.path.join(folder, f"epoch_{epoch:04d}.npz")
+EPOCHS = r"epoch_\d{4}\.npz"
 
 
-def _save(folder: str, epoch: int, identity: str, params, state, history) -> None:
+def _checkpoint_name(epoch: int) -> str:
+    return f"epoch_{epoch:04d}.npz"
+
+
+def _save(work, epoch: int, params, state, history) -> None:
+    """One checkpoint: the learned arrays and optimiser state, the run's identity,
+    the history so far and a checksum of the arrays (checked before use)."""
     import jax
 
     from ..core.io import write_npz
+    from ..core.outputs import WriteError
+    from .basins import _checksum
 
     leaves = jax.tree.leaves((params, state))
     arrays = {f"leaf_{i}": np.asarray(v) for i, v in enumerate(leaves)}
-    arrays["meta/identity"] = np.str_(identity)
-    arrays["meta/history"] = np.str_(json.dumps(history))
-    write_npz(_checkpoint_path(folder, epoch), arrays)
+    meta = {"meta/identity": np.str_(work.identity), "meta/history": np.str_(json.dumps(history))}
+    try:
+        write_npz(work.where(_checkpoint_name(epoch)), {**arrays, **meta, "meta/checksum": np.str_(_checksum(arrays))})
+    except OSError as e:
+        raise WriteError(
+            f"writing the checkpoint of epoch {epoch} in {work.path} failed ({e.strerror or e}); "
+            "the checkpoints before it are kept (--resume continues from them)"
+        ) from None
 
 
-def _latest(folder: str, identity: str, params, state):
-    """The last checkpoint of this run: (epoch, params, state, history), or ``None``."""
+def _read_checkpoint(path: str, identity: str, like: list) -> tuple[list | None, list | None, str | None]:
+    """A checkpoint's leaves and history, or why it cannot be used."""
+    from .basins import _checksum
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001  truncated or foreign: zipfile, numpy and OS errors vary
+        return None, None, f"cannot be read ({type(e).__name__})"
+    try:
+        owner, history, checksum = (str(data.pop(k)) for k in ("meta/identity", "meta/history", "meta/checksum"))
+        history = json.loads(history)
+    except (KeyError, ValueError):
+        return None, None, "carries no identity, history or checksum"
+    if owner != identity:
+        return None, None, "belongs to another training run"
+    if checksum != _checksum(data):
+        return None, None, "does not match its checksum"
+    leaves = [data.get(f"leaf_{i}") for i in range(len(like))]
+    if len(data) != len(like) or any(v is None for v in leaves):
+        return None, None, f"holds {len(data)} arrays where this run has {len(like)}"
+    for i, (v, ref) in enumerate(zip(leaves, like)):
+        if v.shape != np.shape(ref) or v.dtype != np.dtype(str(ref.dtype)):
+            return (
+                None,
+                None,
+                f"array {i} has shape {list(v.shape)} {v.dtype}, this run {list(np.shape(ref))} {ref.dtype}",
+            )
+        if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
+            return None, None, "holds non-finite values"
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        return None, None, "carries no history"
+    return leaves, history, None
+
+
+def _latest(work, params, state, say):
+    """The last sound checkpoint of this run: (epoch, params, state, history), or
+    ``None``.  A damaged one (truncated, poisoned, of another shape) is said and
+    skipped for the one before it."""
     import jax
 
-    if not os.path.isdir(folder):
-        return None
-    epochs = sorted(int(f[6:10]) for f in os.listdir(folder) if f.startswith("epoch_") and f.endswith(".npz"))
     treedef = jax.tree.structure((params, state))
+    like = jax.tree.leaves((params, state))
+    epochs = sorted(int(name[6:10]) for name in work.names())
     for epoch in reversed(epochs):
-        try:
-            with np.load(_checkpoint_path(folder, epoch), allow_pickle=False) as z:
-                owner = str(z["meta/identity"])
-                leaves = [z[f"leaf_{i}"] for i in range(treedef.num_leaves)]
-                history = json.loads(str(z["meta/history"]))
-        except (OSError, KeyError, ValueError):
-            continue  # a damaged checkpoint: the one before it
-        if owner != identity:
-            raise AnalysisError(
-                f"{folder} holds checkpoints of another training run; use another folder or drop --resume",
-                ("resume",),
-            )
+        path = work.existing(_checkpoint_name(epoch))
+        leaves, history, problem = _read_checkpoint(path, work.identity, like)
+        if problem:
+            say(f"checkpoint {path} {problem}: not used")
+            continue
         p, st = jax.tree.unflatten(treedef, [jax.numpy.asarray(v) for v in leaves])
         return epoch, p, st, history
     return None
@@ -234,11 +337,22 @@ def train(
         raise AnalysisError("reconstruction reads the layer it shows: readout must equal inputs", ("readout",))
     solve = solve or SolveSettings(method="tsit5", steady_state=True)
     dtype = np.dtype(str(network.dtype))
-    X = np.asarray(inputs_data, dtype).reshape(len(inputs_data), -1)
-    y = np.zeros(len(X), np.int32) if targets is None else np.asarray(targets, np.int32)
-    Xt, yt = (np.zeros((0, X.shape[1]), dtype), np.zeros(0, np.int32)) if test is None else test
-    Xt = np.asarray(Xt, dtype).reshape(len(Xt), X.shape[1] if len(Xt) == 0 else -1)
-    yt = np.zeros(len(Xt), np.int32) if yt is None else np.asarray(yt, np.int32)
+    X, y = check_examples(inputs_data, targets, dtype=dtype)
+    if s.loss == "cross_entropy" and y is None:
+        raise AnalysisError("cross_entropy needs one class index per example", ("targets",))
+    if y is not None and y.max() >= network.neurons[readout].size:
+        raise AnalysisError(
+            f"classes up to {int(y.max())}, but layer {readout!r} has {network.neurons[readout].size} units",
+            ("targets",),
+        )
+    X = X.astype(dtype)
+    y = np.zeros(len(X), np.int32) if y is None else y.astype(np.int32)
+    if test is None or len(test[0]) == 0:
+        Xt, yt = np.zeros((0, X.shape[1]), dtype), np.zeros(0, np.int32)
+    else:
+        Xt, yt = check_examples(test[0], test[1], dtype=dtype, names=("test", "test"))
+        Xt = Xt.astype(dtype)
+        yt = np.zeros(len(Xt), np.int32) if yt is None else yt.astype(np.int32)
     size = network.neurons[inputs].size
     if X.shape[1] != size:
         raise AnalysisError(f"inputs have {X.shape[1]} values each, layer {inputs!r} has {size}", ("inputs",))
@@ -248,8 +362,22 @@ def train(
     state = opt.init(params)
     history: list[dict] = []
     start_epoch = 0
-    if folder and resume:
-        got = _latest(folder, identity, params, state)
+    work = None
+    if folder:
+        from ..core.outputs import WorkFolder
+
+        work = WorkFolder(
+            folder,
+            EPOCHS,
+            identity,
+            resume,
+            changed=f"{folder} holds checkpoints of another training run (scenario, settings or data changed); "
+            "use another folder or drop --resume",
+        )
+        if work.problem and log:
+            log(work.problem)
+    if work is not None and resume:
+        got = _latest(work, params, state, log or (lambda message: None))
         if got is not None:
             start_epoch, params, state, history = got
             if log:
@@ -257,7 +385,8 @@ def train(
     rng_mask = np.random.default_rng([s.seed, 1])
     eval_mask = _masks(rng_mask, 1, size, s.hidden)[0] if s.loss == "reconstruction" else np.zeros(size, bool)
     compile_start = time.perf_counter()
-    jax.block_until_ready(step(network, params, state, X[:B], y[:B], eval_mask))  # compile (result discarded)
+    with _solve_failures(work, "before the first step (the untrained network)"):
+        jax.block_until_ready(step(network, params, state, X[:B], y[:B], eval_mask))  # compile (result discarded)
     seconds_compile = time.perf_counter() - compile_start
     step_bytes = _step_bytes(step, network, params, state, X[:B], y[:B], eval_mask) if measure_memory else None
     spent = sum(h["seconds"] for h in history)
@@ -271,12 +400,19 @@ def train(
         for b in range(batches):
             idx = order[b * B : (b + 1) * B]
             mask = masks[b] if masks is not None else eval_mask
-            params, state, value = step(network, params, state, X[idx], y[idx], mask)
-            total += float(value)
+            with _solve_failures(work, f"in epoch {epoch + 1}, batch {b + 1}"):
+                params, state, value = step(network, params, state, X[idx], y[idx], mask)
+                total += float(value)
             if on_batch:
                 on_batch(epoch * batches + b + 1, s.epochs * batches)
-        if not np.isfinite(total):
-            raise AnalysisError(f"the training loss became {total} in epoch {epoch + 1}", ("learning_rate",))
+        if not np.isfinite(total) or not all(np.all(np.isfinite(np.asarray(p))) for p in params):
+            if work is not None and not work.names():
+                work.finish()  # nothing worth resuming: no folder left behind
+            raise TrainingDiverged(
+                f"the training loss became {total:.4g} in epoch {epoch + 1} (the learned arrays are no longer "
+                "finite); lower the learning rate",
+                ("learning_rate",),
+            )
         seconds = time.perf_counter() - t0
         _, train_metric = _evaluate(evaluate, network, params, X, y, eval_mask, B)
         test_loss, test_metric = _evaluate(evaluate, network, params, Xt, yt, eval_mask, B)
@@ -296,13 +432,32 @@ def train(
                 f"epoch {epoch + 1}/{s.epochs}: loss {total / batches:.4f}, train {key} {train_metric:.4f}, "
                 f"test {key} {test_metric:.4f} ({seconds:.1f} s)"
             )
-        if folder:
-            _save(folder, epoch + 1, identity, params, state, history)
+        if work is not None:
+            _save(work, epoch + 1, params, state, history)
         spent += seconds
         if s.max_seconds is not None and spent >= s.max_seconds:
             break
     trained = eqx.tree_at(learn, network, params)
     return Training(trained, tuple(np.asarray(p) for p in params), history, seconds_compile, start_epoch, step_bytes)
+
+
+@contextlib.contextmanager
+def _solve_failures(work, where: str):
+    """An equilibrium that is not reached during training (Equinox's runtime
+    error from inside the compiled step) is the run's numerical failure:
+    ``TrainingDiverged``, one line, and no partial folder without a checkpoint."""
+    import equinox as eqx
+
+    try:
+        yield
+    except eqx.EquinoxRuntimeError:
+        if work is not None and not work.names():
+            work.finish()
+        raise TrainingDiverged(
+            f"the equilibrium was not reached {where} (no steady state within the step limit, or non-finite "
+            "values: the learned arrays may have diverged); lower the learning rate, or raise solver.t1/max_steps",
+            ("learning_rate",),
+        ) from None
 
 
 def _step_bytes(step, *args) -> int | None:

@@ -18,7 +18,9 @@ import os
 
 import numpy as np
 
+from ..analysis.training import check_examples
 from ..core import patterns as P
+from ..core.errors import AnalysisError
 from ..model.params import SYNAPSES, parameters, pattern_ref
 from .build import Built
 from .loader import ScenarioError
@@ -59,15 +61,15 @@ def load_data(sc, path: str) -> tuple[np.ndarray, np.ndarray | None]:
         except P.PatternError as e:
             raise ScenarioError(file, "training.data.file", str(e)) from None
         scale = 1.0 if d.scale is None else d.scale
-        if y is not None:
-            if y.ndim != 1 or len(y) != len(X) or np.any(y != np.round(y)) or np.any(y < 0):
-                raise ScenarioError(
-                    file,
-                    "training.data.targets_key",
-                    f"expected {len(X)} non-negative class indices, got shape {list(y.shape)}",
-                )
-            y = y.astype(np.int64)
-    X = X.reshape(len(X), -1) * scale
+    keys = {"inputs": "training.data.inputs_key", "targets": "training.data.targets_key"}
+    if d.source == "digits":
+        keys = {"inputs": "training.data", "targets": "training.data"}
+    try:
+        X, y = check_examples(X, y, dtype=sc.dtype, names=("inputs", "targets"))
+        X, _ = check_examples(X * scale, None, dtype=sc.dtype, names=("inputs", "targets"))
+    except AnalysisError as e:
+        where = d.file if d.source != "digits" else "digits"
+        raise ScenarioError(file, keys[e.location[0]], f"{where}: {e.message}") from None
     if len(X) < 2:
         raise ScenarioError(file, "training.data", "expected at least two examples")
     return X, y

@@ -312,11 +312,35 @@ def _describe(err: dict, data: Any = None) -> str:
     return msg
 
 
+def _representable(data, dtype: str, file: str) -> None:
+    """Every number of the file within the range of the scenario's dtype (a
+    float32 scenario with ``t0: -1.0e308`` would overflow when cast)."""
+    import numpy as np
+
+    top = float(np.finfo(np.dtype(dtype)).max)
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, [*path, k])
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(v, [*path, i])
+        elif isinstance(node, (int, float)) and not isinstance(node, bool) and abs(node) > top:
+            raise ScenarioError(
+                file, tuple(path), f"{node:g} is beyond the range of {dtype} ({top:.4g}); use dtype: float64"
+            )
+
+    walk(data, [])
+
+
 def validate(data: dict, file: str):
     """The validated scenario, or a ``ScenarioError`` whose first line is the most
     useful problem and whose ``more`` lists every other one, a line each."""
     try:
-        return scenario_model().model_validate(data)
+        sc = scenario_model().model_validate(data)
+        _representable(data, sc.dtype, file)
+        return sc
     except pydantic.ValidationError as e:
         errors = e.errors(include_url=False)
 

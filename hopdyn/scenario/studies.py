@@ -316,7 +316,5 @@ def run_continuation(
         "patterns": pname,
         **C.report(values, summaries, spec.distance, spec.min_overlap),
     }
-    import shutil
-
-    shutil.rmtree(folder, ignore_errors=True)
+    C.finish_work(folder, C.VALUES)
     return report, C.id_arrays(summaries, ids)

@@ -53,7 +53,7 @@ def memory_bytes(compiled_program) -> int | None:
 
 def default_cache_dir() -> str | None:
     """Where hopdyn keeps compiled programs (``None``: turned off)."""
-    from .. import __version__
+    from ..core.version import __version__
 
     env = os.environ.get("HOPDYN_COMPILATION_CACHE", "").strip()
     if env.lower() in OFF:
@@ -61,7 +61,7 @@ def default_cache_dir() -> str | None:
     if env:
         return os.path.abspath(os.path.expanduser(env))
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "hopdyn", __version__, "jax")
+    return os.path.join(base, "hopdyn", __version__, "jax-sealed")
 
 
 _ENABLED: list = []  # the folder hopdyn set, once it has decided
@@ -87,6 +87,7 @@ def enable_compilation_cache(path: str | None = "default") -> str | None:
             os.makedirs(path, exist_ok=True)
         except OSError:  # a read-only home: work without the cache
             path = None
+    _verified_entries(path)
     jax.config.update("jax_compilation_cache_dir", path)
     if path is not None:
         # every program: reading a small one (~1 ms) beats compiling it (10-500 ms)
@@ -94,6 +95,71 @@ def enable_compilation_cache(path: str | None = "default") -> str | None:
     cc.reset_cache()  # take effect even if JAX already looked for a cache
     _ENABLED[:] = [path]
     return path
+
+
+class VerifiedCache:
+    """JAX's persistent cache of compiled programs in hopdyn's folder, with every
+    entry sealed: it names its own key and carries a checksum
+    (``programs.seal``).  An entry that fails (moved from another key,
+    truncated, edited) is a miss: it is removed and the program compiled again,
+    said in one line.  A folder that refuses a write (read-only, full) costs
+    the compile only, said once, and leaves no temporary file."""
+
+    SUFFIX = "-hopdyn"
+
+    def __init__(self, path: str):
+        import pathlib
+
+        self._path = pathlib.Path(path)
+
+    def _file(self, key: str) -> str:
+        return os.path.join(str(self._path), key + self.SUFFIX)
+
+    def get(self, key: str):
+        from ..core.outputs import remove_written
+        from .programs import cache_notice, unseal
+
+        path = self._file(key)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            cache_notice(f"cannot read the compilation cache entry {path} ({e.strerror}); compiled again")
+            return None
+        blob = unseal(key, data)
+        if blob is None:
+            cache_notice(f"compilation cache entry {path} is damaged or not this program's; compiled again")
+            remove_written(str(self._path), os.path.basename(path))
+        return blob
+
+    def put(self, key: str, value: bytes) -> None:
+        from .programs import cache_notice, seal, write_entry
+
+        try:
+            write_entry(self._file(key), seal(key, bytes(value)))
+        except OSError as e:
+            cache_notice(f"cannot write to the compilation cache {self._path} ({e.strerror or e})", "write")
+
+
+_JAX_FILE_CACHE: list = []
+
+
+def _verified_entries(path: str | None) -> None:
+    """JAX's cache in hopdyn's own folder ``path`` reads and writes sealed
+    entries (``VerifiedCache``); a cache folder the user set is JAX's as usual."""
+    from jax._src import compilation_cache as jcc
+
+    if not _JAX_FILE_CACHE:
+        _JAX_FILE_CACHE.append(jcc.get_file_cache)
+
+    def get_file_cache(folder: str):
+        if path is not None and os.path.abspath(folder) == os.path.abspath(path):
+            return VerifiedCache(folder), folder
+        return _JAX_FILE_CACHE[0](folder)
+
+    jcc.get_file_cache = get_file_cache
 
 
 @contextlib.contextmanager
@@ -170,13 +236,17 @@ def _stored(fn, args, treedef, static, leaves):
     name = programs.key(fn, treedef, static, leaves) if folder else None
     if name is None:
         return None, "traced (not storable)" if folder else "traced"
-    exported, source = programs.load(folder, name), "read"
+    exported, source = programs.load(folder, name, leaves), "read"
     if exported is None:
         exported, source = programs.export(fn, treedef, static, leaves), "traced and stored"
         if exported is None:
             return None, "traced (not exportable)"
         programs.save(folder, name, exported)
-    flat = jax.jit(exported.call).lower(*leaves).compile()
+    try:
+        flat = jax.jit(exported.call).lower(*leaves).compile()
+    except Exception:  # noqa: BLE001  a stored program these arguments do not fit: traced as usual
+        programs.cache_notice(f"compilation cache entry for {name[:12]} does not fit its arguments; traced again")
+        return None, "traced (stored program refused)"
     return (lambda *a: flat(*jax.tree.leaves(eqx.partition(a, eqx.is_array)[0]))), source
 
 

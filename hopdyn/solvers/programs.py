@@ -157,26 +157,93 @@ def _path(folder: str, name: str) -> str:
     return os.path.join(folder, "programs", name[:2], name + ".stablehlo")
 
 
-def load(folder: str, name: str):
-    """The stored program, or ``None`` (absent, unreadable, or written by another
-    JAX: then it is traced again and replaced)."""
-    try:
-        with open(_path(folder, name), "rb") as f:
-            return jax.export.deserialize(bytearray(f.read()))
-    except Exception:  # noqa: BLE001  a cache miss, whatever the reason
+MAGIC = b"hopdyn-program-1\n"
+
+
+def seal(name: str, blob: bytes) -> bytes:
+    """An entry that names its own key and carries a checksum of its content."""
+    return MAGIC + name.encode() + b"\n" + hashlib.sha256(name.encode() + blob).hexdigest().encode() + b"\n" + blob
+
+
+def unseal(name: str, data: bytes) -> bytes | None:
+    """The content of an entry stored under ``name``, or ``None`` when the entry
+    is not exactly what ``seal(name, ...)`` wrote (another key's entry moved
+    here, truncated, edited, or of another format)."""
+    if not data.startswith(MAGIC):
         return None
+    head, sep, rest = data[len(MAGIC) :].partition(b"\n")
+    digest, sep2, blob = rest.partition(b"\n")
+    if not (sep and sep2) or head != name.encode():
+        return None
+    return blob if hashlib.sha256(name.encode() + blob).hexdigest().encode() == digest else None
+
+
+def load(folder: str, name: str, leaves=()):
+    """The stored program, or ``None``: absent, or not verified (an entry that
+    names another key, fails its checksum, or takes other arguments than
+    ``leaves``) -- a miss, said once (``cache_notice``), then traced again and
+    replaced."""
+    path = _path(folder, name)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    blob = unseal(name, data)
+    exported = None
+    if blob is not None:
+        try:
+            exported = jax.export.deserialize(bytearray(blob))
+        except Exception:  # noqa: BLE001
+            exported = None
+    if exported is not None and leaves:
+        want = [(tuple(a.shape), str(a.dtype)) for a in leaves]
+        if [(tuple(a.shape), str(a.dtype)) for a in exported.in_avals] != want:
+            exported = None
+    if exported is None:
+        cache_notice(f"compilation cache entry {path} is damaged or not this program's; traced again")
+    return exported
 
 
 def save(folder: str, name: str, exported) -> None:
     """Write atomically (several processes may share the folder); a failure to
-    write only costs the next process a trace."""
+    write only costs the next process a trace (said once, nothing left behind)."""
     path = _path(folder, name)
     try:
-        blob = exported.serialize()
+        blob = seal(name, bytes(exported.serialize()))
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
+        write_entry(path, blob)
+    except Exception as e:  # noqa: BLE001
+        cache_notice(f"cannot write to the compilation cache {folder} ({getattr(e, 'strerror', None) or e})", "write")
+
+
+def write_entry(path: str, blob: bytes) -> None:
+    """``blob`` to ``path`` atomically; the temporary file is removed on failure."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".", suffix=".tmp")
+    try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
         os.replace(tmp, path)
-    except Exception:  # noqa: BLE001
-        pass
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+_SAID: set = set()
+
+
+def cache_notice(message: str, kind: str = "entry") -> None:
+    """Say trouble with the compilation cache once per process and ``kind``
+    (``entry``: one not verified; ``write``: the folder refused a write), in one
+    line; the work goes on without the entry."""
+    import sys
+
+    if kind in _SAID:
+        return
+    _SAID.add(kind)
+    from ..core.errors import printable
+
+    print(f"hopdyn: {printable(message)}", file=sys.stderr)
