@@ -12,106 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.2.0"
-
-# Every public name, imported on first use: ``import hopdyn`` and ``hopdyn
-# --help`` load neither JAX nor matplotlib nor the scenario schema.
-_LAZY = {
-    "Basins": (".analysis.basins", "Basins"),
-    "attractor_table": (".analysis.basins", "attractor_table"),
-    "basins": (".analysis.basins", "basins"),
-    "fractions": (".analysis.basins", "fractions"),
-    "label_attractors": (".analysis.basins", "label_attractors"),
-    "retrieval_curve": (".analysis.basins", "retrieval_curve"),
-    "solve_ensemble": (".analysis.basins", "solve_ensemble"),
-    "capacity": (".analysis.capacity", "capacity"),
-    "capacity_network": (".analysis.capacity", "capacity_network"),
-    "corrupted_starts": (".analysis.ensembles", "corrupted_starts"),
-    "grid_starts": (".analysis.ensembles", "grid_starts"),
-    "random_starts": (".analysis.ensembles", "random_starts"),
-    "energy_descent": (".analysis.verify", "energy_descent"),
-    "fixed_point": (".analysis.verify", "fixed_point"),
-    "nearest_pattern": (".analysis.verify", "nearest_pattern"),
-    "readout": (".analysis.verify", "readout"),
-    "verify": (".analysis.verify", "verify"),
-    "ResourceError": (".core.budget", "ResourceError"),
-    "memory_budget": (".core.budget", "memory_budget"),
-    "AnalysisError": (".core.errors", "AnalysisError"),
-    "HopdynError": (".core.errors", "HopdynError"),
-    "NetworkError": (".core.errors", "NetworkError"),
-    "SettingsError": (".core.errors", "SettingsError"),
-    "OutputError": (".core.outputs", "OutputError"),
-    "OutputFolder": (".core.outputs", "OutputFolder"),
-    "manifest_problems": (".core.outputs", "manifest_problems"),
-    "AbstractLagrangian": (".model.lagrangians", "AbstractLagrangian"),
-    "CustomLagrangian": (".model.lagrangians", "CustomLagrangian"),
-    "Exp": (".model.lagrangians", "Exp"),
-    "Identity": (".model.lagrangians", "Identity"),
-    "LayerNorm": (".model.lagrangians", "LayerNorm"),
-    "Relu": (".model.lagrangians", "Relu"),
-    "Repu": (".model.lagrangians", "Repu"),
-    "Sigmoid": (".model.lagrangians", "Sigmoid"),
-    "Softmax": (".model.lagrangians", "Softmax"),
-    "Spherical": (".model.lagrangians", "Spherical"),
-    "Tanh": (".model.lagrangians", "Tanh"),
-    "Network": (".model.network", "Network"),
-    "State": (".model.network", "State"),
-    "Neuron": (".model.neurons", "Neuron"),
-    "LAGRANGIANS": (".model.params", "LAGRANGIANS"),
-    "SYNAPSES": (".model.params", "SYNAPSES"),
-    "Finite": (".model.params", "Finite"),
-    "NonNegative": (".model.params", "NonNegative"),
-    "Pattern": (".model.params", "Pattern"),
-    "PatternOrNumber": (".model.params", "PatternOrNumber"),
-    "Positive": (".model.params", "Positive"),
-    "register_lagrangian": (".model.params", "register_lagrangian"),
-    "register_synapse": (".model.params", "register_synapse"),
-    "AbstractSynapse": (".model.synapses", "AbstractSynapse"),
-    "Bias": (".model.synapses", "Bias"),
-    "CustomSynapse": (".model.synapses", "CustomSynapse"),
-    "Dense": (".model.synapses", "Dense"),
-    "Directed": (".model.synapses", "Directed"),
-    "Exponential": (".model.synapses", "Exponential"),
-    "Hebbian": (".model.synapses", "Hebbian"),
-    "L2Memory": (".model.synapses", "L2Memory"),
-    "Polynomial": (".model.synapses", "Polynomial"),
-    "Built": (".scenario.build", "Built"),
-    "load_scenario": (".scenario.build", "load_and_build"),
-    "ScenarioError": (".scenario.loader", "ScenarioError"),
-    "scenario_capacity": (".scenario.studies", "capacity_study"),
-    "scenario_basins": (".scenario.studies", "run_basins"),
-    "verify_scenario": (".scenario.studies", "verify_scenario"),
-    "DiscreteRun": (".solvers.discrete", "DiscreteRun"),
-    "classical_async": (".solvers.discrete", "classical_async"),
-    "classical_sync": (".solvers.discrete", "classical_sync"),
-    "dense_async": (".solvers.discrete", "dense_async"),
-    "hebbian": (".solvers.discrete", "hebbian"),
-    "modern_energy": (".solvers.discrete", "modern_energy"),
-    "modern_retrieval": (".solvers.discrete", "modern_retrieval"),
-    "sweep_orders": (".solvers.discrete", "sweep_orders"),
-    "unlearn": (".solvers.discrete", "unlearn"),
-    "update_orders": (".solvers.discrete", "update_orders"),
-    "ETDRK4": (".solvers.etd", "ETDRK4"),
-    "METHODS": (".solvers.registry", "METHODS"),
-    "Method": (".solvers.registry", "Method"),
-    "get_method": (".solvers.registry", "get_method"),
-    "method_names": (".solvers.registry", "method_names"),
-    "register_method": (".solvers.registry", "register"),
-    "RKC2": (".solvers.rkc", "RKC2"),
-    "SolveSettings": (".solvers.settings", "SolveSettings"),
-    "SteadyState": (".solvers.settings", "SteadyState"),
-    "save_times": (".solvers.settings", "save_times"),
-    "simulate": (".solvers.simulate", "simulate"),
-    "equilibrium": (".solvers.equilibrium", "equilibrium"),
-    "STATUSES": (".solvers.trajectory", "STATUSES"),
-    "Trajectory": (".solvers.trajectory", "Trajectory"),
-    "SolverError": (".core.errors", "SettingsError"),  # the name before 0.2
-    "Reporter": (".core.progress", "Reporter"),
-    "CompileLog": (".solvers.compile", "CompileLog"),
-    "enable_compilation_cache": (".solvers.compile", "enable_compilation_cache"),
-    "load_trajectory": (".solvers.trajectory", "load_trajectory"),
-    "continuation": (".analysis.continuation", "continuation"),
-}
+from .core.version import __version__
 
 if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe reads imports)
     from .analysis.basins import (
@@ -126,11 +27,12 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
     from .analysis.capacity import capacity, capacity_network
     from .analysis.continuation import continuation
     from .analysis.ensembles import corrupted_starts, grid_starts, random_starts
+    from .analysis.training import TrainSettings, train
     from .analysis.verify import energy_descent, fixed_point, nearest_pattern, readout, verify
     from .core.budget import ResourceError, memory_budget
-    from .core.errors import AnalysisError, HopdynError, NetworkError, SettingsError
+    from .core.errors import AnalysisError, HopdynError, LyapunovWarning, NetworkError, SettingsError
     from .core.errors import SettingsError as SolverError
-    from .core.outputs import OutputError, OutputFolder, manifest_problems
+    from .core.outputs import OutputError, OutputFolder, WorkFolder, manifest_problems
     from .core.progress import Reporter
     from .model.lagrangians import (
         AbstractLagrangian,
@@ -198,6 +100,28 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
     from .solvers.trajectory import STATUSES, Trajectory, load_trajectory
 
 
+def _public() -> dict[str, tuple[str, str]]:
+    """``{name: (module, attribute)}``, read from the ``TYPE_CHECKING`` imports
+    above: the one list of public names (type checkers and the API docs read
+    the same imports).  Parsing this file costs about a millisecond; nothing
+    is imported until a name is used."""
+    import ast
+
+    with open(__file__, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            for imp in node.body:
+                for alias in imp.names:
+                    out[alias.asname or alias.name] = ("." * imp.level + imp.module, alias.name)
+    return out
+
+
+_LAZY = _public()
+__all__ = sorted(_LAZY)
+
+
 def __getattr__(name: str):
     if name in _LAZY:
         module, attr = _LAZY[name]
@@ -209,101 +133,3 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))
-
-
-__all__ = [
-    "continuation",
-    "CompileLog",
-    "Reporter",
-    "enable_compilation_cache",
-    "load_trajectory",
-    "AbstractLagrangian",
-    "OutputError",
-    "OutputFolder",
-    "ResourceError",
-    "manifest_problems",
-    "memory_budget",
-    "AbstractSynapse",
-    "AnalysisError",
-    "Basins",
-    "Bias",
-    "Built",
-    "CustomLagrangian",
-    "CustomSynapse",
-    "Dense",
-    "Directed",
-    "DiscreteRun",
-    "ETDRK4",
-    "Exp",
-    "Exponential",
-    "Finite",
-    "Hebbian",
-    "HopdynError",
-    "Identity",
-    "L2Memory",
-    "LAGRANGIANS",
-    "LayerNorm",
-    "METHODS",
-    "Method",
-    "Network",
-    "NetworkError",
-    "Neuron",
-    "NonNegative",
-    "Pattern",
-    "PatternOrNumber",
-    "Polynomial",
-    "Positive",
-    "RKC2",
-    "Relu",
-    "Repu",
-    "STATUSES",
-    "SYNAPSES",
-    "ScenarioError",
-    "SettingsError",
-    "Sigmoid",
-    "Softmax",
-    "SolveSettings",
-    "SolverError",
-    "Spherical",
-    "State",
-    "SteadyState",
-    "Tanh",
-    "Trajectory",
-    "attractor_table",
-    "basins",
-    "capacity",
-    "capacity_network",
-    "classical_async",
-    "classical_sync",
-    "corrupted_starts",
-    "dense_async",
-    "energy_descent",
-    "fixed_point",
-    "fractions",
-    "get_method",
-    "grid_starts",
-    "hebbian",
-    "label_attractors",
-    "load_scenario",
-    "method_names",
-    "modern_energy",
-    "modern_retrieval",
-    "nearest_pattern",
-    "random_starts",
-    "readout",
-    "register_lagrangian",
-    "register_method",
-    "register_synapse",
-    "retrieval_curve",
-    "save_times",
-    "scenario_basins",
-    "scenario_capacity",
-    "simulate",
-    "equilibrium",
-    "solve_ensemble",
-    "sweep_orders",
-    "unlearn",
-    "update_orders",
-    "verify",
-    "verify_scenario",
-]

@@ -1,5 +1,6 @@
 """Generate docs/scenario-reference.md from the scenario schema, so the
-reference cannot drift from what the loader accepts.
+reference cannot drift from what the loader accepts, and docs/api.md from the
+package's one list of public names (every name, grouped by where it lives).
 
     python scripts/gen_docs.py          # write it
     python scripts/gen_docs.py --check  # exit 1 if the committed file differs (the tests run this)
@@ -80,15 +81,71 @@ def render() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+API = ROOT / "docs" / "api.md"
+API_SECTIONS = (
+    ("Networks and neurons", (".model.network", ".model.neurons")),
+    ("Lagrangians", (".model.lagrangians",)),
+    ("Synapses", (".model.synapses",)),
+    ("Parameter kinds and registries", (".model.params",)),
+    (
+        "Solving",
+        (
+            ".solvers.simulate",
+            ".solvers.settings",
+            ".solvers.trajectory",
+            ".solvers.registry",
+            ".solvers.etd",
+            ".solvers.rkc",
+        ),
+    ),
+    ("Steady states and learning", (".solvers.equilibrium", ".analysis.training")),
+    ("Discrete-time rules", (".solvers.discrete",)),
+    (
+        "Analysis",
+        (".analysis.verify", ".analysis.basins", ".analysis.ensembles", ".analysis.capacity", ".analysis.continuation"),
+    ),
+    ("Scenarios", (".scenario.build", ".scenario.studies", ".scenario.loader")),
+    ("Compilation and progress", (".solvers.compile", ".core.progress")),
+    ("Errors, limits and files", (".core.errors", ".core.budget", ".core.outputs")),
+)
+
+
+def render_api() -> str:
+    sys.path.insert(0, str(ROOT))
+    import hopdyn
+
+    out = [
+        "# Python API",
+        "",
+        "Everything is importable from `hopdyn` (conventionally `import hopdyn as hd`). This page is generated from",
+        "the package's one list of public names (`python scripts/gen_docs.py`); each entry is the object's own",
+        "docstring.",
+        "",
+    ]
+    placed = set()
+    for title, modules in API_SECTIONS:
+        names = [n for n, (m, _) in hopdyn._LAZY.items() if m in modules]
+        if not names:
+            continue
+        out += [f"## {title}", ""] + [f"::: hopdyn.{n}" for n in names] + [""]
+        placed.update(names)
+    rest = [n for n in hopdyn._LAZY if n not in placed]
+    if rest:
+        out += ["## Other", ""] + [f"::: hopdyn.{n}" for n in rest] + [""]
+    return "\n".join(out).rstrip() + "\n"
+
+
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not TARGET.is_file() or TARGET.read_text() != text:
-            print(f"{TARGET.relative_to(ROOT)} is out of date: run python scripts/gen_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text)
-    return 0
+    stale = []
+    for target, text in ((TARGET, render()), (API, render_api())):
+        if "--check" in argv:
+            if not target.is_file() or target.read_text() != text:
+                stale.append(target)
+        else:
+            target.write_text(text)
+    for target in stale:
+        print(f"{target.relative_to(ROOT)} is out of date: run python scripts/gen_docs.py", file=sys.stderr)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

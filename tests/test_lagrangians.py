@@ -132,7 +132,7 @@ def test_custom_lagrangian_callable():
 
 
 def test_parameter_checks():
-    with pytest.raises(hd.NetworkError, match="n: repu: expected n >= 1"):
+    with pytest.raises(hd.NetworkError, match=r"Repu\.n: should be >= 1"):
         hd.Repu(0.5)
-    with pytest.raises(hd.NetworkError, match="gamma: layernorm: expected gamma > 0"):
+    with pytest.raises(hd.NetworkError, match=r"LayerNorm\.gamma: should be > 0"):
         hd.LayerNorm(gamma=-1.0)

@@ -70,3 +70,11 @@ class SettingsError(HopdynError, ValueError):
 
 class AnalysisError(HopdynError, ValueError):
     """Invalid arguments of an analysis (basins, capacity, verify)."""
+
+
+class LyapunovWarning(UserWarning):
+    """The energy rose along a solve beyond its tolerance (``dE/dt > 0``): the
+    network is not descending its energy (a concave custom Lagrangian, a
+    non-gradient coupling, a too-loose tolerance).  ``simulate`` warns outside
+    JAX transformations; under them the verdict travels in the ``Trajectory``
+    (``descends``, ``max_rise``, ``max_dEdt``)."""

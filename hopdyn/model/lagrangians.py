@@ -24,6 +24,7 @@ from jaxtyping import Array, ArrayLike, Float
 from pydantic import Field
 
 from ..core.errors import NetworkError
+from .checks import checked_init
 from .params import Doc, Finite, Positive, register_lagrangian
 
 _LOG2 = 0.6931471805599453
@@ -45,6 +46,10 @@ class AbstractLagrangian(eqx.Module):
     """
 
     kind: ClassVar[str] = "lagrangian"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        checked_init(cls)  # every constructor held to its annotations (the schema's constraints)
 
     @abc.abstractmethod
     def __call__(self, x: Float[Array, "..."]) -> Float[Array, ""]:

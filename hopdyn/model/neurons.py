@@ -28,6 +28,10 @@ class Neuron(eqx.Module):
     quasi_static: bool = eqx.field(static=True)
 
     def __init__(self, shape, lagrangian, tau: ArrayLike = 1.0):
+        from .checks import check_argument
+        from .params import NonNegative
+
+        check_argument("Neuron", "tau", NonNegative, tau)
         if isinstance(shape, int):
             shape = (shape,)
         self.shape = tuple(int(s) for s in shape)

@@ -18,6 +18,7 @@ from jaxtyping import Array
 from pydantic import Field
 
 from ..core.errors import NetworkError
+from .checks import checked_init
 from .lagrangians import _param
 from .params import Doc, Finite, Pattern, PatternOrNumber, Positive, register_synapse
 
@@ -39,6 +40,10 @@ class AbstractSynapse(eqx.Module):
     gradient: ClassVar[bool] = True  # False: a force with no energy (see Directed)
     arity: ClassVar[int | None] = None  # how many layers it connects (None: any number)
     connects_doc: ClassVar[str] = "the layers it connects, in order"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        checked_init(cls)  # every constructor held to its annotations (the schema's constraints)
 
     @abc.abstractmethod
     def __call__(self, *xhats: Array) -> Array:

@@ -401,7 +401,7 @@ def scenario_identity(path: str, overrides: list[str] | None = None) -> dict:
         if spec.file is not None:
             f = os.path.join(base, spec.file)
             h.update(f"{name}:{sha256(f) if os.path.isfile(f) else 'missing'}".encode())
-    from .. import __version__
+    from ..core.version import __version__
 
     return {
         "scenario": sc.name,

@@ -233,6 +233,9 @@ def equilibrium(
     dtype = jnp.dtype(network.dtype)
     if s.dtype is not None and jnp.dtype(s.dtype) != dtype:
         raise SettingsError(f"the network is {dtype}: cast it (network.astype) rather than set dtype", ("dtype",))
+    from ..model.checks import check_states
+
+    check_states(x0, "x0", finite=True)  # a NaN start has no steady state: said here, not at run time
     x0 = network.init_state(x0, dtype=dtype)
     batched = network.batch_size(x0) is not None
     method = s.method

@@ -89,6 +89,9 @@ class RKC2(dfx.AbstractAdaptiveSolver):
     rho_floor: Array = eqx.field(default_factory=lambda: jnp.asarray(0.0))
     damping: float = eqx.field(static=True, default=DAMPING)
     max_stages: int = eqx.field(static=True, default=250)
+    stage_loop: str = eqx.field(static=True, default="checkpointed")
+    """How the stages loop: ``checkpointed`` (Equinox's while loop, reverse-mode
+    differentiable with a dynamic stage count) or ``lax`` (forward mode)."""
 
     term_structure: ClassVar = dfx.AbstractTerm
     interpolation_cls: ClassVar = ThirdOrderHermitePolynomialInterpolation
@@ -139,7 +142,18 @@ class RKC2(dfx.AbstractAdaptiveSolver):
 
         one, zero = jnp.ones_like(w0), jnp.zeros_like(w0)
         carry = (y1, y0, mu1, w0, one, one, zero, zero, zero, b1, b1)
-        ys = jax.lax.fori_loop(2, s + 1, body, carry)[0]
+        if self.stage_loop == "lax":
+            ys = jax.lax.fori_loop(2, s + 1, body, carry)[0]
+        else:
+            import equinox.internal as eqxi
+
+            ys = eqxi.while_loop(
+                lambda c: c[0] <= s,
+                lambda c: (c[0] + 1, body(c[0], c[1])),
+                (jnp.asarray(2, s.dtype), carry),
+                max_steps=self.max_stages,
+                kind="checkpointed",
+            )[1][0]
         t_end = t0 + h
         f1 = terms.vf(t_end, ys, args)
         err = _axpy((0.8, y0), (-0.8, ys), (0.4 * h, f0), (0.4 * h, f1))  # (12 dy + 6 h (F0 + F1)) / 15

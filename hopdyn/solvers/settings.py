@@ -92,6 +92,14 @@ class SolveSettings:
             )
         if not self.t1 > self.t0:
             raise SettingsError(f"expected t1 > t0 = {self.t0}, got {self.t1}", ("t1",))
+        if self.dtype is not None:  # times the solve's dtype cannot hold would overflow when cast
+            top = float(np.finfo(np.dtype(self.dtype)).max)
+            for name in ("t0", "t1", "dt", "dtmin", "dtmax"):
+                v = getattr(self, name)
+                if v is not None and not hasattr(v, "aval") and abs(v) > top:
+                    raise SettingsError(f"{v:g} is beyond the range of {self.dtype} ({top:.4g})", (name,))
+            if self.t1 - self.t0 > top:
+                raise SettingsError(f"t1 - t0 is beyond the range of {self.dtype} ({top:.4g})", ("t1",))
         from .registry import get_method
 
         m = get_method(self.method)
@@ -148,10 +156,19 @@ def _plain(value):
     return value
 
 
+TRACEABLE = ("rtol", "atol", "pcoeff", "icoeff", "dcoeff", "divergence", "dtmax", "dtmin")
+"""Settings that enter the solve only as arrays, so they may be traced values
+(``jax.vmap`` over tolerances); the others decide the program's structure."""
+
+
 def _validate(obj) -> None:
     """Check (and normalise) every field of a frozen settings dataclass against
     its annotation; raise a ``SettingsError`` at the first bad one."""
+    import jax
+
     for name, adapter in _adapters(type(obj)).items():
+        if isinstance(getattr(obj, name), jax.core.Tracer) and name in TRACEABLE:
+            continue  # checked on concrete values only: jax.vmap over a tolerance keeps working
         value = _plain(getattr(obj, name))
         if name == "steady_state" and (isinstance(value, (bool, SteadyState)) or value is None):
             object.__setattr__(obj, name, bool(value) if not isinstance(value, SteadyState) else value)

@@ -29,7 +29,7 @@ from .registry import AUTO, get_method
 from .settings import SolveSettings
 from .sharding import shard_batch, want_sharding
 from .stopping import FieldStop, StopController
-from .trajectory import FAILED, HORIZON, MAX_STEPS, STEADY_STATE, Trajectory
+from .trajectory import FAILED, HORIZON, LYAPUNOV_TOLERANCE, MAX_STEPS, STEADY_STATE, Trajectory, descent
 
 
 class _Static(NamedTuple):
@@ -37,6 +37,7 @@ class _Static(NamedTuple):
     max_steps: int
     steady: bool
     initial_dt: bool
+    adjoint: object = None  # a Diffrax adjoint given by the user (None: Diffrax's default, RecursiveCheckpointAdjoint)
 
 
 class _Params(NamedTuple):
@@ -120,6 +121,11 @@ def solver_parts(network: Network, p: _Params, cfg: _Static) -> dict:
     term = dfx.ODETerm(lambda t, y, net: _field(t, y, net))
     done = stop_test(network, p, cfg.steady)
     solver = method.make(network, p)
+    if isinstance(cfg.adjoint, dfx.ForwardMode):  # JVPs cannot pass Equinox's checkpointed loops
+        if getattr(solver, "scan_kind", "set") is None:
+            solver = eqx.tree_at(lambda s: s.scan_kind, solver, "lax", is_leaf=lambda x: x is None)
+        if getattr(solver, "stage_loop", "lax") != "lax":
+            solver = eqx.tree_at(lambda s: s.stage_loop, solver, "lax")
     if method.fsal is not None:  # the solver has f(y1) already: test it, no extra evaluation
         solver, event = FieldStop(solver, method.fsal, done), None
     else:
@@ -152,6 +158,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
         saveat=dfx.SaveAt(ts=p.ts, t1=True, solver_state=method.counts_evals),
         max_steps=cfg.max_steps,
         throw=False,
+        **({} if cfg.adjoint is None else {"adjoint": cfg.adjoint}),
         **solver_parts(network, p, cfg),
     )
     ts, ys = sol.ts, sol.ys
@@ -204,6 +211,7 @@ def _solve_one(network: Network, x0: State, p: _Params, cfg: _Static):
     else:
         evals = (method.evals_per_step * n_steps + method.evals_init).astype(jnp.int32)
     return dict(
+        **descent(energy, terms, dEdt, dEdt_scale, valid),
         ts=ts_out,
         x=xs,
         xhat=xhat,
@@ -227,20 +235,107 @@ def _run(network: Network, x0: State, p: _Params, cfg: _Static, batched: bool):
     return jax.vmap(one)(x0) if batched else one(x0)
 
 
+def _traced(*trees) -> bool:
+    """Whether any array in ``trees`` is a JAX tracer (``simulate`` is being
+    transformed: ``jit``, ``vmap``, ``grad``...)."""
+    return any(isinstance(leaf, jax.core.Tracer) for t in trees for leaf in jax.tree.leaves(t))
+
+
+def _settings_leaves(s: SolveSettings) -> list:
+    return [getattr(s, f.name) for f in dataclasses.fields(SolveSettings)] + list(
+        dataclasses.astuple(s.steady) if s.steady else ()
+    )
+
+
+def _warn_if_rising(traj: Trajectory) -> None:
+    """The ``LyapunovWarning`` of a plain call whose energy rose (once per call)."""
+    if traj.descent_excess is None:
+        return
+    excess = np.asarray(traj.descent_excess)
+    if np.all(excess <= 0):
+        return
+    import warnings
+
+    from ..core.errors import LyapunovWarning
+
+    rise, slope = np.max(np.asarray(traj.max_rise)), np.max(np.asarray(traj.max_dEdt))
+    bad = int(np.sum(excess > 0))
+    members = f" in {bad} of {excess.size} members" if excess.ndim else ""
+    warnings.warn(
+        LyapunovWarning(
+            f"the energy rises{members}: largest rise between saved times {rise:.3g}, largest dE/dt {slope:.3g} "
+            f"(tolerance {LYAPUNOV_TOLERANCE:g} plus rounding); the network does not descend its energy "
+            "(a concave Lagrangian, a non-gradient coupling?) and 'steady_state' does not mean a minimum"
+        ),
+        stacklevel=3,
+    )
+
+
+def _traced_rho(network: Network, x0: State, batched: bool) -> Array:
+    """RKC2's spectral-radius bound computed inside the transformed program (no
+    host round trip; no gradient: it only sets the number of stages)."""
+    from .stiffness import _power_iteration
+
+    x = jax.tree.map(lambda a: a[0], x0) if batched else x0
+    key = jax.random.PRNGKey(0)
+    v = {a: jax.random.normal(jax.random.fold_in(key, i), jnp.shape(x[a]), x[a].dtype) for i, a in enumerate(x)}
+    norms = _power_iteration(network, x, v, 40, False)
+    tail = norms[20:]
+    return jax.lax.stop_gradient(jnp.max(jnp.where(jnp.isfinite(tail), tail, 0.0)))
+
+
 def simulate(
-    network: Network, x0: dict[str, ArrayLike] | None = None, settings: SolveSettings | None = None, **overrides
+    network: Network,
+    x0: dict[str, ArrayLike] | None = None,
+    settings: SolveSettings | None = None,
+    *,
+    adjoint=None,
+    **overrides,
 ) -> Trajectory:
     """Integrate ``tau dx/dt = -dE/dxhat`` from ``x0`` and return a ``Trajectory``.
 
+    **Arguments:**
+
+    - ``network``: the ``Network``.
     - ``x0``: ``{neuron: state}``; missing layers start at zero.  A leading axis on
       every given layer makes a batch, solved as one ``vmap``ped solve.
     - ``settings``: a ``SolveSettings`` (default: its defaults); keyword
       arguments override its fields (``simulate(net, x0, rtol=1e-8)``).  See
       ``SolveSettings`` for each one; ``method="auto"`` measures stiffness at
       ``x0`` and chooses (``Trajectory.solver_choice`` says what and why).
+    - ``adjoint``: how gradients flow through the solve, a Diffrax adjoint.
+      The default is Diffrax's ``RecursiveCheckpointAdjoint`` (reverse mode,
+      ``jax.grad``: exact gradients of the discretised solve with memory
+      logarithmic in the steps).  Pass ``diffrax.ForwardMode()`` for
+      ``jax.jacfwd`` (few inputs, many outputs).  For the gradient of a steady
+      state alone, ``hd.equilibrium`` (implicit function theorem) costs one
+      linear solve instead of differentiating every step.
+
+    **Returns:**
+
+    A ``Trajectory``: saved rows, the end state, the status, step counts and the
+    energy-descent verdict (``descends``, ``max_rise``, ``max_dEdt``).
+
+    **Raises:**
+
+    ``SettingsError`` for bad settings (and for ``method="auto"`` or a discrete
+    rule under a JAX transformation), ``NetworkError`` for a start that does not
+    fit the network.  A plain call whose energy rises beyond the tolerance warns
+    with a ``LyapunovWarning``.
+
+    **JAX transformations.**  ``simulate`` composes with ``jax.jit``,
+    ``jax.vmap`` (over starts, network arrays, and the tolerances ``rtol``,
+    ``atol``) and ``jax.grad``/``jax.jacfwd`` for every continuous method, as
+    ``diffrax.diffeqsolve`` does.  Under a transformation it builds the solve
+    inside the caller's program (no compile cache, no timing, no warning: the
+    verdict travels in the ``Trajectory``).  ``method="auto"`` needs concrete
+    values to measure stiffness and asks for a named method there; RKC2's
+    spectral-radius bound is computed inside the program.  A solve stopped at
+    a steady state is differentiated at the step where it stopped.
 
     Discrete rules (``async``, ``sync``, ``dense_async``, ``retrieval``) return the
     same ``Trajectory`` with one row per sweep; the ODE-only settings are ignored.
+    They have no derivative and run outside transformations only.
     """
     settings = settings if settings is not None else SolveSettings()
     if not isinstance(settings, SolveSettings):
@@ -251,6 +346,11 @@ def simulate(
             raise SettingsError(f"unknown setting {unknown[0]!r}", (unknown[0],))
         settings = dataclasses.replace(settings, **overrides)
     s = settings
+    if x0 is not None and not isinstance(x0, dict):
+        raise SettingsError(f"expected a dict of {{neuron: initial state}}, got {type(x0).__name__}", ("x0",))
+    if not isinstance(network, Network):
+        raise SettingsError(f"expected a hopdyn.Network, got {type(network).__name__}", ("network",))
+    traced = _traced(network, x0, _settings_leaves(s))
     dtype = jnp.dtype(s.dtype) if s.dtype is not None else jnp.dtype(network.dtype)
     if dtype == jnp.float64 and not jax.config.jax_enable_x64:
         raise SettingsError("float64 needs jax.config.update('jax_enable_x64', True) before any JAX work", ("dtype",))
@@ -276,7 +376,7 @@ def simulate(
     x0 = network.init_state(x0, dtype=dtype)
     batched = network.batch_size(x0) is not None
     size = None  # the real batch size when the batch was padded for sharding
-    if batched and want_sharding(s.shard):
+    if batched and not traced and want_sharding(s.shard):
         x0, size = shard_batch(x0)
 
     def unpadded(traj: Trajectory) -> Trajectory:
@@ -285,6 +385,18 @@ def simulate(
     choice = ()
     rho = None  # the spectral radius at the start, for rkc
     method, pcoeff, icoeff, dtmax = s.method, s.pcoeff, s.icoeff, s.dtmax
+    if traced and method == AUTO:
+        raise SettingsError(
+            "'auto' measures stiffness on concrete values; under jax.jit/vmap/grad name a method "
+            "(e.g. method='tsit5', or 'etdrk4'/'rkc' for stiff networks)",
+            ("method",),
+        )
+    if traced and not m0.continuous:
+        raise SettingsError(
+            f"{method!r} is a discrete rule: it has no derivative and runs outside jax.jit/vmap/grad only; "
+            "call simulate directly, or use an ODE method under the transformation",
+            ("method",),
+        )
     if method == AUTO:
         from .stiffness import choose_solver
 
@@ -303,21 +415,33 @@ def simulate(
     icoeff = 1.0 if icoeff is None else icoeff
     steady = s.steady
     ts = s.save_times()
-    if method == "rkc" and rho is None:
+    if method == "rkc" and rho is None and traced:
+        rho = _traced_rho(network, x0, batched)
+    elif method == "rkc" and rho is None:
         from .stiffness import spectral_radius
 
         rho = spectral_radius(network, jax.tree.map(lambda a: a[0], x0) if batched else x0)
-    if rho is None or not np.isfinite(rho):
+    if rho is None or (not traced and not np.isfinite(rho)):
         rho = 0.0
     p = params(s, dtype, pcoeff, icoeff, dtmax, rho, ts)
-    cfg = _Static(method=method, max_steps=int(s.max_steps), steady=steady is not None, initial_dt=s.dt is not None)
+    cfg = _Static(
+        method=method,
+        max_steps=int(s.max_steps),
+        steady=steady is not None,
+        initial_dt=s.dt is not None,
+        adjoint=adjoint,
+    )
     args = (network, x0, p, cfg, batched)
+    if traced:  # inside the caller's transformation: no compile cache, no host round trip, no timing
+        return Trajectory(**_run(*args), method=method, choice=choice)
     shape = f", batch {network.batch_size(x0)}" if batched else ""
     fn, compile_seconds = compiled(_run, *args, what=f"the {method} solve ({state} variables{shape})")
     start = time.perf_counter()
     with phase("solving"):
         out = jax.block_until_ready(fn(*args))
     solve_seconds = time.perf_counter() - start
-    return unpadded(
+    traj = unpadded(
         Trajectory(**out, method=method, compile_seconds=compile_seconds, solve_seconds=solve_seconds, choice=choice)
     )
+    _warn_if_rising(traj)
+    return traj

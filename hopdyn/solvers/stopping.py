@@ -32,6 +32,10 @@ class FieldStop(dfx.AbstractAdaptiveSolver, dfx.AbstractWrappedSolver):
         return self.solver.term_structure
 
     @property
+    def scan_kind(self):  # Diffrax's ForwardMode asks Runge-Kutta solvers for it
+        return getattr(self.solver, "scan_kind", None) or "lax"
+
+    @property
     def interpolation_cls(self):  # pyright: ignore
         return self.solver.interpolation_cls
 

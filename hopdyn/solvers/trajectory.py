@@ -16,6 +16,30 @@ STEADY_STATE, HORIZON, MAX_STEPS, FAILED, CYCLE = range(5)
 _SEVERITY = (0, 1, 3, 4, 2)  # steady_state < horizon < cycle < max_steps < failed
 
 
+LYAPUNOV_TOLERANCE = 1e-6
+"""The ``dE/dt`` a solve may show beyond rounding before its energy is said to
+rise (the command line's default ``checks.lyapunov.tolerance``)."""
+
+
+def descent(energy, energy_terms, dEdt, dEdt_scale, valid, tolerance: float = LYAPUNOV_TOLERANCE) -> dict:
+    """The Lyapunov verdict over the valid saved rows (the last axis), in JAX
+    (it travels through ``jit``): ``max_rise`` between consecutive energies,
+    ``max_dEdt``, and ``descent_excess``, how far the worst row exceeds its
+    allowance (``tolerance`` plus ``16 eps`` times the magnitudes the value is
+    summed from; <= 0: the energy descends), as ``energy_descent`` computes it."""
+    eps = jnp.finfo(energy.dtype).eps
+    ninf = jnp.asarray(-jnp.inf, energy.dtype)
+    over_d = jnp.where(valid, dEdt - (tolerance + 16 * eps * dEdt_scale), ninf)
+    max_dEdt = jnp.max(jnp.where(valid, dEdt, ninf), axis=-1)
+    mag = sum(jnp.abs(v) for v in energy_terms.values())
+    pair = valid[..., 1:] & valid[..., :-1]
+    dE = energy[..., 1:] - energy[..., :-1]
+    allow = tolerance + 16 * eps * (mag[..., :-1] + mag[..., 1:])
+    max_rise = jnp.max(jnp.where(pair, dE, ninf), axis=-1, initial=-jnp.inf)
+    over_r = jnp.max(jnp.where(pair, dE - allow, ninf), axis=-1, initial=-jnp.inf)
+    return dict(max_rise=max_rise, max_dEdt=max_dEdt, descent_excess=jnp.maximum(jnp.max(over_d, axis=-1), over_r))
+
+
 def worst_status(status) -> int:
     """The most severe status code among ``status`` (a scalar or an array)."""
     codes = np.atleast_1d(np.asarray(status)).astype(int)
@@ -44,10 +68,21 @@ class Trajectory(eqx.Module):
     n_accepted: Array
     n_rejected: Array
     vf_evals: Array
-    method: str = eqx.field(static=True)
+    max_rise: Array | None = None
+    max_dEdt: Array | None = None
+    descent_excess: Array | None = None
+    method: str = eqx.field(static=True, default="")
     compile_seconds: float = eqx.field(static=True, default=0.0)
     solve_seconds: float = eqx.field(static=True, default=0.0)
     choice: tuple = eqx.field(static=True, default=())  # what method="auto" measured and chose
+
+    @property
+    def descends(self) -> Array | None:
+        """The Lyapunov verdict the command line prints, per member: no saved
+        ``dE/dt`` above ``LYAPUNOV_TOLERANCE`` plus its rounding, and no rise
+        between consecutive saved energies above the tolerance plus theirs
+        (``analysis.verify.energy_descent``).  ``None`` for discrete rules."""
+        return None if self.descent_excess is None else self.descent_excess <= 0
 
     @property
     def solver_choice(self) -> dict | None:
@@ -174,10 +209,36 @@ def from_arrays(arrays) -> Trajectory:
     )
 
 
-def load_trajectory(path: str) -> Trajectory:
-    """The ``Trajectory`` in a ``trajectory.npz`` that ``hopdyn run`` wrote."""
+def load_trajectory(path: str, network=None) -> Trajectory:
+    """The ``Trajectory`` in a ``trajectory.npz`` that ``hopdyn run`` wrote.
+    With ``network``, the arrays are checked against it first (every layer's
+    states of its shape, saved times, energies and counts of one length, real
+    numbers): a file is data, and one that does not fit raises ``ValueError``."""
     with np.load(path, allow_pickle=False) as data:
-        return from_arrays({k: data[k] for k in data.files})
+        arrays = {k: data[k] for k in data.files}
+    if network is not None:
+        _check_arrays(arrays, network)
+    return from_arrays(arrays)
+
+
+def _check_arrays(arrays: dict, network) -> None:
+    ts = arrays.get("t")
+    if ts is None or ts.dtype.kind != "f" or ts.ndim not in (1, 2) or ts.shape[-1] < 1:
+        raise ValueError("no saved times")
+    lead = ts.shape
+    for key in ("energy", "dEdt", "valid"):
+        if key in arrays and arrays[key].shape != lead:
+            raise ValueError(f"{key} has shape {list(arrays[key].shape)}, the saved times {list(lead)}")
+    for name, neuron in network.neurons.items():
+        for group in ("x/", "xhat/"):
+            a = arrays.get(group + name)
+            if a is None or a.dtype.kind != "f" or a.shape != (*lead, *neuron.shape):
+                raise ValueError(f"{group}{name} does not hold layer {name!r} at every saved time")
+    for key in COUNTS:
+        if key not in arrays or arrays[key].dtype.kind not in "iuf" or arrays[key].shape != lead[:-1]:
+            raise ValueError(f"{key} is missing or of another shape")
+    if arrays.get("method") is None or arrays["method"].dtype.kind != "U":
+        raise ValueError("no method")
 
 
 @jax.jit

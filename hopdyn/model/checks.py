@@ -1,0 +1,149 @@
+"""Arguments of components checked against their annotations: the one source
+of constraints shared with the scenario schema.
+
+A Lagrangian, synapse or neuron declares each parameter once, in its
+``__init__`` signature (``beta: Annotated[Positive, Doc(...)]``).  The schema
+derives each YAML key from that annotation; ``checked_init`` wraps the
+constructor so that a Python call is held to the same constraints, with a
+``NetworkError`` naming the class and argument (``Tanh.beta: should be > 0
+(got -1.0)``) instead of a JAX traceback.
+
+Checks run on concrete values only: a traced value (inside ``jax.jit``,
+``jax.vmap`` or ``jax.grad``) is checked for its dtype, never its value, so
+transformations over parameters keep working.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+
+import numpy as np
+
+from ..core.errors import NetworkError
+from .params import pattern_ref
+
+_WORDS = {"Gt": ">", "Ge": ">=", "Lt": "<", "Le": "<="}
+
+
+def _traced(value) -> bool:
+    import jax
+
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value))
+
+
+def _shown(value) -> str:
+    a = np.asarray(value)
+    return repr(a.item()) if a.size == 1 else f"an array of shape {list(a.shape)}"
+
+
+def _numbers(owner: str, name: str, value, what: str) -> np.ndarray | None:
+    """``value`` as a numeric array (``None`` when traced), or a
+    ``NetworkError`` naming ``owner.name`` and saying what was expected."""
+    if _traced(value):
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None and np.dtype(dtype).kind not in "biuf":
+            raise NetworkError(f"should be {what} (got a traced {dtype} value)", (f"{owner}.{name}",))
+        return None
+    if isinstance(value, (str, bytes, dict, set)) or value is None:
+        raise NetworkError(f"should be {what} (got {value!r})", (f"{owner}.{name}",))
+    try:
+        a = np.asarray(value)
+    except Exception:  # noqa: BLE001  ragged lists, objects numpy cannot hold
+        raise NetworkError(f"should be {what} (got {type(value).__name__})", (f"{owner}.{name}",)) from None
+    if a.dtype.kind not in "iuf":
+        raise NetworkError(
+            f"should be {what} (got {_shown(value) if a.dtype.kind != 'O' else type(value).__name__})",
+            (f"{owner}.{name}",),
+        )
+    return a.astype(np.float64)
+
+
+def check_argument(owner: str, name: str, annotation, value) -> None:
+    """Check one argument against its annotation (``Positive``, ``Finite``,
+    ``NonNegative``, ``Pattern``...); raise ``NetworkError`` naming
+    ``owner.name`` and what was expected."""
+    ref = pattern_ref(annotation)
+    metadata = []
+    for meta in getattr(annotation, "__metadata__", ()):
+        metadata.extend(getattr(meta, "metadata", ()))
+    base = typing.get_args(annotation)[0] if getattr(annotation, "__metadata__", None) else annotation
+    numeric = (
+        ref is not None or base in (float, int) or any(type(m).__name__ in (*_WORDS, "AllowInfNan") for m in metadata)
+    )
+    if not numeric:
+        return
+    what = "an array of numbers" if ref is not None and not ref.or_number else "a number"
+    if ref is not None and ref.or_number:
+        what = "a number or an array of numbers"
+    a = _numbers(owner, name, value, what)
+    if a is None or a.size == 0:
+        return
+    finite_only = ref is not None or any(type(m).__name__ == "AllowInfNan" and not m.allow_inf_nan for m in metadata)
+    if finite_only and not np.all(np.isfinite(a)):
+        bad = float(a[~np.isfinite(a)].ravel()[0])
+        raise NetworkError(f"should be finite (got {bad!r})", (f"{owner}.{name}",))
+    for m in metadata:
+        kind = type(m).__name__
+        if kind in _WORDS:
+            bound = float(getattr(m, kind.lower()))
+            ok = {"Gt": a > bound, "Ge": a >= bound, "Lt": a < bound, "Le": a <= bound}[kind]
+            if not np.all(ok):
+                bad = float(a[~ok].ravel()[0])
+                raise NetworkError(f"should be {_WORDS[kind]} {bound:g} (got {bad!r})", (f"{owner}.{name}",))
+
+
+def checked_init(cls) -> None:
+    """Wrap ``cls.__init__`` (if ``cls`` defines one) so every annotated argument
+    is checked before the constructor runs (called from ``__init_subclass__``)."""
+    init = cls.__dict__.get("__init__")
+    if init is None or getattr(init, "_hopdyn_checked", False):
+        return
+    signature = inspect.signature(init)
+    try:
+        hints = typing.get_type_hints(init, include_extras=True)
+    except Exception:  # noqa: BLE001  a user's class with annotations that do not resolve: not checked
+        return
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        try:
+            bound = signature.bind(self, *args, **kwargs)
+        except TypeError as e:
+            raise NetworkError(str(e), (type(self).__name__,)) from None
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            if name in hints and name != "connects":
+                check_argument(type(self).__name__, name, hints[name], value)
+        init(self, *args, **kwargs)
+
+    __init__._hopdyn_checked = True
+    cls.__init__ = __init__
+
+
+def check_states(states, argument: str = "x0", finite: bool = False) -> None:
+    """``states``: ``None`` or ``{neuron: array of numbers}`` (an array alone
+    is accepted for ``starts``); with ``finite``, every concrete value finite.
+    Raises ``NetworkError`` naming ``argument`` (and the layer)."""
+    from collections.abc import Mapping
+
+    if states is None:
+        return
+    if not isinstance(states, Mapping):
+        if argument == "starts":
+            states = {"": states}
+        else:
+            raise NetworkError(f"expected a dict {{neuron: state}}, got {type(states).__name__}", (argument,))
+    for layer, value in states.items():
+        a = _numbers(argument, str(layer), value, "an array of numbers") if layer != "" else None
+        if layer == "":
+            if isinstance(value, (str, bytes)) or value is None:
+                raise NetworkError(f"expected an array of numbers, got {value!r}", (argument,))
+            try:
+                a = None if _traced(value) else np.asarray(value, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise NetworkError(f"expected an array of numbers, got {type(value).__name__}", (argument,)) from None
+        if finite and a is not None and not np.all(np.isfinite(a)):
+            where = (argument, layer) if layer != "" else (argument,)
+            raise NetworkError("has non-finite values; expected a finite start", where)
