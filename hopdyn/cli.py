@@ -798,8 +798,16 @@ def cmd_bench(args) -> int:
         "refill",
         "gradient",
         "training",
+        "transforms",
     )
-    apart = ("latency", "continuation", "refill", "gradient", "training")  # measured apart from the solver cases
+    apart = (
+        "latency",
+        "continuation",
+        "refill",
+        "gradient",
+        "training",
+        "transforms",
+    )  # measured apart from the solver cases
     cases = tuple(c.strip() for c in args.cases.split(",")) if args.cases else None
     bad = [c for c in cases or () if c not in known]
     if bad:
@@ -841,6 +849,10 @@ def cmd_bench(args) -> int:
         from .bench.gradient import gradient_bench
 
         report["gradient"] = gradient_bench(quick=args.quick, log=log)
+    if cases is None or "transforms" in cases:
+        from .bench.transforms import transforms_bench
+
+        report["transforms"] = transforms_bench(quick=args.quick, log=log)
     if cases is not None and "training" in cases:  # a few minutes: only when asked for
         from .bench.training import training_bench
 
@@ -883,6 +895,10 @@ def bench_table(r: dict) -> str:
         from .bench.gradient import gradient_table
 
         parts.append(gradient_table(r["gradient"]))
+    if "transforms" in r:
+        from .bench.transforms import transforms_table
+
+        parts.append(transforms_table(r["transforms"]))
     if "training" in r:
         from .bench.training import training_table
 
@@ -1010,7 +1026,7 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument(
                 "--cases",
                 metavar="A,B",
-                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency, refill, gradient, training, continuation "
+                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency, refill, gradient, training, transforms, continuation "
                 "(latency: seconds per command, cold and warm; continuation: the 1000-unit, 10^4-start, 20-value "
                 "target, only when named; bench.json keeps the parts not run)",
             )
@@ -1021,8 +1037,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     from .core.budget import memory_budget, parse_size
-    from .core.errors import HopdynError
+    from .core.errors import HopdynError, LyapunovWarning
     from .core.outputs import WriteError
     from .core.progress import Reporter
 
@@ -1041,7 +1059,8 @@ def main(argv: list[str] | None = None) -> int:
 
             enable_compilation_cache(None if getattr(args, "no_compilation_cache", False) else "default")
             log = args.compile_log = CompileLog()
-        with memory_budget(limit), log, contextlib.nullcontext() if quiet else Reporter():
+        with memory_budget(limit), log, contextlib.nullcontext() if quiet else Reporter(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", LyapunovWarning)  # the command reports its own Lyapunov check
             return COMMANDS[args.command][0](args)
     except WriteError as e:  # the work was done but its results could not be written
         print(f"hopdyn: error: {e}", file=sys.stderr)

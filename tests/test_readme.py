@@ -297,3 +297,14 @@ def test_readme_diffrax_by_hand_table_is_the_shipped_one():
     assert f"**{d['dense-stiff']['ratio']:.0f}x** faster on the stiff memory" in text
     assert f"**{d['dense']['ratio']:.1f}x** on the soft memory" in text
     assert all(x["same_end_states"] == 1.0 for x in d.values())
+
+
+def test_readme_transforms_table_is_the_shipped_one():
+    import json
+
+    from hopdyn.bench.transforms import transforms_table
+
+    text = (ROOT / "README.md").read_text()
+    r = json.loads((ROOT / "plots" / "bench" / "bench.json").read_text())["transforms"]
+    assert transforms_table(r) in text
+    assert r["max_abs_difference"] <= 1e-5  # the same end states

@@ -607,6 +607,9 @@ def basins(
 ) -> Basins | None:
     """Where the trajectories of ``network`` from an ensemble of initial states end.
 
+    **Arguments:**
+
+    - ``network``: the ``Network``.
     - ``starts``: ``(M, *shape)`` initial states of ``layer`` (or ``{layer: array}``);
       the other layers start from ``base`` (default zero).
     - ``settings``: how each trajectory is solved (default ``SolveSettings()``).
@@ -621,10 +624,25 @@ def basins(
     - ``refill``: solve in slots refilled as starts finish (``solvers.slots``)
       instead of lock-step chunks; ``None`` (auto) decides after the first
       chunk, from how far its steps spread.
-    The report counts the starts by how their solve ended (``outcomes``), with
-    ``failed`` (NaN, divergence) and ``max_steps`` apart from ``undecided`` (no
-    steady state, whatever the reason).
-    Returns a ``Basins`` (``None`` on a worker process of a distributed run)."""
+    - ``overlap``, ``cluster``, ``mixtures``: how end states are named (the
+      cosine that names a pattern, the RMS distance that joins an unnamed
+      cluster, the largest sign mixture tried); ``classify``: how many
+      attractors get a stability analysis; ``base``: the other layers' start.
+
+    **Returns:**
+
+    A ``Basins`` (``None`` on a worker process of a distributed run): the
+    ``basins.json`` report (attractors, fractions with 95% Wilson intervals,
+    outcomes) and per-start arrays (labels, end states, statuses).  The report
+    counts the starts by how their solve ended (``outcomes``), with ``failed``
+    (NaN, divergence) and ``max_steps`` apart from ``undecided`` (no steady
+    state, whatever the reason).
+
+    **Raises:**
+
+    ``AnalysisError`` / ``NetworkError`` naming the argument (starts that are
+    not numbers, an unknown layer, patterns of another width, a ``folder``
+    that is a file); on ``resume``, when the folder holds another study."""
 
     from ..model.checks import check_states
     from ..solvers.registry import get_method

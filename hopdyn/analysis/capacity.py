@@ -16,6 +16,7 @@ from ..core import patterns as P
 from ..model.lagrangians import Tanh
 from ..model.network import Network
 from ..model.neurons import Neuron
+from ..model.params import function_arguments
 from ..model.synapses import Exponential, Hebbian, Polynomial
 from ..solvers.registry import get_method
 from ..solvers.settings import SolveSettings
@@ -260,3 +261,25 @@ def capacity(
         res["critical_K"] = Kc
         res["scaling_exponent"] = float(np.polyfit(np.log(Ns), np.log(Kc), 1)[0])
     return res
+
+
+function_arguments(
+    capacity,
+    extra={
+        "settings": "the ``SolveSettings`` of every solve (an ODE method or a discrete rule)",
+        "seed": "draws the patterns and the flips (per purpose, so a study is reproducible)",
+        "on_step": "``on_step(done, total)`` reports progress",
+    },
+    after="""
+    **Returns:**
+
+    The ``capacity`` report of ``basins.json``: per N, loads, K, the fractions
+    retrieved and repaired with 95% intervals, bit-error rates, the critical
+    load, and with several N the scaling exponent and the finite-size estimate.
+
+    **Raises:**
+
+    ``AnalysisError`` naming the argument (an unknown family, loads or sizes
+    out of range).
+    """,
+)

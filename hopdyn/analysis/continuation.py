@@ -346,17 +346,37 @@ def continuation(
     log: Callable[[str], None] | None = None,
     **basins_options,
 ) -> dict:
-    """The basin ensemble ``starts`` at each of ``values`` of the array ``where``
-    picks out of ``network`` (``eqx.tree_at`` style, e.g. ``lambda n:
-    n.synapses[0].beta``; ``transform(value)`` makes the array when the value is
-    not the array itself), with attractors matched across values (``match``).
+    """The basin ensemble ``starts`` at each of ``values`` of one array of
+    ``network``, with attractors matched across values (``match``).
 
-    Unnamed attractors continue when their mean end states (``layer``'s
-    activations) lie within ``distance`` (relative to the larger norm, at least
-    1) or their basins overlap by at least ``min_overlap``.  With ``folder``,
-    each value is kept as it is done and ``resume=True`` continues an
-    interrupted sweep.  Returns ``report``'s dict plus ``arrays`` (``id_arrays``).
-    Other keyword arguments go to ``hd.basins``."""
+    **Arguments:**
+
+    - ``network``: the ``Network``.
+    - ``where``: picks the array out of the network, ``eqx.tree_at`` style
+      (``lambda n: n.synapses[0].beta``): every value runs one compiled solve.
+    - ``values``: the parameter's values (finite numbers, or arrays of its shape).
+    - ``starts``: ``{layer: (M, *shape)}`` or an array of ``layer``'s starts.
+    - ``layer``: the layer whose activations name and match attractors.
+    - ``transform``: makes the array from a value when it is not the array itself.
+    - ``distance``, ``min_overlap``: unnamed attractors continue when their mean
+      end states lie within ``distance`` (relative to the larger norm, at least
+      1) or their basins overlap by at least ``min_overlap``.
+    - ``folder``, ``resume``: each value is kept as it is done, and
+      ``resume=True`` continues an interrupted sweep (only the sweep's own
+      files are ever removed there).
+    - ``on_value``, ``log``: progress and what a resume found.
+    - other keyword arguments go to ``hd.basins`` (``settings``, ``patterns``...).
+
+    **Returns:**
+
+    ``report``'s dict (values, attractors with ids and where they exist,
+    fractions with intervals, energies, census, events) plus ``arrays``
+    (``id_arrays``: per-start ids per value).
+
+    **Raises:**
+
+    ``AnalysisError`` naming the argument (``values`` that are not finite
+    numbers or do not fit the array, a ``where`` that selects no array)."""
     import equinox as eqx
     import jax.numpy as jnp
 

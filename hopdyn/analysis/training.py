@@ -308,17 +308,40 @@ def train(
     log: Callable[[str], None] | None = None,
     measure_memory: bool = False,
 ) -> Training:
-    """Train the arrays ``learn(network)`` picks (a tuple of arrays, as
-    ``eqx.tree_at``'s ``where``) so that the equilibrium with ``inputs_data``
-    clamped on layer ``inputs`` reads out ``targets`` (class indices) on layer
-    ``readout`` (``loss="cross_entropy"``), or restores hidden elements of
-    ``inputs`` (``loss="reconstruction"``, ``readout == inputs``, targets
-    unused).  ``solve``: the ``SolveSettings`` of every equilibrium (a named
-    ODE method and a steady-state test).  ``test``: a held-out split,
-    evaluated after every epoch.  ``folder``: a checkpoint per epoch;
-    ``resume``: continue from the last one there (``identity`` must match).
-    ``measure_memory``: also report XLA's account of one step (compiles it
-    once more)."""
+    """Learn a network's arrays through its equilibrium (what ``hopdyn train`` runs).
+
+    **Arguments:**
+
+    - ``network``: the ``Network``.
+    - ``learn``: picks the arrays to learn, as ``eqx.tree_at``'s ``where``
+      (``lambda n: (n.synapses[0].patterns,)``).
+    - ``inputs_data``: ``(n, ...)`` examples, one per row (finite numbers).
+    - ``targets``: ``n`` class indices (``loss="cross_entropy"``), or ``None``.
+    - ``inputs``, ``readout``: the layer the examples are clamped on and the
+      layer scored: cross-entropy of its activations against ``targets``, or
+      (``loss="reconstruction"``, ``readout == inputs``) the error on hidden
+      elements of the inputs.
+    - ``settings``: a ``TrainSettings`` (loss, optimiser, learning rate,
+      epochs, batch size, seed, adjoint).
+    - ``solve``: the ``SolveSettings`` of every equilibrium (a named ODE method
+      and a steady-state test).
+    - ``test``: ``(inputs, targets)`` held out, evaluated after every epoch.
+    - ``folder``, ``resume``, ``identity``: a checkpoint per epoch; ``resume``
+      continues from the last sound one there (``identity`` must match).
+    - ``on_batch``, ``log``: progress; ``measure_memory``: also report XLA's
+      account of one step (compiles it once more).
+
+    **Returns:**
+
+    A ``Training``: the trained network, the learned arrays, the history per
+    epoch (loss, accuracy or hidden error on both splits, seconds).
+
+    **Raises:**
+
+    ``AnalysisError`` naming the argument for bad data (non-finite values,
+    labels that are not class indices) or settings; ``TrainingDiverged`` when
+    the loss or the learned arrays stop being finite or an equilibrium is not
+    reached (lower the learning rate)."""
     import equinox as eqx
     import jax
     import jax.numpy as jnp

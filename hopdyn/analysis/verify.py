@@ -470,15 +470,28 @@ def verify(
     stable: bool = False,
     max_members: int = 64,
 ) -> dict:
-    """Verify a solved trajectory (batched or not) of ``network``.
+    """Verify a solved trajectory (batched or not) of ``network``: what
+    ``hopdyn verify`` checks.
 
-    Checks energy descent (``lyapunov_tolerance``; ``None`` skips it) and its
-    premises (convex Lagrangians, gradient couplings, energy bounded below);
-    refines each end state to a fixed point and classifies its stability; and,
-    with ``patterns=(layer, name, array)``, names the nearest stored pattern.
-    ``converged``, ``fixed_point_residual`` and ``stable`` add requirements.
-    Returns the report; ``report["checks"]`` maps each requested check to
-    whether it held, ``report["ok"]`` is their conjunction."""
+    **Arguments:**
+
+    - ``network``: the ``Network`` that was solved.
+    - ``trajectory``: the ``Trajectory`` ``simulate`` returned.
+    - ``lyapunov_tolerance``: the ``dE/dt`` allowed beyond rounding (``None``
+      skips energy descent and its premises: convex Lagrangians, gradient
+      couplings, energy bounded below).
+    - ``patterns``: ``(layer, name, array)``: names the nearest stored pattern.
+    - ``convexity_check``, ``gradient_check``: the premises checked.
+    - ``converged``, ``fixed_point_residual``, ``stable``: further
+      requirements (every member at a steady state; end states within this
+      residual of a fixed point; every fixed point stable).
+    - ``max_members``: how many members of a batch are refined and classified.
+
+    **Returns:**
+
+    The report: ``report["checks"]`` maps each requested check to whether it
+    held, ``report["ok"]`` is their conjunction; energy descent, fixed points
+    and their stability, and the nearest patterns in detail."""
     from ..solvers.discrete import flip_stability, free_layers
 
     members = trajectory.members()

@@ -96,7 +96,15 @@ def check_argument(owner: str, name: str, annotation, value) -> None:
 
 def checked_init(cls) -> None:
     """Wrap ``cls.__init__`` (if ``cls`` defines one) so every annotated argument
-    is checked before the constructor runs (called from ``__init_subclass__``)."""
+    is checked before the constructor runs, and write the docstring's
+    ``**Arguments:**`` from the same annotations (called from
+    ``__init_subclass__``)."""
+    from .params import with_arguments
+
+    connects = getattr(cls, "connects_doc", None)
+    with_arguments(
+        cls, extra={"connects": connects} if connects and "connects" in inspect.signature(cls).parameters else None
+    )
     init = cls.__dict__.get("__init__")
     if init is None or getattr(init, "_hopdyn_checked", False):
         return

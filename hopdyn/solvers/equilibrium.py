@@ -194,6 +194,11 @@ def equilibrium(
     (batched when ``x0`` is), differentiable with respect to every array of
     ``network`` and to the clamped values of ``x0``.
 
+    **Arguments:**
+
+    - ``network``: the ``Network``; its clamped layers are inputs, held at ``x0``.
+    - ``x0``: ``{layer: state}`` (finite; missing layers start at zero; a
+      leading axis makes a batch).
     - ``settings``/``overrides``: as ``simulate`` (a steady-state test is
       required; ``method="auto"`` is resolved here on concrete arrays, so
       inside ``jit``/``grad`` name a method, e.g. ``"tsit5"``).
@@ -210,6 +215,17 @@ def equilibrium(
     - ``info``: also return ``{steady, n_steps, t_final, residual, sigma_min,
       sigma_max, singular}`` (per member when batched); ``singular``: the
       Jacobian's smallest singular value is below ``n eps`` times its largest.
+
+    **Returns:**
+
+    ``{layer: array}``, the steady state (and the ``info`` dict with ``info=True``).
+
+    **Raises:**
+
+    ``SettingsError`` for bad settings or arguments (``method="auto"`` under a
+    transformation), ``NetworkError`` for a start that is not finite or does
+    not fit, and Equinox's runtime error (with ``throw=True``) when the solve
+    ends without a steady state.
 
     Works under ``jax.jit``, ``jax.grad`` and ``jax.vmap``; the network's dtype
     is kept (no cast) so that gradients keep it too.

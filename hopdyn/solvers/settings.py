@@ -201,3 +201,9 @@ def _build(cls, values: dict, where: str):
         return cls(**values)
     except SettingsError as e:
         raise e.within(where) from None
+
+
+from ..model.params import dataclass_arguments  # noqa: E402  (after the classes it documents)
+
+dataclass_arguments(SteadyState)
+dataclass_arguments(SolveSettings)
