@@ -280,20 +280,35 @@ ENTRY_POINTS = (
 )
 
 
-def test_entry_points_and_components_have_diffrax_style_docstrings():
+def test_every_public_name_has_a_diffrax_style_docstring():
+    """Every public function and class says its arguments (or, for results, its
+    attributes); the entry points also what they return and raise."""
     import inspect
 
-    names = list(ENTRY_POINTS) + [
-        n
-        for n in hd.__all__
-        if isinstance(getattr(hd, n), type)
-        and issubclass(getattr(hd, n), (hd.AbstractLagrangian, hd.AbstractSynapse))
-        and not inspect.isabstract(getattr(hd, n))
-    ]
-    missing = [n for n in names if "**Arguments:**" not in (inspect.getdoc(getattr(hd, n)) or "")]
+    missing = []
+    for n in hd.__all__:
+        o = getattr(hd, n)
+        if not (inspect.isfunction(o) or inspect.isclass(o)) or (
+            inspect.isclass(o) and issubclass(o, (Exception, Warning))
+        ):
+            continue
+        doc = inspect.getdoc(o) or ""
+        if "**Arguments:**" not in doc and "**Attributes:**" not in doc:
+            missing.append(n)
     assert missing == []
     for n in ("simulate", "equilibrium", "basins", "continuation", "train", "capacity"):
         doc = inspect.getdoc(getattr(hd, n))
         assert "**Returns:**" in doc and "**Raises:**" in doc, n
     # generated from the annotations the schema reads: the constraint is in the text
     assert "(> 0, finite; default ``1.0``)" in inspect.getdoc(hd.Tanh)
+    assert "(> 0, finite; default ``0.01``)" in inspect.getdoc(hd.TrainSettings)
+
+
+def test_train_settings_are_checked_where_they_are_made():
+    for kw, where in (
+        (dict(learning_rate=-1.0), "learning_rate"),
+        (dict(loss="x"), "loss"),
+        (dict(epochs=0), "epochs"),
+    ):
+        with pytest.raises(hd.HopdynError, match=f"TrainSettings.{where}"):
+            hd.TrainSettings(**kw)

@@ -92,7 +92,20 @@ def solve_ensemble(
     stopped: every chunk file records its index, the run's fingerprint and a
     checksum of its arrays, and one that fails them is solved again (and said
     so through ``log``).  Returns ``status``, ``t_final``, ``energy_end`` and
-    ``x_end/<layer>`` per start (``None`` on a worker of a distributed run)."""
+    ``x_end/<layer>`` per start (``None`` on a worker of a distributed run).
+
+    **Arguments:**
+
+    - ``network``: the ``Network``
+    - ``starts``: ``{layer: (M, *shape)}``
+    - ``base``: the other layers' start
+    - ``settings``: how each trajectory is solved
+    - ``chunk``: trajectories per compiled solve
+    - ``folder``, ``resume``: kept chunks and continuing from them
+    - ``on_chunk``, ``log``: progress and what a resume found
+    - ``wait_seconds``: how long a distributed run waits for other processes' chunks
+    - ``refill``: slot refilling (``None``: decided once per study)
+    """
     import jax
 
     settings = dataclasses.replace(settings or SolveSettings(), save=2)
@@ -409,7 +422,17 @@ def label_attractors(
 ):
     """Integer labels (-1: no steady state) and the attractor keys they stand for.
     End states that match no stored pattern are clustered: an end state joins
-    the first cluster whose founding state lies within RMS distance ``cluster``."""
+    the first cluster whose founding state lies within RMS distance ``cluster``.
+
+    **Arguments:**
+
+    - ``act``: ``(M, n)`` end activations
+    - ``status``: each start's status code
+    - ``patterns``: ``(K, n)`` stored patterns that name attractors (or ``None``)
+    - ``overlap``: the cosine that names a pattern
+    - ``cluster``: the RMS distance that joins an unnamed cluster
+    - ``mixtures``: the largest odd sign mixture tried
+    """
     centres, names = [], []
     for i, a in enumerate(act):
         if status[i] != STEADY:
@@ -435,7 +458,17 @@ def label_attractors(
 def attractor_table(keys, labels, energies, x_end, network, classify: int = 32, method: str = "tsit5") -> list[dict]:
     """One entry per attractor: label, kind, patterns, count, energy, and the
     stability of a representative end state (the first 32 attractors): of the
-    ODE's fixed point, or against single flips for binary rules."""
+    ODE's fixed point, or against single flips for binary rules.
+
+    **Arguments:**
+
+    - ``keys``, ``labels``: what ``label_attractors`` returned
+    - ``energies``: the end energy of each start
+    - ``x_end``: ``{layer: end states}``
+    - ``network``: the ``Network``
+    - ``classify``: how many attractors get a stability analysis
+    - ``method``: the method that solved (binary rules: stability against single flips)
+    """
     from ..solvers.discrete import flip_stability, free_layers
     from ..solvers.registry import get_method
     from .verify import fixed_point
@@ -473,7 +506,12 @@ def attractor_table(keys, labels, energies, x_end, network, classify: int = 32, 
 
 
 def fractions(labels: np.ndarray) -> dict[str, float]:
-    """``{label: fraction}`` over every label present, -1 included; sums to 1."""
+    """``{label: fraction}`` over every label present, -1 included; sums to 1.
+
+    **Arguments:**
+
+    - ``labels``: one integer label per start (-1: no steady state)
+    """
     values, counts = np.unique(labels, return_counts=True)
     total = counts.sum()
     return {str(int(v)): float(c / total) for v, c in zip(values, counts)}
@@ -489,7 +527,13 @@ def fraction_intervals(labels: np.ndarray) -> dict[str, list[float]]:
 def retrieval_curve(labels, keys, source, level) -> dict | None:
     """Per corruption level: the fraction of starts that ended at the pattern they
     were corrupted from (``source``; starts with ``level`` NaN are not corrupted
-    patterns and are left out)."""
+    patterns and are left out).
+
+    **Arguments:**
+
+    - ``labels``, ``keys``: what ``label_attractors`` returned
+    - ``source``, ``level``: each start's source pattern and corruption level (NaN: not a corrupted pattern)
+    """
     level = np.asarray(level, np.float64)
     corrupted = np.isfinite(level)
     if not np.any(corrupted):
@@ -560,7 +604,11 @@ class Basins(NamedTuple):
     """What ``basins`` returns: ``report`` (the ``basins.json`` content: samples,
     layer, attractors, fractions, undecided, chunks) and ``arrays`` (per start:
     ``x0/<layer>``, ``xhat_end/<layer>``, ``x_end/<layer>``, ``labels``,
-    ``t_final``, ``status``, ``energy_end``)."""
+    ``t_final``, ``status``, ``energy_end``).
+
+    **Attributes:** ``report``, ``arrays``; ``labels``, ``fractions`` and
+    ``attractors`` read from them.
+    """
 
     report: dict
     arrays: dict

@@ -29,7 +29,16 @@ Units = Annotated[int, Field(ge=2, le=100_000)]
 def capacity_network(family: str, xi: np.ndarray, n: int = 3, beta: float = 1.0, gain: float = 10.0) -> Network:
     """The continuous network of a capacity family storing ``xi`` (K, N): tanh
     units of gain ``gain`` with a Hebbian, polynomial (degree ``n``) or
-    log-sum-exp (``beta``) memory."""
+    log-sum-exp (``beta``) memory.
+
+    **Arguments:**
+
+    - ``family``: ``hebbian``, ``polynomial`` or ``exponential``
+    - ``xi``: ``(K, N)`` +-1 patterns
+    - ``n``: polynomial degree
+    - ``beta``: the exponential's inverse temperature
+    - ``gain``: the tanh neurons' beta
+    """
     N = xi.shape[1]
     if family == "hebbian":
         syn = Hebbian(("s",), xi)

@@ -13,9 +13,25 @@ from ..core.errors import AnalysisError
 def corrupted_starts(
     patterns: np.ndarray, levels, samples: int, kind: str = "flip", which="all", seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``samples`` starts per corruption level, spread over the stored patterns
-    ``which`` (``"all"`` or a list of row indices): ``(starts, source, level)``
-    with one row, source pattern and level per start."""
+    """``samples`` starts per corruption level, spread over the stored patterns.
+
+    **Arguments:**
+
+    - ``patterns``: ``(K, ...)`` stored patterns.
+    - ``levels``: corruption levels (fractions in [0, 1] for ``flip`` and
+      ``mask``, a standard deviation for ``noise``).
+    - ``samples``: starts per level, cycling over the patterns ``which``
+      (``"all"`` or a list of row indices).
+    - ``kind``: ``flip`` (signs), ``noise`` (Gaussian) or ``mask`` (set to 0).
+    - ``seed``: draws the corruptions.
+
+    **Returns:**
+
+    ``(starts, source, level)``: one row, source pattern and level per start.
+
+    **Raises:**
+
+    ``AnalysisError`` naming ``which``, ``kind`` or ``levels``."""
     patterns = np.asarray(patterns, np.float64).reshape(len(patterns), -1)
     idx = list(range(len(patterns))) if which == "all" else list(which)
     bad = [i for i in idx if not 0 <= i < len(patterns)]
@@ -45,13 +61,33 @@ def random_starts(
     std: float = 1.0,
     seed: int = 0,
 ) -> np.ndarray:
-    """``(samples, size)`` states drawn from ``distribution`` (uniform, normal, binary)."""
+    """Random initial states.
+
+    **Arguments:**
+
+    - ``samples``, ``size``: how many states, of how many values.
+    - ``distribution``: ``uniform`` (on ``[low, high]``), ``normal`` (``mean``,
+      ``std``) or ``binary`` (+-1).
+    - ``seed``: draws them.
+
+    **Returns:**
+
+    ``(samples, size)`` states."""
     return P.random_patterns(P.rng(seed, "basins:random"), distribution, (samples, size), low, high, mean, std)
 
 
 def grid_starts(p0, p1, p2, extent=(-1.5, 1.5), resolution: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A ``resolution x resolution`` grid ``x(a, b) = p0 + a (p1 - p0) + b (p2 - p0)``
-    for ``a, b`` in ``extent``: ``(starts, a, b)``."""
+    """Initial states on the plane through three points (a basin map).
+
+    **Arguments:**
+
+    - ``p0``, ``p1``, ``p2``: the points; ``x(a, b) = p0 + a (p1 - p0) + b (p2 - p0)``.
+    - ``extent``: the range of ``a`` and ``b``.
+    - ``resolution``: points per axis.
+
+    **Returns:**
+
+    ``(starts, a, b)``: ``resolution**2`` states and their coordinates."""
     p0, p1, p2 = (np.asarray(p, np.float64).ravel() for p in (p0, p1, p2))
     ticks = np.linspace(extent[0], extent[1], resolution)
     aa, bb = np.meshgrid(ticks, ticks, indexing="xy")

@@ -15,11 +15,15 @@ import contextlib
 import dataclasses
 import json
 import time
+import typing
 from collections.abc import Callable
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
 
 from ..core.errors import AnalysisError
+from ..model.params import Doc, dataclass_arguments
 
 LOSSES = ("cross_entropy", "reconstruction")
 
@@ -34,17 +38,39 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:
-    """How to train (every field has a default)."""
+    """How to train (every field has a default; each is checked where the
+    settings are made: ``AnalysisError`` naming the field)."""
 
-    loss: str = "cross_entropy"
-    hidden: float = 0.25  # reconstruction: fraction of the layer's elements hidden per batch
-    optimizer: str = "adam"
-    learning_rate: float = 1e-2
-    epochs: int = 10
-    batch_size: int = 64
-    seed: int = 0
-    adjoint: str = "implicit"
-    max_seconds: float | None = None  # stop after the epoch that takes the training time past this
+    loss: Annotated[Literal["cross_entropy", "reconstruction"], Doc("what the equilibrium is scored by")] = (
+        "cross_entropy"
+    )
+    hidden: Annotated[float, Field(gt=0, lt=1), Doc("reconstruction: share of the layer's elements hidden")] = 0.25
+    optimizer: Annotated[Literal["adam", "adamw", "sgd"], Doc("optax's optimiser")] = "adam"
+    learning_rate: Annotated[float, Field(gt=0, allow_inf_nan=False), Doc("the optimiser's step")] = 1e-2
+    epochs: Annotated[int, Field(ge=1), Doc("passes over the training examples")] = 10
+    batch_size: Annotated[int, Field(ge=1), Doc("examples per step (at most the training set)")] = 64
+    seed: Annotated[int, Field(ge=0), Doc("draws the batches and masks")] = 0
+    adjoint: Annotated[
+        Literal["implicit", "unrolled"], Doc("gradients by the implicit function theorem or unrolled")
+    ] = "implicit"
+    max_seconds: Annotated[float | None, Field(gt=0), Doc("stop after the epoch that takes training past this")] = None
+
+    def __post_init__(self):
+        import pydantic
+
+        hints = typing.get_type_hints(type(self), include_extras=True)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) and hints[f.name] is not bool:
+                raise AnalysisError(f"expected a number, got {value!r}", (f"TrainSettings.{f.name}",))
+            try:
+                pydantic.TypeAdapter(hints[f.name]).validate_python(value, strict=False)
+            except pydantic.ValidationError as e:
+                msg = e.errors(include_url=False)[0]["msg"].replace("Input should be", "should be")
+                raise AnalysisError(f"{msg} (got {value!r})", (f"TrainSettings.{f.name}",)) from None
+
+
+dataclass_arguments(TrainSettings)
 
 
 @dataclasses.dataclass

@@ -42,7 +42,13 @@ def energy_descent(members: list[Trajectory], tolerance: float = 1e-6) -> dict:
       made of terms of 10^4 is uncertain by ~eps 10^4, not eps 212.
     ``max_dEdt_rounding`` is the rounding allowance at the row of ``max_dEdt``;
     ``where`` the member, time and ``dE/dt`` of the row closest to (or furthest
-    past) its allowance, and ``rounding_allowance`` the allowance there."""
+    past) its allowance, and ``rounding_allowance`` the allowance there.
+
+    **Arguments:**
+
+    - ``members``: unbatched trajectories cut to their valid rows (``Trajectory.members()``)
+    - ``tolerance``: the ``dE/dt`` allowed beyond rounding
+    """
     worst, where, allow_there, excess, worst_allow = -np.inf, None, 0.0, -np.inf, 0.0
     rise, rise_tol, rise_excess = -np.inf, tolerance, -np.inf
     for i, m in enumerate(members):
@@ -89,7 +95,14 @@ def readout(finals: np.ndarray, patterns: np.ndarray, expect: list[int] | None =
     """Compare final activations (``(B, n)``) with stored patterns (``(K, n)``):
     the nearest pattern of each member (largest cosine similarity), and the
     mean absolute error to the expected (or nearest) pattern as a fraction of
-    the patterns' value range ("pixel error")."""
+    the patterns' value range ("pixel error").
+
+    **Arguments:**
+
+    - ``finals``: ``(B, n)`` final activations
+    - ``patterns``: ``(K, n)`` stored patterns
+    - ``expect``: the expected pattern of each member (accuracy)
+    """
     from ..core.patterns import cosine_similarity
 
     p = patterns.reshape(len(patterns), -1).astype(np.float64)
@@ -357,7 +370,14 @@ def fixed_point(
     ``flat_directions`` counts the zero eigenvalues of the energy's Hessian in
     ``x`` (directions along which the activations do not change: the shift of
     a softmax layer, dead ReLU units...).  The dynamics still relax along them
-    (through the leak ``-x``), so they do not make the verdict."""
+    (through the leak ``-x``), so they do not make the verdict.
+
+    **Arguments:**
+
+    - ``network``: the ``Network``
+    - ``x``: one end state ``{layer: array}``
+    - other arguments: as the signature says (refinement steps and tolerances)
+    """
     import jax.numpy as jnp
 
     from ..solvers.compile import compiled
@@ -425,7 +445,13 @@ def fixed_point(
 # ====================================================================== certificates
 def nearest_pattern(xhat: np.ndarray, patterns: np.ndarray) -> dict:
     """The stored pattern with the largest |overlap| (cosine similarity) with
-    ``xhat``; ``negated`` when the overlap is negative (a mirror image)."""
+    ``xhat``; ``negated`` when the overlap is negative (a mirror image).
+
+    **Arguments:**
+
+    - ``xhat``: ``(B, n)`` activations
+    - ``patterns``: ``(K, n)`` stored patterns
+    """
     from ..core.patterns import cosine_similarity
 
     cos = cosine_similarity(np.asarray(xhat, np.float64).ravel(), patterns)

@@ -67,7 +67,12 @@ def budget() -> int:
 
 @contextlib.contextmanager
 def memory_budget(nbytes: int | None):
-    """Run a block under a budget of ``nbytes`` (``None``: the default)."""
+    """Run a block under a budget of ``nbytes`` (``None``: the default).
+
+    **Arguments:**
+
+    - ``nbytes``: the budget in bytes (``None``: the default, half the memory available)
+    """
     token = _BUDGET.set(nbytes)
     try:
         yield

@@ -124,7 +124,17 @@ def sha256(path: str) -> str:
 
 class OutputFolder:
     """A checked, locked output folder with staged writes (a context manager:
-    leaving it without ``commit`` discards what was staged)."""
+    leaving it without ``commit`` discards what was staged).
+
+    **Arguments:**
+
+    - ``path``: the folder (made if missing; a file, a system folder or a
+      folder another hopdyn command holds is refused: ``OutputError``).
+    - ``command``: the command writing (recorded per file in the manifest).
+    - ``identity``: what the results depend on (scenario hash, overrides,
+      version), recorded per file; files written for another identity are
+      removed on ``commit`` while still what hopdyn wrote.
+    """
 
     def __init__(self, path: str, command: str, identity: dict | None = None):
         self.path, self.command, self.identity = os.path.abspath(path), command, dict(identity or {})
@@ -289,7 +299,12 @@ def read_manifest(folder: str) -> dict:
 
 def manifest_problems(folder: str) -> list[str]:
     """Why the files in ``folder`` are not the consistent set its manifest names
-    (empty: they are): files missing, changed since, or not in the manifest."""
+    (empty: they are): files missing, changed since, or not in the manifest.
+
+    **Arguments:**
+
+    - ``folder``: an output folder hopdyn wrote
+    """
     m = read_manifest(folder)
     if not m:
         return ["no readable manifest.json"]

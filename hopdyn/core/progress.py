@@ -22,6 +22,9 @@ _ACTIVE: list[Reporter] = []
 class Reporter:
     """Where progress goes while active (``with Reporter(): ...``).
 
+    **Arguments:**
+
+    - ``stream``: where it is written (default: standard error).
     - ``live``: ``None`` (default) draws with rich when ``stream`` is a terminal,
       plain lines otherwise; ``True``/``False`` force one or the other.
     - ``prefix``: the start of every plain line (``"hopdyn: "``)."""

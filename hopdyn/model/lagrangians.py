@@ -42,7 +42,12 @@ class AbstractLagrangian(eqx.Module):
     """A convex scalar function of a layer's internal state.
 
     Subclasses implement ``__call__``; activation and energy follow from it.
-    ``kind`` is the scenario format's ``type``.
+    ``kind`` is the scenario format's ``type``.  A subclass's constructor
+    arguments are checked against their annotations (``Positive``,
+    ``Finite``...) and its docstring's **Arguments:** section is written from
+    them; ``@hd.register_lagrangian`` makes it usable in scenario files.
+
+    **Arguments:** those of the subclass.
     """
 
     kind: ClassVar[str] = "lagrangian"

@@ -63,13 +63,23 @@ def cast(x, dtype) -> Array:
 
 
 class Network(eqx.Module):
-    """An energy-based network.
+    """An energy-based network: layers of neurons and the energy terms that couple
+    them.  Its vector field ``tau dx/dt = -dE/dxhat`` is derived from the energy
+    by autodiff (``vector_field``); ``simulate`` integrates it.
+
+    **Arguments:**
 
     - ``neurons``: ``{name: Neuron}``.
     - ``synapses``: a sequence of synapses; a plain callable ``fn(*xhats)``
       paired with its layer names, ``(fn, ("a", "b"))``, is accepted too.
     - ``clamps``: ``{name: mask}`` where ``mask`` is ``True`` (the whole layer)
       or a boolean array of the layer's shape; masked elements do not move.
+
+    **Raises:**
+
+    ``NetworkError`` naming the argument: an unknown layer in a synapse or a
+    clamp, a synapse that does not fit the shapes of its layers, non-finite
+    weights, a custom energy that does not return a scalar.
     """
 
     neurons: dict[str, Neuron]

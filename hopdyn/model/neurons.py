@@ -15,6 +15,12 @@ class Neuron(eqx.Module):
     """A layer of neurons of any ``shape`` with Lagrangian ``lagrangian`` and time
     constant ``tau >= 0``.  Its name is its key in ``Network.neurons``.
 
+    **Arguments:**
+
+    - ``shape``: an int or a tuple of positive ints.
+    - ``lagrangian``: an ``AbstractLagrangian`` (or a callable ``L(x) -> scalar``).
+    - ``tau``: the time constant (finite, ``>= 0``; default ``1.0``).
+
     ``tau = 0`` makes the layer **quasi-static**: it is always at its equilibrium
     given the other layers (``Network.equilibrate``), and is not integrated.
 

@@ -46,13 +46,23 @@ SYNAPSES: dict[str, type] = {}
 
 
 def register_lagrangian(cls):
-    """Make a Lagrangian class usable from scenario files as ``type: cls.kind``."""
+    """Make a Lagrangian class usable from scenario files as ``type: cls.kind``.
+
+    **Arguments:**
+
+    - ``cls``: an ``AbstractLagrangian`` subclass with a ``kind``
+    """
     LAGRANGIANS[cls.kind] = cls
     return cls
 
 
 def register_synapse(cls):
-    """Make a synapse class usable from scenario files as ``type: cls.kind``."""
+    """Make a synapse class usable from scenario files as ``type: cls.kind``.
+
+    **Arguments:**
+
+    - ``cls``: an ``AbstractSynapse`` subclass with a ``kind``
+    """
     SYNAPSES[cls.kind] = cls
     return cls
 

@@ -33,7 +33,15 @@ def _size(shape: tuple[int, ...]) -> int:
 
 
 class AbstractSynapse(eqx.Module):
-    """An energy term ``E_s(xhat_a, xhat_b, ...)`` of the layers in ``connects``."""
+    """An energy term ``E_s(xhat_a, xhat_b, ...)`` of the layers in ``connects``.
+
+    Subclasses implement ``__call__`` (the energy, a scalar); the network's
+    field follows by autodiff.  Constructor arguments are checked against their
+    annotations and documented from them; ``@hd.register_synapse`` makes a
+    subclass usable in scenario files.
+
+    **Arguments:** ``connects`` (the layers, in order), then those of the subclass.
+    """
 
     connects: tuple[str, ...] = eqx.field(static=True)
     kind: ClassVar[str] = "synapse"  # the scenario format's `type`

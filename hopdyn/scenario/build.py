@@ -27,7 +27,13 @@ MAX_ELEMENTS = 50_000_000  # elements of one pattern or state array
 
 @dataclasses.dataclass(frozen=True)
 class Built:
-    """A scenario turned into objects: what ``simulate`` and the analyses need."""
+    """A scenario turned into objects: what ``simulate`` and the analyses need
+    (made by ``load_scenario``).
+
+    **Attributes:** ``scenario`` (the validated model), ``file``, ``network``,
+    ``x0``, ``batch``, ``patterns`` (by name), ``settings`` and ``expect``
+    (the expected readouts, if any).
+    """
 
     scenario: Any
     file: str
@@ -375,7 +381,13 @@ def _settings(sc, file: str) -> SolveSettings:
 def load_and_build(path: str, overrides: list[str] | None = None) -> Built:
     """Load (a path, or the name of a shipped scenario), apply ``key.path=value``
     overrides, validate, check the memory a run needs against the budget, and
-    build a scenario."""
+    build a scenario.
+
+    **Arguments:**
+
+    - ``path``: a scenario file, or a shipped scenario's name
+    - ``overrides``: ``--set``-style ``key=value`` strings
+    """
     from .resources import check
 
     path = resolve(path)

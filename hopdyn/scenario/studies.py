@@ -48,7 +48,13 @@ def stored_patterns(built: Built) -> tuple[str, str, np.ndarray] | None:
 
 
 def verify_scenario(built: Built, traj) -> dict:
-    """``verify`` with the checks a scenario asks for (``checks:``)."""
+    """``verify`` with the checks a scenario asks for (``checks:``).
+
+    **Arguments:**
+
+    - ``built``: a loaded scenario
+    - ``traj``: its solved ``Trajectory``
+    """
     c = built.scenario.checks
     fpc = c.fixed_point
     report = verify(
@@ -176,7 +182,14 @@ def run_basins(
     """The ``basins:`` section: its ensemble through ``hd.basins``, plus the
     retrieval curve and where each attractor sits on a grid's plane.  Returns
     the ``basins.json`` report and the ``basins.npz`` arrays.  Chunks are kept
-    in ``folder`` (default ``out/basins.partial``) until the ensemble is done."""
+    in ``folder`` (default ``out/basins.partial``) until the ensemble is done.
+
+    **Arguments:**
+
+    - ``built``: a loaded scenario (``load_scenario``)
+    - ``out``: its output folder (chunks go to ``out/basins.partial``)
+    - ``resume``, ``on_chunk``, ``log``, ``folder``, ``classify``: as ``hd.basins``
+    """
     spec = built.scenario.basins
     layer, pname, patterns = basin_target(built)
     x0, meta, plane = make_ensemble(built, layer, patterns)
@@ -222,7 +235,13 @@ def run_basins(
 # ------------------------------------------------------------------ capacity
 def capacity_study(built: Built, on_step=None) -> dict:
     """The ``capacity:`` section through ``hd.capacity`` (and again with
-    ``outputs.compare``'s method, on the same patterns)."""
+    ``outputs.compare``'s method, on the same patterns).
+
+    **Arguments:**
+
+    - ``built``: a loaded scenario with a ``capacity:`` section
+    - ``on_step``: progress
+    """
     spec = built.scenario.capacity
     compare = built.scenario.outputs.compare
     runs = 2 if compare else 1

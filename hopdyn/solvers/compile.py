@@ -70,7 +70,12 @@ _ENABLED: list = []  # the folder hopdyn set, once it has decided
 def enable_compilation_cache(path: str | None = "default") -> str | None:
     """Turn on JAX's persistent compilation cache in ``path`` (default:
     ``default_cache_dir()``; ``None`` turns hopdyn's off).  Returns the folder in
-    use, or ``None``.  A ``jax_compilation_cache_dir`` set by the user wins."""
+    use, or ``None``.  A ``jax_compilation_cache_dir`` set by the user wins.
+
+    **Arguments:**
+
+    - ``path``: the folder (``"default"``: ``default_cache_dir()``; ``None`` turns hopdyn's cache off)
+    """
     from jax.experimental.compilation_cache import compilation_cache as cc
 
     if path == "default":
@@ -278,7 +283,10 @@ class CompileLog:
     ``log.cache_hits``, ``log.seconds`` (trace + lower + compile) and
     ``log.table()`` (seconds per program name); ``log.solves``: each solve
     program ``compiled`` made (function, what, whether its traced program was
-    read from the cache folder, seconds)."""
+    read from the cache folder, seconds).
+
+    **Arguments:** none.
+    """
 
     def __init__(self):
         self.events: list[tuple[str, str, float]] = []

@@ -42,7 +42,11 @@ DISCRETE_STATUSES = ("fixed_point", "cycle", "max_sweeps")
 
 class DiscreteRun(eqx.Module):
     """States and energies after each sweep (row 0: the start).  Rows after the
-    last sweep repeat the final state; ``sweeps`` says how many were made."""
+    last sweep repeat the final state; ``sweeps`` says how many were made.
+
+    **Attributes:** ``states``, ``energy``, ``flips`` (units changed per
+    sweep), ``sweeps``, ``status``.
+    """
 
     states: Array  # (S + 1, N)
     energy: Array  # (S + 1,)
@@ -57,13 +61,25 @@ def sgn(h: Array) -> Array:
 
 
 def update_orders(seed: int, sweeps: int, n: int) -> np.ndarray:
-    """Random unit orders, one permutation per sweep, from a seed."""
+    """Random unit orders, one permutation per sweep, from a seed.
+
+    **Arguments:**
+
+    - ``seed``: the run's seed
+    - ``sweeps``: how many sweeps
+    - ``n``: units
+    """
     gen = np.random.default_rng(seed)
     return np.stack([gen.permutation(n) for _ in range(sweeps)])
 
 
 def hebbian(xi: np.ndarray) -> np.ndarray:
-    """``W = (1/N) sum_mu xi_mu xi_mu^T`` with zero diagonal."""
+    """``W = (1/N) sum_mu xi_mu xi_mu^T`` with zero diagonal.
+
+    **Arguments:**
+
+    - ``xi``: ``(K, N)`` patterns
+    """
     xi = np.asarray(xi, np.float64)
     w = xi.T @ xi / xi.shape[1]
     np.fill_diagonal(w, 0.0)
@@ -73,7 +89,16 @@ def hebbian(xi: np.ndarray) -> np.ndarray:
 def unlearn(w: np.ndarray, dreams: int, rate: float, seed: int, max_sweeps: int = 50) -> np.ndarray:
     """Hopfield, Feinstein & Palmer (1983): relax random states to fixed points of
     the asynchronous dynamics ("dreams") and subtract ``rate/N`` of each one's
-    outer product, which weakens the spurious attractors most often reached."""
+    outer product, which weakens the spurious attractors most often reached.
+
+    **Arguments:**
+
+    - ``w``: Hebbian weights
+    - ``dreams``: how many random starts are relaxed and unlearned
+    - ``rate``: the unlearning rate
+    - ``seed``: draws the dreams
+    - ``max_sweeps``: sweeps per dream
+    """
     w = np.array(w, np.float64)
     n = w.shape[0]
     gen = np.random.default_rng(seed)
@@ -220,7 +245,14 @@ def dense_async(
 
 def modern_energy(x: Array, beta, xi: Array) -> Array:
     """Ramsauer et al.: ``E = -lse(beta, X xi) + xi.xi/2 + log(K)/beta + M^2/2``
-    with ``M`` the largest pattern norm (rows of ``x`` are the patterns)."""
+    with ``M`` the largest pattern norm (rows of ``x`` are the patterns).
+
+    **Arguments:**
+
+    - ``x``: a state
+    - ``beta``: the inverse temperature
+    - ``xi``: ``(K, N)`` patterns
+    """
     m = jnp.max(jnp.linalg.norm(x, axis=1))
     return -jax.nn.logsumexp(beta * (x @ xi)) / beta + 0.5 * xi @ xi + jnp.log(x.shape[0]) / beta + 0.5 * m**2
 
@@ -260,7 +292,15 @@ def _refuse(message: str) -> DiscreteError:
 def sweep_orders(seed: int, sweeps: int, n: int, member: int = 0) -> np.ndarray:
     """The unit orders ``simulate(method="async" | "dense_async", seed=seed)``
     uses for batch member ``member`` (0 for an unbatched run): one permutation
-    of ``n`` units per sweep, from ``jax.random``.  For replays."""
+    of ``n`` units per sweep, from ``jax.random``.  For replays.
+
+    **Arguments:**
+
+    - ``seed``: the run's seed
+    - ``sweeps``: how many sweeps
+    - ``n``: units
+    - ``member``: the batch member
+    """
     key = jax.random.fold_in(jax.random.PRNGKey(seed), member)
     return np.stack([np.asarray(jax.random.permutation(jax.random.fold_in(key, k), n)) for k in range(sweeps)])
 

@@ -19,6 +19,10 @@ from collections.abc import Callable
 class Method:
     """A solve method and its traits.
 
+    **Arguments:**
+
+    - ``name``: what ``simulate(method=...)`` and scenario files call it;
+      ``description``: one line for ``hopdyn list`` and the docs.
     - ``make(network, params)``: the Diffrax solver (ODE methods), or
       ``run(network, x0, settings)``: a ``Trajectory`` (rules that are not ODE solves);
     - ``adaptive``: step-size control (else a fixed ``dt``);
@@ -52,17 +56,35 @@ AUTO = "auto"
 
 
 def register(method: Method) -> Method:
+    """Make a method usable as ``simulate(method=...)`` and in scenario files.
+
+    **Arguments:**
+
+    - ``method``: a ``Method`` (its name, traits and how to make its solver).
+
+    **Returns:**
+
+    The method (so it can decorate a definition).
+    """
     METHODS[method.name] = method
     return method
 
 
 def method_names() -> tuple[str, ...]:
-    """Every name ``simulate(method=...)`` and scenario files accept."""
+    """Every name ``simulate(method=...)`` and scenario files accept.
+
+    **Arguments:** none.
+    """
     return (AUTO, *METHODS)
 
 
 def get_method(name: str) -> Method | None:
-    """The registered method (``None`` for ``auto``)."""
+    """The registered method (``None`` for ``auto``).
+
+    **Arguments:**
+
+    - ``name``: a method's name (``None`` for ``auto``)
+    """
     return None if name == AUTO else METHODS[name]
 
 

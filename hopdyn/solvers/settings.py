@@ -131,7 +131,14 @@ class SolveSettings:
 
 def save_times(t0: float, t1: float, n: int, spacing: str = "log") -> np.ndarray:
     """``n`` save times from ``t0`` to ``t1``: ``linear``, or ``log`` (``t0`` then
-    ``n - 1`` times log-spaced over five decades up to ``t1``)."""
+    ``n - 1`` times log-spaced over five decades up to ``t1``).
+
+    **Arguments:**
+
+    - ``t0``, ``t1``: the interval
+    - ``n``: how many times
+    - ``spacing``: ``log`` (t0, then five decades up to t1) or ``linear``
+    """
     if n < 2:
         raise SettingsError(f"expected at least 2 saved times, got {n}", ("save",))
     if spacing == "linear":

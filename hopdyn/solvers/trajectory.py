@@ -47,11 +47,22 @@ def worst_status(status) -> int:
 
 
 class Trajectory(eqx.Module):
-    """The result of ``simulate``.
+    """The result of ``simulate`` (made by it, not by users).
 
     Arrays have a leading batch axis when the initial state had one.  Saved rows
     run over ``ts``; rows past the end of the solve (an early steady state or a
     failure) repeat the last valid row and are marked ``False`` in ``valid``.
+
+    **Attributes:**
+
+    - ``ts``, ``x``, ``xhat``, ``energy``, ``energy_terms``, ``dEdt``,
+      ``dEdt_scale``, ``valid``: the saved rows (states and activations per
+      layer, the energy and its terms, the exact ``dE/dt`` and its rounding scale).
+    - ``status`` (a code of ``STATUSES``; ``status_name``), ``t_final``,
+      ``n_steps``, ``n_accepted``, ``n_rejected``, ``vf_evals``: how the solve ended.
+    - ``max_rise``, ``max_dEdt``, ``descent_excess`` (``descends``): the
+      energy-descent verdict, per member.
+    - ``method``, ``compile_seconds``, ``solve_seconds``, ``solver_choice``.
     """
 
     ts: Array
@@ -213,7 +224,13 @@ def load_trajectory(path: str, network=None) -> Trajectory:
     """The ``Trajectory`` in a ``trajectory.npz`` that ``hopdyn run`` wrote.
     With ``network``, the arrays are checked against it first (every layer's
     states of its shape, saved times, energies and counts of one length, real
-    numbers): a file is data, and one that does not fit raises ``ValueError``."""
+    numbers): a file is data, and one that does not fit raises ``ValueError``.
+
+    **Arguments:**
+
+    - ``path``: a ``trajectory.npz``
+    - ``network``: check the arrays against it first
+    """
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
     if network is not None:
