@@ -312,3 +312,20 @@ def test_train_settings_are_checked_where_they_are_made():
     ):
         with pytest.raises(hd.HopdynError, match=f"TrainSettings.{where}"):
             hd.TrainSettings(**kw)
+
+
+def test_a_quasi_static_layer_under_jit_and_grad():
+    """A memory layer with tau = 0 is equilibrated inside every field evaluation;
+    the transformed solve gives the plain numbers and central-difference gradients."""
+    rng = np.random.default_rng(0)
+    X = np.sign(rng.normal(size=(3, 8)))
+    net = hd.Network(
+        {"v": hd.Neuron(8, hd.Tanh(2.0)), "m": hd.Neuron(3, hd.Softmax(2.0), tau=0.0)}, [hd.Dense(("m", "v"), X)]
+    )
+    assert net.neurons["m"].quasi_static
+    s = settings("tsit5", steady=False)
+    f = lambda v: hd.simulate(net, {"v": v}, s).final_energy  # noqa: E731
+    assert float(jax.jit(f)(jnp.asarray(x0()))) == pytest.approx(float(f(jnp.asarray(x0()))), rel=1e-10)
+    g = jax.grad(f)(jnp.asarray(x0()))
+    ref = _central(lambda v: float(f(jnp.asarray(v))), x0(), h=1e-5)
+    np.testing.assert_allclose(np.asarray(g), ref, rtol=1e-4, atol=1e-6 * np.max(np.abs(ref)) + 1e-9)

@@ -90,7 +90,12 @@ def enable_compilation_cache(path: str | None = "default") -> str | None:
     if path is not None:
         try:
             os.makedirs(path, exist_ok=True)
-        except OSError:  # a read-only home: work without the cache
+        except OSError as e:  # a read-only home: work without the cache, said once
+            from .programs import cache_notice
+
+            cache_notice(
+                f"the compilation cache {path} cannot be used ({e.strerror or e}); compiling every program", "write"
+            )
             path = None
     _verified_entries(path)
     jax.config.update("jax_compilation_cache_dir", path)
