@@ -787,27 +787,9 @@ def cmd_bench(args) -> int:
     from .core.io import write_json
 
     _enable_x64()
-    known = (
-        "seed-dam",
-        "dense",
-        "dense-stiff",
-        "dense-stiff-tau0",
-        "scaling",
-        "latency",
-        "continuation",
-        "refill",
-        "gradient",
-        "training",
-        "transforms",
-    )
-    apart = (
-        "latency",
-        "continuation",
-        "refill",
-        "gradient",
-        "training",
-        "transforms",
-    )  # measured apart from the solver cases
+    solver = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling")
+    apart = ("latency", "continuation", "refill", "gradient", "training", "transforms")  # measured apart
+    known = solver + apart
     cases = tuple(c.strip() for c in args.cases.split(",")) if args.cases else None
     bad = [c for c in cases or () if c not in known]
     if bad:

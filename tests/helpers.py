@@ -78,3 +78,54 @@ def lagrangian_cases():
         ("layernorm", hd.LayerNorm(1.3, 0.2)),
         ("spherical", hd.Spherical()),
     ]
+
+
+HEBBIAN_16 = """\
+name: h
+patterns:
+  Xi: {random: {distribution: binary, shape: [3, 16]}}
+neurons:
+  s: {shape: [16], lagrangian: {type: tanh, beta: 2.0}}
+synapses:
+  - {type: hebbian, connects: [s], patterns: Xi}
+initial:
+  s: {pattern: Xi, index: 0, corrupt: {flip: 0.2}}
+solver: {t1: 50, rtol: 1.0e-5, atol: 1.0e-6}
+"""
+"""A small Hebbian scenario the reliability tests attack (16 tanh units, 3 patterns)."""
+
+
+def tiny_train(data: str = "data.npz", epochs: int = 3, extra: str = "  image_shape: [2, 3]\n") -> str:
+    """A training scenario small enough for the suite: 6 inputs, 3 classes, 6 memories."""
+    return f"""
+name: tiny-train
+seed: 0
+patterns:
+  Memories: {{random: {{shape: [6, 6], distribution: uniform, low: 0, high: 1}}}}
+  LabelMemories: {{random: {{shape: [6, 3], distribution: normal, std: 0.1}}}}
+neurons:
+  x: {{shape: [6], lagrangian: {{type: identity}}, tau: 1.0}}
+  y: {{shape: [3], lagrangian: {{type: softmax, beta: 1.0}}, tau: 1.0}}
+  z: {{shape: [6], lagrangian: {{type: softmax, beta: 8.0}}, tau: 0.0}}
+synapses:
+  - {{type: l2_memory, connects: [x, z], patterns: Memories}}
+  - {{type: dense, connects: [z, y], weights: LabelMemories, scale: 1.0}}
+clamp: [x]
+solver: {{method: tsit5, steady_state: {{rtol: 1.0e-4, atol: 1.0e-5}}}}
+training:
+  data: {{file: {data}}}
+  inputs: x
+  readout: y
+  learn: [Memories, LabelMemories]
+  learning_rate: 0.02
+  epochs: {epochs}
+  batch_size: 16
+  test_fraction: 0.25
+{extra}"""
+
+
+def write_scenario(tmp_path, text: str, name: str = "s.yaml") -> str:
+    """``text`` written to ``tmp_path/name``; its path."""
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)

@@ -20,6 +20,8 @@ import zipfile
 import numpy as np
 import pytest
 
+from helpers import HEBBIAN_16
+from helpers import write_scenario as _write
 from hopdyn.analysis import basins as B
 from hopdyn.cli import main
 from hopdyn.core import io as _io
@@ -28,24 +30,7 @@ from hopdyn.core.outputs import OutputFolder, manifest_problems
 from hopdyn.scenario import studies
 from hopdyn.scenario.build import load_and_build
 
-BASE = """\
-name: h
-patterns:
-  Xi: {random: {distribution: binary, shape: [3, 16]}}
-neurons:
-  s: {shape: [16], lagrangian: {type: tanh, beta: 2.0}}
-synapses:
-  - {type: hebbian, connects: [s], patterns: Xi}
-initial:
-  s: {pattern: Xi, index: 0, corrupt: {flip: 0.2}}
-solver: {t1: 50, rtol: 1.0e-5, atol: 1.0e-6}
-"""
-
-
-def _write(tmp_path, text, name="s.yaml"):
-    p = tmp_path / name
-    p.write_text(text)
-    return str(p)
+BASE = HEBBIAN_16
 
 
 def _one_line(capsys, *needles):

@@ -18,29 +18,14 @@ import numpy as np
 import pytest
 
 import hopdyn as hd
+from helpers import HEBBIAN_16, tiny_train
+from helpers import write_scenario as _write
 from hopdyn.analysis import basins as B
 from hopdyn.cli import main
 
-BASE = """\
-name: h
-patterns:
-  Xi: {random: {distribution: binary, shape: [3, 16]}}
-neurons:
-  s: {shape: [16], lagrangian: {type: tanh, beta: 2.0}}
-synapses:
-  - {type: hebbian, connects: [s], patterns: Xi}
-initial:
-  s: {pattern: Xi, index: 0, corrupt: {flip: 0.2}}
-solver: {method: tsit5, t1: 50, rtol: 1.0e-5, atol: 1.0e-6}
-"""
+BASE = HEBBIAN_16.replace("solver: {", "solver: {method: tsit5, ")
 BASINS = BASE + "basins: {ensemble: {random: {samples: 12}}, chunk: 4}\n"
 CONT = BASINS + "continuation: {parameter: 'neurons.s.lagrangian.beta', values: [1.5, 2.0]}\n"
-
-
-def _write(tmp_path, text, name="s.yaml"):
-    p = tmp_path / name
-    p.write_text(text)
-    return str(p)
 
 
 def _one_line(capsys, *needles):
@@ -218,31 +203,7 @@ def test_truncated_and_unwritable_caches_are_one_line_and_leave_nothing(tmp_path
 
 
 # ------------------------------------------------------------------ 3. training
-TRAIN = """
-name: tiny-train
-seed: 0
-patterns:
-  Memories: {random: {shape: [6, 6], distribution: uniform, low: 0, high: 1}}
-  LabelMemories: {random: {shape: [6, 3], distribution: normal, std: 0.1}}
-neurons:
-  x: {shape: [6], lagrangian: {type: identity}, tau: 1.0}
-  y: {shape: [3], lagrangian: {type: softmax, beta: 1.0}, tau: 1.0}
-  z: {shape: [6], lagrangian: {type: softmax, beta: 8.0}, tau: 0.0}
-synapses:
-  - {type: l2_memory, connects: [x, z], patterns: Memories}
-  - {type: dense, connects: [z, y], weights: LabelMemories, scale: 1.0}
-clamp: [x]
-solver: {method: tsit5, steady_state: {rtol: 1.0e-4, atol: 1.0e-5}}
-training:
-  data: {file: d.npz}
-  inputs: x
-  readout: y
-  learn: [Memories, LabelMemories]
-  learning_rate: 0.02
-  epochs: 2
-  batch_size: 16
-  test_fraction: 0.25
-"""
+TRAIN = tiny_train(data="d.npz", epochs=2, extra="")
 
 
 def _data(tmp_path, x=None, y=None):

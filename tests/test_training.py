@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import hopdyn as hd
+from helpers import tiny_train
 from hopdyn.analysis.training import TrainSettings, knn_accuracy, train
 from hopdyn.cli import main
 
@@ -126,32 +127,7 @@ def test_knn_matches_scikit_learn():
         assert knn_accuracy(X, y, Xt, yt, k) == pytest.approx(ref, abs=1 / 60)
 
 
-SCENARIO = """
-name: tiny-train
-seed: 0
-patterns:
-  Memories: {random: {shape: [6, 6], distribution: uniform, low: 0, high: 1}}
-  LabelMemories: {random: {shape: [6, 3], distribution: normal, std: 0.1}}
-neurons:
-  x: {shape: [6], lagrangian: {type: identity}, tau: 1.0}
-  y: {shape: [3], lagrangian: {type: softmax, beta: 1.0}, tau: 1.0}
-  z: {shape: [6], lagrangian: {type: softmax, beta: 8.0}, tau: 0.0}
-synapses:
-  - {type: l2_memory, connects: [x, z], patterns: Memories}
-  - {type: dense, connects: [z, y], weights: LabelMemories, scale: 1.0}
-clamp: [x]
-solver: {method: tsit5, steady_state: {rtol: 1.0e-4, atol: 1.0e-5}}
-training:
-  data: {file: data.npz}
-  inputs: x
-  readout: y
-  learn: [Memories, LabelMemories]
-  learning_rate: 0.02
-  epochs: 3
-  batch_size: 16
-  test_fraction: 0.25
-  image_shape: [2, 3]
-"""
+SCENARIO = tiny_train()
 
 
 def _scenario(tmp_path, text=SCENARIO):
