@@ -384,3 +384,11 @@ def test_every_problem_is_reported_and_typos_get_a_suggestion(tmp_path, capsys):
         "synapses[0].bias: required key is missing",
     ]
     assert sorted(line.split("typos.yaml: ", 1)[1] for line in lines[1:]) == sorted(expected)
+
+
+def test_a_misspelt_scenario_name_gets_a_did_you_mean(capsys):
+    from hopdyn.cli import main
+
+    assert main(["run", "dam-tutorail", "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "did you mean `dam-tutorial`?" in err[0]

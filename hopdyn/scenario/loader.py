@@ -401,4 +401,7 @@ def resolve(file: str) -> str:
     for cand in (shipped_dir() / file, shipped_dir() / f"{file}.yaml"):
         if cand.is_file():
             return str(cand)
-    raise ScenarioError(file, "", "no such file, and not a shipped scenario (see `hopdyn list`)")
+    names = sorted(p.stem for p in shipped_dir().glob("*.yaml"))
+    close = difflib.get_close_matches(os.path.basename(file).removesuffix(".yaml"), names, n=1, cutoff=0.6)
+    hint = f"; did you mean `{close[0]}`?" if close else " (see `hopdyn list`)"
+    raise ScenarioError(file, "", f"no such file, and not a shipped scenario{hint}")
