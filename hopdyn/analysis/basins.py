@@ -146,7 +146,7 @@ def solve_ensemble(
             if work is not None and lead:
                 work.record("method", {k: getattr(settings, k) for k in ("method", "pcoeff", "icoeff", "dtmax")})
 
-    def solve_chunk(i: int, with_steps: bool = False):
+    def solve_chunk(i: int, decides: bool = False):
         n = min(chunk, total - i * chunk)
         x0 = {k: np.broadcast_to(v, (chunk,) + v.shape) for k, v in base.items()}
         for k, v in starts.items():
@@ -163,12 +163,11 @@ def solve_ensemble(
         }
         for k, v in tr.final_state.items():
             arrays[f"x_end/{k}"] = np.asarray(v)[:n]
-        steps = np.asarray(tr.n_steps)[:n]
-        if with_steps and work is not None:
-            decide(steps)  # recorded before the chunk is kept: a kept chunk 0 implies a recorded choice
+        # the study's choice is recorded before the chunk is kept: a kept chunk 0 implies it
+        use = decide(np.asarray(tr.n_steps)[:n]) if decides else None
         if work is not None:
             _write_chunk(work.where(f"chunk_{i:05d}.npz"), i, fp, arrays)
-        return (arrays, steps) if with_steps else arrays
+        return (arrays, use) if decides else arrays
 
     def saved(i: int) -> dict | None:
         """Chunk ``i`` from the folder if it is there and sound (else ``None``, said why)."""
@@ -219,8 +218,7 @@ def solve_ensemble(
             use = bool(recorded)
         elif 0 in todo:
             todo.remove(0)
-            parts[0], steps = solve_chunk(0, with_steps=True)
-            use = decide(steps) if work is None else bool(work.choice("refill"))
+            parts[0], use = solve_chunk(0, decides=True)
             if on_chunk:
                 on_chunk(len(parts), n_chunks)
     if use and todo and S.supported(settings, network):

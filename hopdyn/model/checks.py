@@ -27,10 +27,11 @@ from .params import pattern_ref
 _WORDS = {"Gt": ">", "Ge": ">=", "Lt": "<", "Le": "<="}
 
 
-def _traced(value) -> bool:
+def traced(*trees) -> bool:
+    """Whether any array in ``trees`` is a JAX tracer (inside ``jit``, ``vmap``, ``grad``...)."""
     import jax
 
-    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(value))
+    return any(isinstance(leaf, jax.core.Tracer) for t in trees for leaf in jax.tree.leaves(t))
 
 
 def _shown(value) -> str:
@@ -41,7 +42,7 @@ def _shown(value) -> str:
 def _numbers(owner: str, name: str, value, what: str) -> np.ndarray | None:
     """``value`` as a numeric array (``None`` when traced), or a
     ``NetworkError`` naming ``owner.name`` and saying what was expected."""
-    if _traced(value):
+    if traced(value):
         dtype = getattr(value, "dtype", None)
         if dtype is not None and np.dtype(dtype).kind not in "biuf":
             raise NetworkError(f"should be {what} (got a traced {dtype} value)", (f"{owner}.{name}",))
@@ -149,7 +150,7 @@ def check_states(states, argument: str = "x0", finite: bool = False) -> None:
             if isinstance(value, (str, bytes)) or value is None:
                 raise NetworkError(f"expected an array of numbers, got {value!r}", (argument,))
             try:
-                a = None if _traced(value) else np.asarray(value, dtype=np.float64)
+                a = None if traced(value) else np.asarray(value, dtype=np.float64)
             except (TypeError, ValueError):
                 raise NetworkError(f"expected an array of numbers, got {type(value).__name__}", (argument,)) from None
         if finite and a is not None and not np.all(np.isfinite(a)):

@@ -65,8 +65,7 @@ def load_data(sc, path: str) -> tuple[np.ndarray, np.ndarray | None]:
     if d.source == "digits":
         keys = {"inputs": "training.data", "targets": "training.data"}
     try:
-        X, y = check_examples(X, y, dtype=sc.dtype, names=("inputs", "targets"))
-        X, _ = check_examples(X * scale, None, dtype=sc.dtype, names=("inputs", "targets"))
+        X, y = check_examples(np.asarray(X) * scale, y, dtype=sc.dtype, names=("inputs", "targets"))
     except AnalysisError as e:
         where = d.file if d.source != "digits" else "digits"
         raise ScenarioError(file, keys[e.location[0]], f"{where}: {e.message}") from None

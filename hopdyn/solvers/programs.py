@@ -24,7 +24,6 @@ import hashlib
 import importlib.metadata
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import jax
@@ -211,25 +210,17 @@ def save(folder: str, name: str, exported) -> None:
     path = _path(folder, name)
     try:
         blob = seal(name, bytes(exported.serialize()))
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         write_entry(path, blob)
     except Exception as e:  # noqa: BLE001
         cache_notice(f"cannot write to the compilation cache {folder} ({getattr(e, 'strerror', None) or e})", "write")
 
 
 def write_entry(path: str, blob: bytes) -> None:
-    """``blob`` to ``path`` atomically; the temporary file is removed on failure."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """``blob`` to ``path`` atomically (``core.io.atomic_write``: a temporary
+    file renamed into place, removed on failure)."""
+    from ..core.io import atomic_write
+
+    atomic_write(path, lambda f: f.write(blob))
 
 
 _SAID: set = set()

@@ -23,6 +23,7 @@ from jaxtyping import Array, ArrayLike
 from ..core.budget import require, solve_bytes
 from ..core.errors import SettingsError
 from ..core.progress import phase
+from ..model.checks import traced as is_traced
 from ..model.network import Network, State, all_finite, cast, max_abs, rms
 from .compile import compiled
 from .registry import AUTO, get_method
@@ -235,12 +236,6 @@ def _run(network: Network, x0: State, p: _Params, cfg: _Static, batched: bool):
     return jax.vmap(one)(x0) if batched else one(x0)
 
 
-def _traced(*trees) -> bool:
-    """Whether any array in ``trees`` is a JAX tracer (``simulate`` is being
-    transformed: ``jit``, ``vmap``, ``grad``...)."""
-    return any(isinstance(leaf, jax.core.Tracer) for t in trees for leaf in jax.tree.leaves(t))
-
-
 def _settings_leaves(s: SolveSettings) -> list:
     return [getattr(s, f.name) for f in dataclasses.fields(SolveSettings)] + list(
         dataclasses.astuple(s.steady) if s.steady else ()
@@ -350,7 +345,7 @@ def simulate(
         raise SettingsError(f"expected a dict of {{neuron: initial state}}, got {type(x0).__name__}", ("x0",))
     if not isinstance(network, Network):
         raise SettingsError(f"expected a hopdyn.Network, got {type(network).__name__}", ("network",))
-    traced = _traced(network, x0, _settings_leaves(s))
+    traced = is_traced(network, x0, _settings_leaves(s))
     dtype = jnp.dtype(s.dtype) if s.dtype is not None else jnp.dtype(network.dtype)
     if dtype == jnp.float64 and not jax.config.jax_enable_x64:
         raise SettingsError("float64 needs jax.config.update('jax_enable_x64', True) before any JAX work", ("dtype",))
