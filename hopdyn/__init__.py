@@ -20,17 +20,17 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
         attractor_table,
         basins,
         fractions,
-        label_attractors,
         retrieval_curve,
         solve_ensemble,
     )
     from .analysis.capacity import capacity, capacity_network
     from .analysis.continuation import continuation
     from .analysis.ensembles import corrupted_starts, grid_starts, random_starts
+    from .analysis.naming import attractor_name, describe, label_attractors
     from .analysis.training import TrainSettings, train
     from .analysis.verify import energy_descent, fixed_point, nearest_pattern, readout, verify
     from .core.budget import ResourceError, memory_budget
-    from .core.errors import AnalysisError, HopdynError, LyapunovWarning, NetworkError, SettingsError
+    from .core.errors import AnalysisError, HopdynError, LyapunovWarning, NetworkError, SettingsError, UnfinishedWork
     from .core.errors import SettingsError as SolverError
     from .core.outputs import OutputError, OutputFolder, WorkFolder, manifest_problems
     from .core.progress import Reporter

@@ -405,16 +405,13 @@ def verify_table(r: dict) -> str:
         lines += ["", r["note"]]
     lines += [
         "",
-        f"{'member':>6} {'status':<13} {'t_steady':>9} {'energy':>12} {'fixed point':<22} {'residual':>9}  nearest stored pattern",
+        f"{'member':>6} {'status':<13} {'t_steady':>9} {'energy':>12} {'fixed point':<22} {'residual':>9}  best description",
     ]
     for c in certs[:20]:
         fp = c["fixed_point"]
         kind = fp["kind"] + (f" ({fp['unstable_directions']} unstable)" if fp["kind"] == "saddle" else "")
         kind += f" (dim {fp['manifold_dimension']})" if fp["kind"] == "degenerate" else ""
-        near = ""
-        if "nearest" in c:
-            n = c["nearest"]
-            near = f"{n['patterns']}[{n['pattern']}] overlap {n['overlap']:+.3f}{' (negated)' if n['negated'] else ''}"
+        near = f"{c['described']['name']} (cosine {c['described']['cosine']:.4f})" if "described" in c else ""
         lines.append(
             f"{c['member']:>6} {c['status']:<13} {_fmt(c['t_steady'], '9.4g')} {_fmt(c['energy_final'], '>12.6g')} "
             f"{kind:<22} {_fmt(fp.get('residual'), '9.2g')}  {near}"
@@ -472,7 +469,7 @@ def cmd_basins(args) -> int:
             n = len(sc.continuation.all_values())
             with bar(f"continuation of {sc.name} over {sc.continuation.parameter}: values", n) as counter:
                 cont, arrays = studies.run_continuation(
-                    built, path, [*args.set, *extra], out.path, args.resume, on_value=counter.update, log=note
+                    built, path, [*args.set, *extra], out.path, _resume(args), on_value=counter.update, log=note
                 )
             out.write("continuation.npz", lambda p: write_npz(p, arrays))
             figures.append(("continuation_fractions.png", _plots.continuation_fractions_figure(cont, sc.name)))
@@ -484,7 +481,7 @@ def cmd_basins(args) -> int:
         elif sc.basins is not None:
             with bar(f"basins of {sc.name}: chunks", 0) as counter:
                 report, arrays = studies.run_basins(
-                    built, out.path, resume=args.resume, on_chunk=counter.update, log=note
+                    built, out.path, resume=_resume(args), on_chunk=counter.update, log=note
                 )
             if report is None:
                 return EXIT_OK  # a worker of a distributed run: process 0 writes the report
@@ -559,7 +556,10 @@ def cmd_train(args) -> int:
                 counter.update(done, total) if done == total or done % max(1, total // 40) == 0 else None
             )  # noqa: E731
             try:
-                got = learning.run_training(built, data, folder, args.resume, identity, on_batch=step, log=note)
+                got = learning.run_training(
+                    built, data, folder, _resume(args), identity, on_batch=step, log=note,
+                    keep_checkpoints=args.keep_checkpoints,
+                )  # fmt: skip
             except TrainingDiverged as e:
                 print(f"hopdyn: {e.message}", file=sys.stderr)
                 return EXIT_CHECK_FAILED
@@ -578,7 +578,7 @@ def cmd_train(args) -> int:
                     )
             if t.loss == "cross_entropy":
                 classes = built.network.neurons[t.readout].size
-                with phase("generating one input per class"):
+                with phase(f"generating one input per class: one batched equilibrium of {classes} (compiled first)"):
                     gen = learning.generate(got["network"], t, classes)
                 got["arrays"]["generated"] = gen
                 figures.append(
@@ -649,7 +649,7 @@ def report_method(built) -> str:
 def _print_basins(r: dict, out: str) -> None:
     import numpy as np
 
-    from .figures.plots import _attractor_name
+    from .analysis.naming import attractor_name
 
     if "attractors" in r:
         print(
@@ -659,7 +659,7 @@ def _print_basins(r: dict, out: str) -> None:
         for a in r["attractors"][:15]:
             stab = f", {a['stability']}" if "stability" in a else ""
             print(
-                f"  {a['label']:>3}  {_attractor_name(a, r['patterns']):<18} {100 * r['fractions'][str(a['label'])]:6.2f}%  "
+                f"  {a['label']:>3}  {attractor_name(a, r['patterns']):<18} {100 * r['fractions'][str(a['label'])]:6.2f}%  "
                 f"E = {a['energy']:.6g}{stab}"
             )
         if len(r["attractors"]) > 15:
@@ -976,9 +976,22 @@ def parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="one process of a multi-host run (jax.distributed.initialize; chunks shared through --out)",
             )
-            s.add_argument("--resume", action="store_true", help="continue an interrupted run from its saved chunks")
+        if name in ("basins", "train"):
+            unfinished = s.add_mutually_exclusive_group()
+            unfinished.add_argument(
+                "--resume",
+                action="store_true",
+                help="continue an interrupted run from what it saved (chunks, values, epoch checkpoints)",
+            )
+            unfinished.add_argument(
+                "--restart", action="store_true", help="discard an interrupted run's saved work and start over"
+            )
         if name == "train":
-            s.add_argument("--resume", action="store_true", help="continue from the last epoch's checkpoint")
+            s.add_argument(
+                "--keep-checkpoints",
+                action="store_true",
+                help="keep training.partial/ (a checkpoint per epoch) after a successful run",
+            )
         if name in ("run", "verify", "basins", "validate", "train"):
             s.add_argument(
                 "--memory-budget",
@@ -1018,6 +1031,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _resume(args) -> bool | None:
+    """``--resume``: continue; ``--restart``: discard; neither: refuse unfinished work."""
+    return True if args.resume else False if args.restart else None
+
+
+def _continues(args, argv: list[str] | None) -> str:
+    """What an interrupted command that keeps its work says: the command that continues it."""
+    if args.command not in ("basins", "train"):
+        return ""
+    import shlex
+
+    words = [w for w in (sys.argv[1:] if argv is None else argv) if w not in ("--resume", "--restart")]
+    return f"; the finished work is kept: `{shlex.join(['hopdyn', *words, '--resume'])}` continues it"
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -1053,7 +1081,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"hopdyn: error: {e.file}: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("hopdyn: interrupted", file=sys.stderr)
+        print(f"hopdyn: interrupted{_continues(args, argv)}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (`hopdyn list | head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -102,7 +102,14 @@ API_SECTIONS = (
     ("Discrete-time rules", (".solvers.discrete",)),
     (
         "Analysis",
-        (".analysis.verify", ".analysis.basins", ".analysis.ensembles", ".analysis.capacity", ".analysis.continuation"),
+        (
+            ".analysis.verify",
+            ".analysis.basins",
+            ".analysis.naming",
+            ".analysis.ensembles",
+            ".analysis.capacity",
+            ".analysis.continuation",
+        ),
     ),
     ("Scenarios", (".scenario.build", ".scenario.studies", ".scenario.loader")),
     ("Compilation and progress", (".solvers.compile", ".core.progress")),

@@ -79,7 +79,9 @@ def test_a_folder_passed_from_python_keeps_the_users_files(tmp_path):
     hd.basins(net, starts, layer="s", settings=s, chunk=4, folder=str(d))
     assert _tree(d) == ["notes.txt"] and (d / "notes.txt").read_text() == "the user's"
     (d / "chunk_00000.npz").write_text("left from before")  # a name hopdyn gives its chunks
-    hd.basins(net, starts, layer="s", settings=s, chunk=4, folder=str(d))
+    with pytest.raises(hd.UnfinishedWork):  # never discarded without being asked
+        hd.basins(net, starts, layer="s", settings=s, chunk=4, folder=str(d))
+    hd.basins(net, starts, layer="s", settings=s, chunk=4, folder=str(d), resume=False)
     assert _tree(d) == ["notes.txt"]
     c = tmp_path / "cont"
     c.mkdir()
@@ -247,7 +249,7 @@ def test_resume_refuses_edited_training_data(tmp_path, capsys):
     _data(tmp_path)
     path = _write(tmp_path, TRAIN)
     out = tmp_path / "o"
-    assert main(["train", path, "--out", str(out), "-q"]) == 0
+    assert main(["train", path, "--out", str(out), "-q", "--keep-checkpoints"]) == 0
     _data(tmp_path, y=np.random.default_rng(5).integers(0, 3, 48).astype(float))  # other labels, same file name
     assert main(["train", path, "--out", str(out), "-q", "--resume"]) == 2
     _one_line(capsys, "resume")
@@ -274,7 +276,7 @@ def test_damaged_checkpoints_are_skipped_for_the_one_before(tmp_path, damage):
     _data(tmp_path)
     path = _write(tmp_path, TRAIN)
     out = tmp_path / "o"
-    assert main(["train", path, "--out", str(out), "-q"]) == 0
+    assert main(["train", path, "--out", str(out), "-q", "--keep-checkpoints"]) == 0
     folder = out / "training.partial"
     last = folder / "epoch_0002.npz"
     if damage == "truncated":
@@ -404,3 +406,98 @@ def test_an_output_path_with_escape_sequences_is_escaped_on_stdout(tmp_path, cap
     captured = capsys.readouterr()
     assert "\x1b" not in captured.out and "\x07" not in captured.out
     assert "res\\x1b]0;owned\\x07\\nline" in captured.out
+
+
+# ------------------------------------------------------------------ 6. interruptions lose nothing
+def test_unfinished_work_is_never_discarded_silently(tmp_path):
+    """From Python: a folder holding an interrupted ensemble's chunks is
+    refused without ``resume``; ``resume=False`` discards, ``True`` reuses."""
+    net = hd.Network({"s": hd.Neuron(8, hd.Tanh(beta=2.0))}, [hd.Hebbian(("s",), np.ones((1, 8)))])
+    starts = np.random.default_rng(0).normal(size=(12, 8))
+    folder = str(tmp_path / "work")
+
+    def stop_after_two(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        B.solve_ensemble(net, {"s": starts}, chunk=4, folder=folder, on_chunk=stop_after_two)
+    kept = sorted(os.listdir(folder))
+    with pytest.raises(hd.UnfinishedWork, match="resume=True continues it, resume=False discards it") as e:
+        hd.basins(net, starts, layer="s", chunk=4, folder=folder)
+    assert e.value.location == ("resume",) and e.value.files == 2
+    assert sorted(os.listdir(folder)) == kept  # nothing touched
+    said = []
+    b = hd.basins(net, starts, layer="s", chunk=4, folder=folder, resume=True, log=said.append)
+    assert any("resumed: 2 of 3 chunks" in m for m in said), said
+    with pytest.raises(KeyboardInterrupt):
+        B.solve_ensemble(net, {"s": starts}, chunk=4, folder=folder, on_chunk=stop_after_two)
+    said = []
+    again = hd.basins(net, starts, layer="s", chunk=4, folder=folder, resume=False, log=said.append)
+    assert not any("resumed" in m for m in said) and not os.path.exists(folder)
+    np.testing.assert_array_equal(again.labels, b.labels)
+
+
+def test_the_command_line_names_resume_and_restart(tmp_path, capsys, monkeypatch):
+    from hopdyn.scenario import studies
+
+    path = _write(tmp_path, BASINS)
+    out = tmp_path / "o"
+    real = studies.run_basins
+
+    def interrupted(*a, **kw):  # Ctrl-C after the second chunk
+        def stop(done, total):
+            if done == 2:
+                raise KeyboardInterrupt
+
+        return real(*a, **{**kw, "on_chunk": stop})
+
+    monkeypatch.setattr(studies, "run_basins", interrupted)
+    assert main(["basins", path, "--out", str(out), "-q"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert (
+        err
+        == f"hopdyn: interrupted; the finished work is kept: `hopdyn basins {path} --out {out} -q --resume` continues it"
+    )
+    monkeypatch.setattr(studies, "run_basins", real)
+    chunks = sorted((out / "basins.partial").iterdir())
+    assert main(["basins", path, "--out", str(out), "-q"]) == 2  # neither --resume nor --restart
+    line = _one_line(capsys, "--resume", "--restart")
+    assert "interrupted run (2 saved files)" in line, line
+    assert sorted((out / "basins.partial").iterdir()) == chunks
+    assert main(["basins", path, "--out", str(out), "--resume"]) == 0
+    assert "resumed: 2 of 3 chunks read from" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # argparse: one or the other
+        main(["basins", path, "--out", str(out), "-q", "--resume", "--restart"])
+    assert e.value.code == 2
+
+
+def test_training_says_what_it_does_and_cleans_up(tmp_path, capsys):
+    _data(tmp_path)
+    path = _write(tmp_path, TRAIN)
+    out = tmp_path / "o"
+    assert main(["train", path, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "compiling the training step" in err and "epoch 2/2" in err, err
+    assert not (out / "training.partial").exists()  # checkpoints removed after a successful run
+    assert main(["train", path, "--out", str(out), "-q", "--keep-checkpoints"]) == 0
+    assert sorted(p.name for p in (out / "training.partial").glob("epoch_*")) == ["epoch_0001.npz", "epoch_0002.npz"]
+    capsys.readouterr()
+    assert main(["train", path, "--out", str(out), "--resume"]) == 0
+    assert "resumed: 2 of 2 epochs read from" in capsys.readouterr().err
+
+
+def test_an_eta_leaves_the_set_up_out(monkeypatch):
+    """The rate behind an ETA is measured from the first report, so compiling
+    before it does not inflate the estimate."""
+    from hopdyn.core import progress
+
+    clock = iter([100.0, 110.0, 111.0])  # bar made, first report after 10 s of compiling, one step later
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    lines = []
+    rep = progress.Reporter(live=False)
+    monkeypatch.setattr(rep, "line", lines.append)
+    b = progress._Bar(rep, "work", 0)
+    b.update(0, 10)
+    b.update(1)
+    assert lines[-1] == "work: 1/10, ETA 9 s"  # 1 s per step, not 11

@@ -4,6 +4,7 @@ k-nearest-neighbours against scikit-learn's), resume equal to an uninterrupted
 run, and bad training sections refused before any work."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -81,9 +82,23 @@ def test_resume_continues_to_the_same_parameters(tmp_path):
         settings=TrainSettings(epochs=2, batch_size=16, learning_rate=0.05),
         folder=str(tmp_path / "b"),
         identity="x",
+        keep_checkpoints=True,  # a finished run removes them otherwise
         **kw,
     )
-    resumed = train(net, LEARN, X, y, settings=s3, folder=str(tmp_path / "b"), resume=True, identity="x", **kw)
+    resumed = train(
+        net,
+        LEARN,
+        X,
+        y,
+        settings=s3,
+        folder=str(tmp_path / "b"),
+        resume=True,
+        identity="x",
+        keep_checkpoints=True,
+        **kw,
+    )
+    assert sorted(os.listdir(tmp_path / "b")) == ["epoch_0001.npz", "epoch_0002.npz", "epoch_0003.npz", "manifest.json"]
+    assert not (tmp_path / "a").exists()  # a finished run removes its checkpoints (and the folder it made)
     assert resumed.resumed_from == 2
     for a, b in zip(whole.learned, resumed.learned):
         np.testing.assert_array_equal(a, b)
@@ -141,7 +156,7 @@ def _scenario(tmp_path, text=SCENARIO):
 def test_train_command_writes_a_scenario_run_and_verify_accept(tmp_path):
     path = _scenario(tmp_path)
     out = tmp_path / "out"
-    assert main(["train", str(path), "--out", str(out), "-q"]) == 0
+    assert main(["train", str(path), "--out", str(out), "-q", "--keep-checkpoints"]) == 0
     report = json.loads((out / "training.json").read_text())
     for name in ("trained.yaml", "trained.npz", "training_curves.png", "learned_Memories.png", "generated.png"):
         assert (out / name).exists(), name

@@ -18,7 +18,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..core import patterns as P
 from ..core.errors import AnalysisError
 from ..core.io import write_npz
 from ..core.progress import phase
@@ -27,11 +26,11 @@ from ..solvers.registry import AUTO
 from ..solvers.settings import SolveSettings
 from ..solvers.simulate import simulate
 from ..solvers.trajectory import STATUSES
+from .naming import entry_fields, label_attractors
 from .stats import METHODS, wilson, wilson_of
 from .verify import in_float64
 
 STEADY = STATUSES.index("steady_state")
-KIND_ORDER = ("pattern", "negated", "mixture", "metastable", "other")
 MEMORY_BUDGET = 256 * 2**20  # bytes of solver state per chunk
 
 
@@ -78,7 +77,7 @@ def solve_ensemble(
     settings: SolveSettings | None = None,
     chunk: int | None = None,
     folder: str | None = None,
-    resume: bool = False,
+    resume: bool | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
     wait_seconds: float = 86400.0,
     log: Callable[[str], None] | None = None,
@@ -383,75 +382,6 @@ def _wait_for_files(paths: list[str], seconds: float) -> None:
 
 
 # ------------------------------------------------------------------ labelling
-def classify_end_state(a: np.ndarray, patterns: np.ndarray | None, overlap: float, mixtures: int):
-    """The name of one end state (activations ``a``): ``("pattern", j)``,
-    ``("negated", j)``, ``("mixture", ((j, sign), ...))`` for
-    ``sign(sum_j sign_j xi_j)`` over an odd number of patterns,
-    ``("metastable", (j, ...))`` for the average of several patterns, or None."""
-    if patterns is None:
-        return None
-    cos = P.cosine_similarity(a, patterns)
-    j = int(np.argmax(np.abs(cos)))
-    if abs(cos[j]) >= overlap:
-        return ("pattern", j) if cos[j] > 0 else ("negated", j)
-    order = np.argsort(-np.abs(cos))
-    for k in range(3, min(mixtures, len(patterns)) + 1, 2):
-        top = order[:k]
-        signs = np.sign(cos[top])
-        cand = np.sign(signs @ patterns[top])
-        if float(P.cosine_similarity(a, cand[None])[0]) >= overlap:
-            return ("mixture", tuple(sorted((int(t), int(s)) for t, s in zip(top, signs))))
-    if len(patterns) < 2:
-        return None
-    # the average of the k most similar patterns that is closest to the state
-    # (the first k above the threshold would name a cluster's average after
-    # part of the cluster)
-    pos = np.argsort(-cos)
-    sums = np.cumsum(patterns[pos], axis=0)[1:]  # k = 2..K; cosine ignores the 1/k
-    sim = P.cosine_similarity(a, sums)
-    k = int(np.argmax(sim))
-    if sim[k] >= overlap:
-        return ("metastable", tuple(sorted(int(t) for t in pos[: k + 2])))
-    return None
-
-
-def label_attractors(
-    act: np.ndarray, status: np.ndarray, patterns=None, overlap: float = 0.95, cluster: float = 0.05, mixtures: int = 5
-):
-    """Integer labels (-1: no steady state) and the attractor keys they stand for.
-    End states that match no stored pattern are clustered: an end state joins
-    the first cluster whose founding state lies within RMS distance ``cluster``.
-
-    **Arguments:**
-
-    - ``act``: ``(M, n)`` end activations
-    - ``status``: each start's status code
-    - ``patterns``: ``(K, n)`` stored patterns that name attractors (or ``None``)
-    - ``overlap``: the cosine that names a pattern
-    - ``cluster``: the RMS distance that joins an unnamed cluster
-    - ``mixtures``: the largest odd sign mixture tried
-    """
-    centres, names = [], []
-    for i, a in enumerate(act):
-        if status[i] != STEADY:
-            names.append(None)
-            continue
-        key = classify_end_state(a, patterns, overlap, mixtures)
-        if key is None:
-            d = [np.sqrt(np.mean((a - c) ** 2)) for c in centres]
-            k = next((j for j, dj in enumerate(d) if dj <= cluster), None)
-            if k is None:
-                centres.append(a)
-                k = len(centres) - 1
-            key = ("other", k)
-        names.append(key)
-    # Named attractors in pattern order; 'other' ones in the order first met.
-    distinct = sorted({k for k in names if k is not None}, key=lambda k: (KIND_ORDER.index(k[0]), k[1]))
-    index = {k: n for n, k in enumerate(distinct)}
-    labels = np.array([index[k] if k is not None else -1 for k in names], np.int64)
-    return labels, distinct
-
-
 @in_float64
 def attractor_table(keys, labels, energies, x_end, network, classify: int = 32, method: str = "tsit5") -> list[dict]:
     """One entry per attractor: label, kind, patterns, count, energy, and the
@@ -488,13 +418,7 @@ def attractor_table(keys, labels, energies, x_end, network, classify: int = 32, 
             "energy_spread": float(np.max(e) - np.min(e)),
             "representative": int(members[0]),
         }
-        if key[0] in ("pattern", "negated"):
-            entry["pattern"] = key[1]
-        elif key[0] == "mixture":
-            entry["patterns"] = [j for j, _ in key[1]]
-            entry["signs"] = [s for _, s in key[1]]
-        elif key[0] == "metastable":
-            entry["patterns"] = list(key[1])
+        entry.update(entry_fields(key))
         if lab < classify:
             fp = fixed_point(network, {k: v[members[0]] for k, v in x_end.items()})
             entry["stability"] = fp["kind"]
@@ -645,7 +569,7 @@ def basins(
     binarize: bool = False,
     chunk: int | None = None,
     folder: str | None = None,
-    resume: bool = False,
+    resume: bool | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
     classify: int = 32,
     log: Callable[[str], None] | None = None,

@@ -31,6 +31,8 @@ import numpy as np
 from ..core.errors import AnalysisError
 from ..model.network import Network
 from .basins import Basins, _read_chunk, _write_chunk, basins, fingerprint, finish_work
+from .naming import KINDS as NAMED_KINDS
+from .naming import identity
 from .stats import METHODS, wilson
 
 MATCHING = (
@@ -39,7 +41,7 @@ MATCHING = (
     "at least 1) <= distance, greedily by overlap"
 )
 SOLVES = ("hopdyn.solvers.simulate._run", "hopdyn.solvers.discrete._run")
-KINDS = ("pattern", "negated", "mixture", "metastable", "other", "undecided")
+KINDS = (*NAMED_KINDS, "undecided")
 
 
 # ------------------------------------------------------------------ one value
@@ -127,7 +129,7 @@ def sweep(
     solve: Callable[[int], dict],
     *,
     folder: str | None = None,
-    resume: bool = False,
+    resume: bool | None = None,
     identity: str = "",
     on_value: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
@@ -181,18 +183,6 @@ def sweep(
 
 
 # ------------------------------------------------------------------ matching
-def _identity(att: dict):
-    """The name of a named attractor (``None`` for an unnamed one)."""
-    kind = att["kind"]
-    if kind in ("pattern", "negated"):
-        return kind, att["pattern"]
-    if kind == "mixture":
-        return kind, tuple(att["patterns"]), tuple(att["signs"])
-    if kind == "metastable":
-        return kind, tuple(sorted(att["patterns"]))
-    return None
-
-
 def match(summaries: list[dict], distance: float = 0.1, min_overlap: float = 0.5) -> tuple[list[list[int]], list]:
     """Ids for the attractors of each summary (``ids[i][k]``: the id of the
     ``k``-th attractor at value ``i``), and per id the attractor entry it was
@@ -209,7 +199,7 @@ def match(summaries: list[dict], distance: float = 0.1, min_overlap: float = 0.5
             current.append(
                 {
                     "k": k,
-                    "name": _identity(a),
+                    "name": identity(a),
                     "members": set(np.flatnonzero(labels == a["label"]).tolist()),
                     "state": np.asarray(s["states"][k], np.float64),
                     "id": None,
@@ -341,7 +331,7 @@ def continuation(
     distance: float = 0.1,
     min_overlap: float = 0.5,
     folder: str | None = None,
-    resume: bool = False,
+    resume: bool | None = None,
     on_value: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
     **basins_options,

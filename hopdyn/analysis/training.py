@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import Field
 
 from ..core.errors import AnalysisError
+from ..core.progress import phase
 from ..model.params import Doc, dataclass_arguments
 
 LOSSES = ("cross_entropy", "reconstruction")
@@ -322,8 +323,9 @@ def train(
     solve=None,
     test: tuple[np.ndarray, np.ndarray | None] | None = None,
     folder: str | None = None,
-    resume: bool = False,
+    resume: bool | None = None,
     identity: str = "",
+    keep_checkpoints: bool = False,
     on_batch: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
     measure_memory: bool = False,
@@ -347,9 +349,13 @@ def train(
       and a steady-state test).
     - ``test``: ``(inputs, targets)`` held out, evaluated after every epoch.
     - ``folder``, ``resume``, ``identity``: a checkpoint per epoch; ``resume``
-      continues from the last sound one there (``identity`` must match).
-    - ``on_batch``, ``log``: progress; ``measure_memory``: also report XLA's
-      account of one step (compiles it once more).
+      continues from the last sound one there (``identity`` must match),
+      ``False`` discards them, ``None`` refuses a folder that holds them.
+      A finished run removes its checkpoints unless ``keep_checkpoints``.
+    - ``on_batch``, ``log``: progress (``on_batch(done, total)`` is first
+      called once the step is compiled, so an ETA leaves compiling out);
+      ``measure_memory``: also report XLA's account of one step (compiles it
+      once more).
 
     **Returns:**
 
@@ -424,16 +430,21 @@ def train(
         if got is not None:
             start_epoch, params, state, history = got
             if log:
-                log(f"resumed after epoch {start_epoch}")
+                log(
+                    f"resumed: {start_epoch} of {s.epochs} epochs read from {folder} (continuing after epoch {start_epoch})"
+                )
     rng_mask = np.random.default_rng([s.seed, 1])
     eval_mask = _masks(rng_mask, 1, size, s.hidden)[0] if s.loss == "reconstruction" else np.zeros(size, bool)
     compile_start = time.perf_counter()
-    with _solve_failures(work, "before the first step (the untrained network)"):
-        jax.block_until_ready(step(network, params, state, X[:B], y[:B], eval_mask))  # compile (result discarded)
+    with phase(f"compiling the training step (a batch of {B}) and running it once"):
+        with _solve_failures(work, "before the first step (the untrained network)"):
+            jax.block_until_ready(step(network, params, state, X[:B], y[:B], eval_mask))  # result discarded
     seconds_compile = time.perf_counter() - compile_start
     step_bytes = _step_bytes(step, network, params, state, X[:B], y[:B], eval_mask) if measure_memory else None
     spent = sum(h["seconds"] for h in history)
     batches = len(X) // B
+    if on_batch:  # the clock of an ETA starts here, after compiling
+        on_batch(start_epoch * batches, s.epochs * batches)
     for epoch in range(start_epoch, s.epochs):
         t0 = time.perf_counter()
         rng = np.random.default_rng([s.seed, epoch])
@@ -480,6 +491,8 @@ def train(
         spent += seconds
         if s.max_seconds is not None and spent >= s.max_seconds:
             break
+    if work is not None and not keep_checkpoints:
+        work.finish()  # finished: the result is what the caller keeps
     trained = eqx.tree_at(learn, network, params)
     return Training(trained, tuple(np.asarray(p) for p in params), history, seconds_compile, start_epoch, step_bytes)
 

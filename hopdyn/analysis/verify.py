@@ -459,6 +459,25 @@ def nearest_pattern(xhat: np.ndarray, patterns: np.ndarray) -> dict:
     return {"pattern": k, "overlap": float(cos[k]), "negated": bool(cos[k] < 0)}
 
 
+def described(xhat: np.ndarray, patterns: np.ndarray, name: str | None = None) -> dict:
+    """The description of the stored patterns that explains ``xhat`` best
+    (``naming.describe``: a pattern, its negation, a sign mixture or the
+    average of the most similar patterns): its ``kind``, fields, text ``name``
+    and ``cosine``.
+
+    **Arguments:**
+
+    - ``xhat``: activations of one state
+    - ``patterns``: ``(K, n)`` stored patterns
+    - ``name``: what the patterns are called (``X`` gives ``avg of X[0..3]``)
+    """
+    from .naming import attractor_name, describe, entry_fields
+
+    key, cos = describe(np.asarray(xhat, np.float64).ravel(), np.asarray(patterns, np.float64))
+    entry = {"kind": key[0], **entry_fields(key)}
+    return {**entry, "name": attractor_name(entry, name), "cosine": cos}
+
+
 # ====================================================================== the report
 def _diagnose(lyap, grad, conv, bounded) -> str | None:
     if lyap["ok"]:
@@ -569,6 +588,7 @@ def verify(
         if patterns is not None and state is not None:
             layer, pname, p = patterns
             cert["nearest"] = {"layer": layer, "patterns": pname, **nearest_pattern(xhat_of(state, layer), p)}
+            cert["described"] = described(xhat_of(state, layer), p, pname)
         certs.append(cert)
     # Synchronous updates have no per-sweep Lyapunov guarantee (they may cycle):
     # the energy is reported, not required to fall.

@@ -72,6 +72,22 @@ class AnalysisError(HopdynError, ValueError):
     """Invalid arguments of an analysis (basins, capacity, verify)."""
 
 
+class UnfinishedWork(AnalysisError):
+    """A study was started without ``resume`` in a folder that holds the
+    unfinished work of an interrupted run: hopdyn never discards it silently.
+    ``resume=True`` continues it, ``resume=False`` discards it (the command
+    line's ``--resume`` / ``--restart``).  ``folder`` and ``files`` say where
+    and how much."""
+
+    def __init__(self, folder: str, files: int):
+        self.folder, self.files = folder, files
+        super().__init__(
+            f"{folder} holds the unfinished work of an interrupted run ({files} saved files): "
+            "resume=True continues it, resume=False discards it",
+            ("resume",),
+        )
+
+
 class LyapunovWarning(UserWarning):
     """The energy rose along a solve beyond its tolerance (``dE/dt > 0``): the
     network is not descending its energy (a concave custom Lagrangian, a

@@ -345,9 +345,11 @@ class WorkFolder:
     - ``pattern``: a regular expression of the names of the files this study
       writes there (``chunk_\\d{5}\\.npz``): the only files it ever deletes.
     - ``identity``: what a resumed study must share with the interrupted one.
-    - ``resume``: continue from the files there (their identity must match:
-      ``AnalysisError`` on ``resume`` otherwise); without it, the study's own
-      files from an earlier run are removed first.
+    - ``resume``: ``True`` continues from the files there (their identity must
+      match: ``AnalysisError`` on ``resume`` otherwise); ``False`` removes the
+      study's own files from an earlier run first; ``None`` (the default)
+      refuses a folder that holds them (``UnfinishedWork``): unfinished work
+      is never discarded silently.
     - ``lead``: whether this process prepares the folder (under
       ``jax.distributed`` the other processes only read its manifest).
     - ``changed``: what a resume into another study's folder is told.
@@ -364,13 +366,13 @@ class WorkFolder:
         path: str,
         pattern: str,
         identity: str,
-        resume: bool = False,
+        resume: bool | None = None,
         *,
         lead: bool = True,
         argument: tuple = ("folder",),
         changed: str = "the network, settings or ensemble changed since the interrupted run; run without resuming",
     ):
-        from .errors import AnalysisError
+        from .errors import AnalysisError, UnfinishedWork
 
         self.path, self.identity, self.argument = os.path.abspath(path), identity, argument
         self.pattern = re.compile(pattern)
@@ -400,6 +402,10 @@ class WorkFolder:
         if resume and not old and os.path.lexists(self.manifest):
             self.problem = f"{self.manifest} is damaged: every saved file is checked on its own"
         if not old:
+            if resume is None and self.names():
+                raise UnfinishedWork(path, len(self.names()))
+            # a folder an earlier run of hopdyn made stays hopdyn's to remove (only ever when empty)
+            created = created or (read_manifest(self.path) if not resume else {}).get("created") is True
             if not resume:
                 self.discard()
             old = {"identity": identity, "created": created, "choices": {}}

@@ -114,7 +114,7 @@ class _Bar:
 
     def __init__(self, rep: Reporter, name: str, total: int):
         self.rep, self.name, self.total, self.done = rep, name, max(int(total), 0), 0
-        self.t0 = time.perf_counter()
+        self.first: tuple[float, int] | None = None
         self._task = rep._display().add_task(name, total=self.total) if rep.live else None
         if not rep.live and self.total:
             rep.line(f"{name}: 0/{self.total}")
@@ -126,8 +126,11 @@ class _Bar:
         if self._task is not None:
             self.rep._rich.update(self._task, completed=self.done, total=self.total)
             return
-        spent = time.perf_counter() - self.t0
-        eta = spent / self.done * (self.total - self.done) if 0 < self.done < self.total else None
+        now = time.perf_counter()
+        if self.first is None:  # the rate is measured from the first report: set-up (compiling) is not work
+            self.first = (now, self.done)
+        t1, d1 = self.first
+        eta = (now - t1) / (self.done - d1) * (self.total - self.done) if d1 < self.done < self.total else None
         self.rep.line(f"{self.name}: {self.done}/{self.total}" + (f", ETA {eta:.0f} s" if eta is not None else ""))
 
     def advance(self, n: int = 1) -> None:

@@ -15,10 +15,13 @@ import jax.numpy as jnp
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
+from ..analysis.naming import attractor_name
 from ..core.io import atomic_write
 from ..model.network import Network
 from ..solvers.trajectory import Trajectory
+from .colours import FAMILIES, UNDECIDED, attractor_colours, kind_colour, legend
 
 TIME_LABEL = "time t (units of the time constants τ)"
 
@@ -375,19 +378,6 @@ def write_animation(
 
 
 # ------------------------------------------------------------------ basins
-def _attractor_name(att: dict, pname: str | None) -> str:
-    p = pname or "pattern"
-    if att["kind"] == "pattern":
-        return f"{p}[{att['pattern']}]"
-    if att["kind"] == "negated":
-        return f"−{p}[{att['pattern']}]"
-    if att["kind"] == "mixture":
-        return "mix " + "".join(("+" if s > 0 else "−") + str(j) for j, s in zip(att["patterns"], att["signs"]))
-    if att["kind"] == "metastable":
-        return f"avg of {len(att['patterns'])}"
-    return f"attractor {att['label']}"
-
-
 def basin_map_figure(report: dict, meta: dict, labels: np.ndarray, title: str) -> Figure:
     """Labels on the grid of initial states, coloured by attractor; attractors
     that lie on the plane are marked where they are."""
@@ -398,10 +388,7 @@ def basin_map_figure(report: dict, meta: dict, labels: np.ndarray, title: str) -
     n = int(round(np.sqrt(grid.sum())))
     atts = report["attractors"]
     present = sorted(set(lab.tolist()))
-    import matplotlib
-
-    tab = matplotlib.colormaps["tab20"]
-    colours = ["0.85"] + [tab((2 * i) % 20 + (i // 10) % 2) for i in range(len(atts))]
+    colours = ["0.85"] + attractor_colours(atts)
     cmap = ListedColormap(colours)
     img = (lab + 1).reshape(n, n)
     fig = Figure(figsize=(7.2, 6.2), layout="constrained")
@@ -416,16 +403,13 @@ def basin_map_figure(report: dict, meta: dict, labels: np.ndarray, title: str) -
         interpolation="nearest",
         aspect="auto",
     )
+    handles, names = [], []
     for att in atts:
         if att["label"] in present:
-            ax.plot(
-                [],
-                [],
-                "s",
-                color=colours[att["label"] + 1],
-                ms=9,
-                label=f"{_attractor_name(att, report['patterns'])}{' (' + att['stability'] + ')' if 'stability' in att else ''}: "
-                f"{100 * report['fractions'].get(str(att['label']), 0):.1f}%",
+            handles.append(Line2D([], [], ls="none", marker="s", color=colours[att["label"] + 1], ms=9))
+            names.append(
+                f"{attractor_name(att, report['patterns'])}{' (' + att['stability'] + ')' if 'stability' in att else ''}: "
+                f"{100 * report['fractions'].get(str(att['label']), 0):.1f}%"
             )
         c = att.get("plane_coordinates")
         if att.get("plane_residual", 1.0) > 0.1:
@@ -433,11 +417,12 @@ def basin_map_figure(report: dict, meta: dict, labels: np.ndarray, title: str) -
         if c is not None and a.min() <= c[0] <= a.max() and b.min() <= c[1] <= b.max():
             ax.plot(c[0], c[1], "*", ms=16, mfc=colours[att["label"] + 1], mec="k")
     if -1 in present:
-        ax.plot([], [], "s", color=colours[0], ms=9, label=f"undecided: {100 * report['fractions'].get('-1', 0):.1f}%")
+        handles.append(Line2D([], [], ls="none", marker="s", color=colours[0], ms=9))
+        names.append(f"undecided: {100 * report['fractions'].get('-1', 0):.1f}%")
     ax.set_xlabel("a  (initial state p0 + a (p1 − p0) + b (p2 − p0))")
     ax.set_ylabel("b")
     ax.set_title(f"{title}: basins on the plane of initial states (★ attractors)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    legend(ax, handles, names, where="basins.json", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
@@ -484,24 +469,30 @@ def convergence_figure(t_final: np.ndarray, status: np.ndarray, title: str) -> F
 
 
 def attractor_energy_figure(report: dict, title: str) -> Figure:
-    atts = report["attractors"][:40]
-    fig = Figure(figsize=(max(6.5, 0.35 * len(atts) + 3), 4.8), layout="constrained")
+    """Each attractor's energy as a bar in its colour (the basin map's), named
+    below; the 40 with most starts when there are more (the title says so)."""
+    every = report["attractors"]
+    colour_of = dict(zip((t["label"] for t in every), attractor_colours(every)))
+    most = sorted(sorted(every, key=lambda t: -t["count"])[:40], key=lambda t: t["label"])
+    fig = Figure(figsize=(max(6.5, 0.35 * len(most) + 3), 4.8), layout="constrained")
     ax = fig.subplots()
-    x = np.arange(len(atts))
-    ax.bar(x, [t["energy"] for t in atts], color=[f"C{KIND_COLOURS[t['kind']]}" for t in atts])
-    for xi, t in zip(x, atts):
+    x = np.arange(len(most))
+    ax.bar(x, [t["energy"] for t in most], color=[colour_of[t["label"]] for t in most])
+    for xi, t in zip(x, most):
         ax.annotate(f"{t['count']}", (xi, t["energy"]), ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(x, [_attractor_name(t, report["patterns"]) for t in atts], rotation=60, ha="right", fontsize=8)
+    ax.set_xticks(x, [attractor_name(t, report["patterns"]) for t in most], rotation=60, ha="right", fontsize=8)
     from matplotlib.patches import Patch
 
-    present = [k for k in KIND_COLOURS if any(t["kind"] == k for t in atts)]
+    present = [k for k in FAMILIES if any(t["kind"] == k for t in most)]
     ax.set_ylabel("energy at the attractor (numbers: trajectories ending there)")
-    ax.legend(handles=[Patch(color=f"C{KIND_COLOURS[k]}", label=k) for k in present], fontsize=8)
-    ax.set_title(title)
+    ax.legend(handles=[Patch(color=kind_colour(k), label=k) for k in present], fontsize=8)
+    more = (
+        f" (the {len(most)} of {len(every)} attractors with most starts; all in basins.json)" if len(every) > 40 else ""
+    )
+    ax.set_title(title + more)
     return fig
 
 
-KIND_COLOURS = {"pattern": 0, "negated": 1, "mixture": 2, "metastable": 3, "other": 7}
 ZERO_FLOOR = 1e-6  # where a bit-error rate of 0 is drawn on a log axis
 
 
@@ -642,13 +633,13 @@ def _parameter_axis(ax, values, name: str) -> np.ndarray:
 
 
 def _continuation_names(r: dict) -> list[str]:
-    return [_attractor_name({**a, "label": a["id"]}, r.get("patterns")) for a in r["attractors"]]
+    return [attractor_name(a, r.get("patterns"), a["id"]) for a in r["attractors"]]
 
 
-def _shown_ids(r: dict, most: int = 12) -> list[int]:
-    """The ids to name in a legend: the largest basins first."""
+def _legend_order(r: dict) -> list[int]:
+    """Ids in legend order: the largest basins first (so a cut legend keeps them)."""
     peak = [max((row[i] or 0.0) for row in r["fractions"]) for i in range(len(r["attractors"]))]
-    return sorted(np.argsort(peak)[::-1][:most].tolist())
+    return np.argsort(peak, kind="stable")[::-1].tolist()
 
 
 def continuation_fractions_figure(r: dict, title: str) -> Figure:
@@ -661,27 +652,26 @@ def continuation_fractions_figure(r: dict, title: str) -> Figure:
     n = len(r["attractors"])
     frac = np.array([[row[i] or 0.0 for i in range(n)] for row in r["fractions"]]).reshape(len(x), n)
     und = np.asarray(r["undecided"], np.float64) / np.asarray(r["samples"], np.float64)
-    shown, names = set(_shown_ids(r)), _continuation_names(r)
+    names, colours = _continuation_names(r), attractor_colours(r["attractors"])
     bottom = np.zeros(len(x))
-    cmap = [f"C{c}" for c in (0, 1, 2, 3, 4, 5, 6, 8, 9)]
-    for i, a in enumerate(r["attractors"]):
-        colour = cmap[i % len(cmap)] if a["kind"] != "other" else "0.6"
+    bands = []
+    for i in range(n):
         top = bottom + frac[:, i]
-        ax.fill_between(
-            x, bottom, top, color=colour, alpha=0.75, lw=0.3, edgecolor="white", label=names[i] if i in shown else None
-        )
+        bands.append(ax.fill_between(x, bottom, top, color=colours[i], lw=0.3, edgecolor="white"))
         iv = np.array([row[i] if row[i] is not None else [0.0, 0.0] for row in r["intervals"]], np.float64)
         here = frac[:, i] > 0
         if here.any():
             err = np.vstack([frac[:, i] - iv[:, 0], iv[:, 1] - frac[:, i]])[:, here].clip(0)
             ax.errorbar(x[here], top[here], yerr=err, fmt="none", ecolor="k", elinewidth=0.6, capsize=1.5)
         bottom = top
+    order = _legend_order(r)
+    handles, labels = [bands[i] for i in order], [names[i] for i in order]
     if und.any():
-        ax.fill_between(x, bottom, bottom + und, color="k", alpha=0.25, label="undecided")
+        handles.insert(0, ax.fill_between(x, bottom, bottom + und, color=UNDECIDED, alpha=0.25))
+        labels.insert(0, "undecided")
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("fraction of starts (bars: 95% Wilson interval)")
-    if ax.get_legend_handles_labels()[1]:
-        ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))
+    legend(ax, handles, labels, where="continuation.json", loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title(title)
     return fig
 
@@ -692,25 +682,28 @@ def continuation_energies_figure(r: dict, title: str) -> Figure:
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
     x = _parameter_axis(ax, r["values"], r.get("parameter", "parameter"))
-    shown, names = set(_shown_ids(r)), _continuation_names(r)
-    for i, a in enumerate(r["attractors"]):
+    names, colours = _continuation_names(r), attractor_colours(r["attractors"])
+    lines = []
+    for i in range(len(r["attractors"])):
         e = np.array([row[i] if row[i] is not None else np.nan for row in r["energies"]], np.float64)
         rng = np.array([row[i] if row[i] is not None else [np.nan, np.nan] for row in r["energy_ranges"]], np.float64)
-        colour = f"C{KIND_COLOURS[a['kind']]}"
-        ax.errorbar(
-            x,
-            e,
-            yerr=np.vstack([e - rng[:, 0], rng[:, 1] - e]).clip(0),
-            color=colour,
-            marker="o",
-            ms=3,
-            lw=1,
-            capsize=2,
-            label=names[i] if i in shown else None,
+        colour = colours[i]
+        lines.append(
+            ax.errorbar(
+                x,
+                e,
+                yerr=np.vstack([e - rng[:, 0], rng[:, 1] - e]).clip(0),
+                color=colour,
+                marker="o",
+                ms=3,
+                lw=1,
+                capsize=2,
+            )
         )
     ax.set_ylabel("energy at the attractor")
-    if ax.get_legend_handles_labels()[1]:
-        ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1))
+    order = _legend_order(r)
+    legend(ax, [lines[i] for i in order], [names[i] for i in order], where="continuation.json",
+           loc="upper left", bbox_to_anchor=(1.01, 1))  # fmt: skip
     ax.set_title(title)
     return fig
 
@@ -730,7 +723,7 @@ def bifurcation_figure(r: dict, arrays: dict, title: str) -> Figure:
             continue
         for kind in dict.fromkeys([kinds[j] if j >= 0 else "undecided" for j in np.unique(ids)]):
             sel = np.array([(kinds[j] if j >= 0 else "undecided") == kind for j in ids])
-            colour = "k" if kind == "undecided" else f"C{KIND_COLOURS[kind]}"
+            colour = kind_colour(kind)
             ax.scatter(
                 np.full(sel.sum(), xv),
                 near[sel],
@@ -790,7 +783,7 @@ def continuation_census_figure(r: dict, title: str) -> Figure:
         share = np.array([row.get(kind, 0.0) for row in r["census"]])
         if not share.any():
             continue
-        colour = "k" if kind == "undecided" else f"C{KIND_COLOURS[kind]}"
+        colour = kind_colour(kind)
         ax.fill_between(x, bottom, bottom + share, color=colour, alpha=0.7 if kind != "undecided" else 0.3,
                         lw=0, label=names.get(kind, kind))  # fmt: skip
         bottom = bottom + share

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..analysis.training import check_examples
 from ..core import patterns as P
-from ..core.errors import AnalysisError
+from ..core.errors import AnalysisError, UnfinishedWork
 from ..model.params import SYNAPSES, parameters, pattern_ref
 from .build import Built
 from .loader import ScenarioError
@@ -199,11 +199,12 @@ def run_training(
     built: Built,
     data: dict,
     folder: str | None,
-    resume: bool,
+    resume: bool | None,
     identity: str,
     on_batch=None,
     log=None,
     measure_memory=False,
+    keep_checkpoints: bool = False,
 ) -> dict:
     """Train as the scenario says; returns the report, the trained scenario
     (a dict for YAML), the arrays for ``trained.npz`` and what the figures need."""
@@ -255,23 +256,29 @@ def run_training(
     )
     ytr = None if y is None else y[train_idx]
     yte = None if y is None else y[test_idx]
-    result = train(
-        network,
-        where,
-        X[train_idx],
-        ytr,
-        inputs=t.inputs,
-        readout=t.readout,
-        settings=settings,
-        solve=solve,
-        test=(X[test_idx], yte),
-        folder=folder,
-        resume=resume,
-        identity=identity,
-        on_batch=on_batch,
-        log=log,
-        measure_memory=measure_memory,
-    )
+    try:
+        result = train(
+            network,
+            where,
+            X[train_idx],
+            ytr,
+            inputs=t.inputs,
+            readout=t.readout,
+            settings=settings,
+            solve=solve,
+            test=(X[test_idx], yte),
+            folder=folder,
+            resume=resume,
+            identity=identity,
+            keep_checkpoints=keep_checkpoints,
+            on_batch=on_batch,
+            log=log,
+            measure_memory=measure_memory,
+        )
+    except UnfinishedWork as e:
+        from .studies import unfinished
+
+        raise unfinished(built.file, e) from None
     learned = collect(result.learned)
     report = {
         "scenario": sc.name,

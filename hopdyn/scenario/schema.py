@@ -299,7 +299,9 @@ class BasinsSpec(_Model):
     )
     ensemble: Ensemble = Field(description="the initial states: corruption, random and/or grid")
     overlap: Fraction = Field(
-        0.95, description="cosine similarity above which an end state is that pattern / mixture / average"
+        0.95,
+        description="the least cosine with which an end state is named by the description that fits it best "
+        "(a pattern, its negation, a sign mixture or the average of the most similar patterns); below it: other",
     )
     cluster: Positive = Field(
         0.05, description="RMS distance between activations below which two end states are one attractor"

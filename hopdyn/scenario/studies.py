@@ -14,7 +14,7 @@ from ..analysis import ensembles as E
 from ..analysis.basins import Basins, basins
 from ..analysis.capacity import capacity
 from ..analysis.verify import verify
-from ..core.errors import AnalysisError
+from ..core.errors import AnalysisError, UnfinishedWork
 from ..model.params import SYNAPSES, parameters, pattern_ref
 from .build import Built
 from .loader import ScenarioError
@@ -76,11 +76,23 @@ def verify_scenario(built: Built, traj) -> dict:
 def _scenario_error(built: Built, e: AnalysisError, section: str, what: str) -> ScenarioError:
     """An analysis error as the scenario's: a refused resume names ``--resume``,
     the rest their key under ``section``."""
+    if isinstance(e, UnfinishedWork):
+        return unfinished(built.file, e)
     if e.location == ("resume",):
         return ScenarioError(
             built.file, "--resume", f"the scenario or {what} changed since the interrupted run; run without --resume"
         )
     return ScenarioError.at(built.file, e, section)
+
+
+def unfinished(file: str, e: UnfinishedWork) -> ScenarioError:
+    """A refusal to discard unfinished work, in the command line's words."""
+    return ScenarioError(
+        file,
+        "--resume",
+        f"{e.folder} holds the unfinished work of an interrupted run ({e.files} saved files): "
+        "add --resume to continue it, or --restart to discard it",
+    )
 
 
 def basin_target(built: Built) -> tuple[str, str | None, np.ndarray | None]:
@@ -173,7 +185,7 @@ def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray, dict,
 def run_basins(
     built: Built,
     out: str,
-    resume: bool = False,
+    resume: bool | None = None,
     on_chunk=None,
     log=None,
     folder: str | None = None,
@@ -286,7 +298,7 @@ def continuation_scenarios(path: str, overrides: list[str], sc) -> list:
 
 
 def run_continuation(
-    built: Built, path: str, overrides: list[str], out: str, resume: bool = False, on_value=None, log=None
+    built: Built, path: str, overrides: list[str], out: str, resume: bool | None = None, on_value=None, log=None
 ) -> tuple[dict, dict]:
     """The ``continuation:`` section: the ``basins:`` ensemble at each value of
     the parameter (the scenario rebuilt with it), attractors matched across
