@@ -174,19 +174,25 @@ def test_continuation_figures_colour_and_name_every_attractor(n_patterns, n_aver
     r = _study(n_patterns, n_averages)
     n = len(r["attractors"])
     assert n >= 23
+    k = n if n <= LEGEND_MOST else LEGEND_MOST - 1  # drawn one by one; the rest pooled and counted
     fig = plots.continuation_fractions_figure(r, "study")
-    bands = [c for c in fig.axes[0].collections if c.get_array() is None and len(c.get_facecolor())][:n]
-    colours = [to_hex(b.get_facecolor()[0]) for b in bands]
-    assert len(set(colours)) == n  # one colour per attractor
-    blues = colours[:n_patterns]
-    assert all(int(c[5:7], 16) > int(c[1:3], 16) for c in blues)  # patterns: blue family (B > R)
+    bands = [c for c in fig.axes[0].collections if c.get_array() is None and len(c.get_facecolor())]
+    colours = [to_hex(b.get_facecolor()[0]) for b in bands[:k]]
+    assert len(set(colours)) == k  # one colour per attractor
+    shown = plots._shown(r)
+    for i, c in zip(shown, colours):  # the hue says the kind: patterns blue (B > R), negations orange (R > B)
+        red, blue = int(c[1:3], 16), int(c[5:7], 16)
+        assert {"pattern": blue > red, "negated": red > blue, "metastable": True}[r["attractors"][i]["kind"]]
     texts = _legend_texts(fig)
+    names = plots._continuation_names(r)
     if n <= LEGEND_MOST:
-        assert len(texts) == n and sorted(texts) == sorted(plots._continuation_names(r))
+        assert sorted(texts) == sorted(names)
     else:
-        assert len(texts) == LEGEND_MOST and texts[-1] == f"+{n - LEGEND_MOST + 1} more (in continuation.json)"
-    assert "avg of X[0..3]" in plots._continuation_names(r) and "avg of X[4..7]" in plots._continuation_names(r)
-    # the energies figure gives each attractor the same colour
+        assert len(texts) == LEGEND_MOST and texts[0] == f"+{n - k} more (in continuation.json)"
+        assert len(bands) == k + 1  # the pooled band
+    assert "avg of X[0..3]" in names and "avg of X[4..7]" in names
+    # the energies figure gives each attractor the same colour and the same legend
     energy = plots.continuation_energies_figure(r, "study")
     lines = [to_hex(line.get_color()) for line in energy.axes[0].lines if line.get_marker() == "o"]
-    assert lines[:n] == colours
+    assert [lines[i] for i in shown] == colours
+    assert sorted(_legend_texts(energy)) == sorted(texts)

@@ -17,14 +17,18 @@ from matplotlib.lines import Line2D
 
 FAMILIES = {"pattern": "Blues", "negated": "Oranges", "mixture": "Greens", "metastable": "Purples", "other": "Greys"}
 UNDECIDED = "black"
+POOLED = "0.85"  # the attractors a legend cannot hold, drawn as one band
+SHADES = {"other": (0.3, 0.3)}  # unnamed states stay mid-grey: never read as undecided (black)
 LEGEND_MOST = 32
 _GOLDEN = 0.6180339887498949
 
 
 def _shade(kind: str, i: int):
     """The ``i``-th member's colour: shade ``0.4 + 0.5 * frac(0.6 + i * golden)``
-    of the kind's family (member 0 at 0.7, the next ones spread around it)."""
-    return matplotlib.colormaps[FAMILIES[kind]](0.4 + 0.5 * ((0.6 + i * _GOLDEN) % 1.0))
+    of the kind's family (member 0 at 0.7, the next ones spread around it;
+    unnamed states within 0.3-0.6 of the greys)."""
+    low, span = SHADES.get(kind, (0.4, 0.5))
+    return matplotlib.colormaps[FAMILIES[kind]](low + span * ((0.6 + i * _GOLDEN) % 1.0))
 
 
 def kind_colour(kind: str):
@@ -57,4 +61,7 @@ def legend(ax, handles: list, labels: list[str], most: int = LEGEND_MOST, where:
         labels = list(labels[: most - 1]) + [f"+{rest} more" + (f" (in {where})" if where else "")]
     kw.setdefault("fontsize", 7)
     kw.setdefault("ncol", 1 if len(labels) <= 16 else 2)
+    if kw["ncol"] > 1 and "bbox_to_anchor" in kw:  # a legend beside the axes: widen the figure, not squeeze the plot
+        w, h = ax.figure.get_size_inches()
+        ax.figure.set_size_inches(w + 2.5 * (kw["ncol"] - 1), h)
     ax.legend(handles, labels, **kw)

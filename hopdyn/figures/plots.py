@@ -21,7 +21,7 @@ from ..analysis.naming import attractor_name
 from ..core.io import atomic_write
 from ..model.network import Network
 from ..solvers.trajectory import Trajectory
-from .colours import FAMILIES, UNDECIDED, attractor_colours, kind_colour, legend
+from .colours import FAMILIES, LEGEND_MOST, POOLED, UNDECIDED, attractor_colours, kind_colour, legend
 
 TIME_LABEL = "time t (units of the time constants τ)"
 
@@ -479,17 +479,17 @@ def attractor_energy_figure(report: dict, title: str) -> Figure:
     x = np.arange(len(most))
     ax.bar(x, [t["energy"] for t in most], color=[colour_of[t["label"]] for t in most])
     for xi, t in zip(x, most):
-        ax.annotate(f"{t['count']}", (xi, t["energy"]), ha="center", va="bottom", fontsize=7)
+        ax.annotate(
+            f"{t['count']}", (xi, t["energy"]), ha="center", va="top" if t["energy"] < 0 else "bottom", fontsize=7
+        )
     ax.set_xticks(x, [attractor_name(t, report["patterns"]) for t in most], rotation=60, ha="right", fontsize=8)
     from matplotlib.patches import Patch
 
     present = [k for k in FAMILIES if any(t["kind"] == k for t in most)]
-    ax.set_ylabel("energy at the attractor (numbers: trajectories ending there)")
+    ax.set_ylabel("energy at the attractor")
     ax.legend(handles=[Patch(color=kind_colour(k), label=k) for k in present], fontsize=8)
-    more = (
-        f" (the {len(most)} of {len(every)} attractors with most starts; all in basins.json)" if len(every) > 40 else ""
-    )
-    ax.set_title(title + more)
+    more = f"; the {len(most)} of {len(every)} with most starts, all in basins.json" if len(every) > 40 else ""
+    ax.set_title(f"{title}: each attractor's energy (number at the bar: starts ending there{more})", fontsize=10)
     return fig
 
 
@@ -636,16 +636,23 @@ def _continuation_names(r: dict) -> list[str]:
     return [attractor_name(a, r.get("patterns"), a["id"]) for a in r["attractors"]]
 
 
-def _legend_order(r: dict) -> list[int]:
-    """Ids in legend order: the largest basins first (so a cut legend keeps them)."""
-    peak = [max((row[i] or 0.0) for row in r["fractions"]) for i in range(len(r["attractors"]))]
-    return np.argsort(peak, kind="stable")[::-1].tolist()
+def _shown(r: dict) -> list[int]:
+    """The ids drawn and named one by one: all, or when there are more than a
+    legend holds, the ``LEGEND_MOST - 1`` with the largest basins (the rest
+    are pooled and counted), in id order."""
+    n = len(r["attractors"])
+    if n <= LEGEND_MOST:
+        return list(range(n))
+    peak = [max((row[i] or 0.0) for row in r["fractions"]) for i in range(n)]
+    return sorted(np.argsort(-np.asarray(peak), kind="stable")[: LEGEND_MOST - 1].tolist())  # ties: lower ids
 
 
 def continuation_fractions_figure(r: dict, title: str) -> Figure:
     """Basin fractions stacked against the parameter, one band per attractor id
-    (named ones by kind colour), undecided on top; a bar on each band's upper
-    edge spans its 95% interval."""
+    in its colour (the same in every figure of the study), a bar on each
+    band's upper edge spanning its 95% interval; beyond what a legend holds,
+    the attractors with the smallest basins are pooled in one band that says
+    how many they are; undecided on top."""
     fig = Figure(figsize=(8, 5), layout="constrained")
     ax = fig.subplots()
     x = _parameter_axis(ax, r["values"], r.get("parameter", "parameter"))
@@ -653,25 +660,31 @@ def continuation_fractions_figure(r: dict, title: str) -> Figure:
     frac = np.array([[row[i] or 0.0 for i in range(n)] for row in r["fractions"]]).reshape(len(x), n)
     und = np.asarray(r["undecided"], np.float64) / np.asarray(r["samples"], np.float64)
     names, colours = _continuation_names(r), attractor_colours(r["attractors"])
+    shown = _shown(r)
+    rest = sorted(set(range(n)) - set(shown))
     bottom = np.zeros(len(x))
-    bands = []
-    for i in range(n):
+    handles, labels = [], []
+    for i in shown:
         top = bottom + frac[:, i]
-        bands.append(ax.fill_between(x, bottom, top, color=colours[i], lw=0.3, edgecolor="white"))
+        handles.append(ax.fill_between(x, bottom, top, color=colours[i], lw=0.3, edgecolor="white"))
+        labels.append(names[i])
         iv = np.array([row[i] if row[i] is not None else [0.0, 0.0] for row in r["intervals"]], np.float64)
         here = frac[:, i] > 0
         if here.any():
             err = np.vstack([frac[:, i] - iv[:, 0], iv[:, 1] - frac[:, i]])[:, here].clip(0)
             ax.errorbar(x[here], top[here], yerr=err, fmt="none", ecolor="k", elinewidth=0.6, capsize=1.5)
         bottom = top
-    order = _legend_order(r)
-    handles, labels = [bands[i] for i in order], [names[i] for i in order]
+    if rest:
+        pooled = frac[:, rest].sum(axis=1)
+        handles.append(ax.fill_between(x, bottom, bottom + pooled, color=POOLED, lw=0, hatch="///", edgecolor="white"))
+        labels.append(f"+{len(rest)} more (in continuation.json)")
+        bottom = bottom + pooled
     if und.any():
-        handles.insert(0, ax.fill_between(x, bottom, bottom + und, color=UNDECIDED, alpha=0.25))
-        labels.insert(0, "undecided")
+        handles.append(ax.fill_between(x, bottom, bottom + und, color=UNDECIDED, alpha=0.25))
+        labels.append("undecided")
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("fraction of starts (bars: 95% Wilson interval)")
-    legend(ax, handles, labels, where="continuation.json", loc="upper left", bbox_to_anchor=(1.01, 1))
+    legend(ax, handles[::-1], labels[::-1], most=LEGEND_MOST + 1, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title(title)
     return fig
 
@@ -701,9 +714,12 @@ def continuation_energies_figure(r: dict, title: str) -> Figure:
             )
         )
     ax.set_ylabel("energy at the attractor")
-    order = _legend_order(r)
-    legend(ax, [lines[i] for i in order], [names[i] for i in order], where="continuation.json",
-           loc="upper left", bbox_to_anchor=(1.01, 1))  # fmt: skip
+    shown = _shown(r)
+    handles, labels = [lines[i] for i in shown], [names[i] for i in shown]
+    if len(shown) < len(lines):
+        handles.append(Line2D([], [], color="none"))
+        labels.append(f"+{len(lines) - len(shown)} more (in continuation.json)")
+    legend(ax, handles, labels, most=LEGEND_MOST + 1, loc="upper left", bbox_to_anchor=(1.01, 1))
     ax.set_title(title)
     return fig
 
@@ -731,13 +747,13 @@ def bifurcation_figure(r: dict, arrays: dict, title: str) -> Figure:
                 alpha=0.25,
                 color=colour,
                 lw=0,
-                label=None if kind in seen else kind,
             )
             seen.add(kind)
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel(f"overlap of each end state with its nearest stored pattern ({r.get('patterns') or 'patterns'})")
-    if seen:
-        ax.legend(fontsize=8, markerscale=2)
+    order = [k for k in (*FAMILIES, "undecided") if k in seen]  # legend markers opaque, in the census's order
+    handles = [Line2D([], [], ls="none", marker="o", ms=6, color=kind_colour(k)) for k in order]
+    legend(ax, handles, order, fontsize=8)
     ax.set_title(title)
     return fig
 
