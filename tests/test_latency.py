@@ -253,7 +253,8 @@ def test_progress_bar_counts_and_plain_lines_name_the_count():
                 b.advance()
         progress.note("done")
     lines = [line.split("] ", 1)[1] for line in buf.getvalue().splitlines()]
-    assert lines == ["compiling", "chunks: 0/4", "chunks: 1/4, ETA 0 s", "chunks: 2/4, ETA 0 s",
+    # the rate behind the ETA is measured from the first report (set-up before it is not work)
+    assert lines == ["compiling", "chunks: 0/4", "chunks: 1/4", "chunks: 2/4, ETA 0 s",
                      "chunks: 3/4, ETA 0 s", "chunks: 4/4", "done"]  # fmt: skip
     # nothing without a reporter
     with progress.phase("x"), progress.bar("y", 3) as b:
