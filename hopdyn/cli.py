@@ -44,119 +44,28 @@ def _enable_x64():
 
 
 # ------------------------------------------------------------------ run
-def _summary(built, traj, members) -> tuple[dict, int]:
-    import numpy as np
-
-    from .analysis import verify as _verify
-    from .solvers.registry import get_method
-    from .solvers.trajectory import STATUSES, worst_status
-
-    sc = built.scenario
-    status = np.atleast_1d(np.asarray(traj.status))
-    worst = worst_status(status)  # steady_state < horizon < cycle < max_steps < failed
-    t_final = np.atleast_1d(np.asarray(traj.t_final, np.float64))
-    evals = np.atleast_1d(np.asarray(traj.vf_evals))
-    first = lambda a: float(a[0]) if len(a) else float("nan")  # a member that failed at t0 has no valid row
-    last = lambda a: float(a[-1]) if len(a) else float("nan")
-    E0 = np.array([first(m.energy) for m in members])
-    E1 = np.array([last(m.energy) for m in members])
-    order = list(built.network.names) + [f"synapse:{i}" for i in range(len(built.network.synapses))]
-    terms_final = {k: float(np.mean([last(m.energy_terms[k]) for m in members])) for k in order}
-    lyap_cfg = sc.checks.lyapunov
-    tol = lyap_cfg.tolerance if not isinstance(lyap_cfg, bool) else 1e-6
-    lyap = _verify.energy_descent(members, tol)
-    result = {
-        "scenario": sc.name,
-        "status": STATUSES[worst],
-        "t_final": float(t_final.max()),
-        "steps": {
-            "accepted": int(np.max(np.asarray(traj.n_accepted))),
-            "rejected": int(np.max(np.asarray(traj.n_rejected))),
-            "vector_field_evals": int(evals.max()) if evals.min() >= 0 else None,
-        },
-        "wall_seconds": {"compile": traj.compile_seconds, "solve": traj.solve_seconds},
-        "energy": {"initial": float(E0.mean()), "final": float(E1.mean()), "terms_final": terms_final},
-        "lyapunov": lyap,
-        "solver": {"method": traj.method, "dtype": sc.dtype, "rtol": sc.solver.rtol, "atol": sc.solver.atol},
-    }
-    if traj.solver_choice is not None:
-        result["solver"]["auto"] = traj.solver_choice
-    if worst == STATUSES.index("failed"):
-        bad = int(np.argmax(status == worst))
-        result["failure"] = {"member": bad, "t": float(t_final[bad])}
-        if not len(members[bad].ts):
-            result["failure"]["t"] = built.settings.t0
-            result["failure"]["note"] = "the state or its energy is not finite at t0: nothing was integrated"
-    checks = {"solved": bool(worst != STATUSES.index("failed"))}
-    if get_method(traj.method).continuous:  # a step limit left the question unanswered (exit 1)
-        checks["within_max_steps"] = bool(not np.any(status == STATUSES.index("max_steps")))
-    if lyap_cfg is not False and get_method(traj.method).descent_guaranteed:  # sync may cycle: reported, not required
-        checks["lyapunov"] = lyap["ok"]
-    if sc.checks.converged:
-        checks["converged"] = bool(np.all(status == STATUSES.index("steady_state")))
-    if sc.outputs.readout is not None:
-        r = sc.outputs.readout
-        finals = np.asarray(traj.final_xhat[r.layer]).reshape(len(members), -1)
-        ro = _verify.readout(finals, built.patterns[r.patterns], built.expect)
-        result["readout"] = {"layer": r.layer, "patterns": r.patterns, **ro}
-        rc = sc.checks.readout
-        if rc is not None:
-            ok = True
-            if rc.min_accuracy is not None:
-                ok &= ro.get("accuracy", 0.0) >= rc.min_accuracy
-            if rc.max_error is not None:
-                ok &= ro["max_pixel_error"] <= rc.max_error
-            checks["readout"] = bool(ok)
-    if built.batch is not None:
-        result["batch"] = {
-            "size": built.batch,
-            "note": "energy.initial/final and terms_final are means over the batch; status is the worst member's",
-            "members": [
-                {"status": STATUSES[int(s)], "t_final": float(t), "energy_initial": float(a), "energy_final": float(b)}
-                for s, t, a, b in zip(status, t_final, E0, E1)
-            ],
-        }
-    result["checks"] = checks
-    return result, (EXIT_OK if all(checks.values()) else EXIT_CHECK_FAILED)
-
-
-def term_labels(network) -> dict[str, str]:
-    """Readable names of the energy terms: ``layer v``, ``dense m-v``."""
-    names = {a: f"layer {a}" for a in network.names}
-    names.update({f"synapse:{i}": f"{s.kind} {'-'.join(s.connects)}" for i, s in enumerate(network.synapses)})
-    return names
-
-
 def _figures(built, traj, members, out) -> list[str]:
-    """Draw the scenario's figures into the output folder; their file names."""
-    from .core.io import write_figure
+    """Draw the scenario's run figures into the output folder; their file names."""
     from .core.progress import phase
 
     with phase("loading matplotlib"):
-        from .figures import plots as _plots
+        from .figures.run import run_figures
 
     sc = built.scenario
     o = sc.outputs
-    layer = o.layer or next(iter(sc.neurons))
-    pats = built.patterns.get(o.patterns) if o.patterns else None
-    shape = tuple(o.image_shape) if o.image_shape else None
-    space = "xhat" if o.show == "activation" else "x"
-    title = sc.name
     written = []
-    draw = {
-        "energy": lambda: _plots.energy_figure(members, title, term_labels(built.network)),
-        "pca": lambda: _plots.pca_figure(members, layer, pats, title, space),
-        "states": lambda: _plots.states_figure(members, layer, shape, pats, title, space),
-        "phase": lambda: _plots.phase_figure(built.network.astype(sc.dtype), members, title),
-    }
-    for kind in dict.fromkeys(o.plots):
-        name = "retrieval.gif" if kind == "animation" else f"{kind}.png"
+    for name, write in run_figures(
+        o.plots,
+        members,
+        built.network.astype(sc.dtype),
+        layer=o.layer or next(iter(sc.neurons)),
+        patterns=built.patterns.get(o.patterns) if o.patterns else None,
+        image_shape=tuple(o.image_shape) if o.image_shape else None,
+        space="xhat" if o.show == "activation" else "x",
+        title=sc.name,
+    ):
         with phase(f"plotting {name}"):
-            if kind == "animation":
-                out.write(name, lambda p: _plots.write_animation(p, members[0], layer, shape, title, space=space))
-            else:
-                fig = draw[kind]()
-                out.write(name, lambda p, fig=fig: write_figure(p, fig))
+            out.write(name, write)
         written.append(name)
     return written
 
@@ -211,13 +120,15 @@ def _solve(built):
 def cmd_run(args) -> int:
     from .core.io import write_json, write_npz
     from .core.progress import phase
+    from .scenario.report import run_report
     from .solvers.trajectory import to_arrays
 
     built, out = _prepare(args, "run")
     with out:
         traj, members = _solve(built)
         sc = built.scenario
-        result, code = _summary(built, traj, members)
+        result = run_report(built, traj, members)
+        code = EXIT_OK if all(result["checks"].values()) else EXIT_CHECK_FAILED
         result["compilation"] = args.compile_log.summary()
         with phase("writing trajectory.npz"):
             arrays = to_arrays(traj)
@@ -256,45 +167,22 @@ def _verify_report(built, traj, out, source: str = "solved") -> dict:
 
 
 def _compare(built, traj, members, args, out):
-    """Run the scenario's starts with ``outputs.compare`` too: a summary for
-    result.json and ``compare.png``."""
-    import numpy as np
-
-    from .analysis import verify as _verify
+    """``outputs.compare``: the other method's summary, and ``compare.png``."""
     from .core.io import write_figure
-    from .core.progress import phase
-    from .figures import plots as _plots
+    from .figures.run import compare_figures
+    from .scenario.report import compare_run
     from .scenario.studies import stored_patterns
-    from .solvers.simulate import simulate
-    from .solvers.trajectory import STATUSES, worst_status
 
-    sc = built.scenario
-    method = sc.outputs.compare
-    with phase(f"comparing with {method}"):
-        other = simulate(built.network, built.x0, built.with_method(method))
-    omembers = other.members()
+    summary, omembers = compare_run(built, traj, members)
+    if args.no_plots or out is None:
+        return summary, None
     target = stored_patterns(built)
-    layer, pname, pats = target if target is not None else (sc.outputs.layer or next(iter(sc.neurons)), None, None)
-
-    summary = {
-        "method": method,
-        "status": STATUSES[worst_status(other.status)],
-        "t_final": float(np.max(np.asarray(other.t_final))),
-        "energy_final": float(np.mean([float(m.energy[-1]) for m in omembers])),
-    }
-    if pats is not None:
-        near = lambda ms: [_verify.nearest_pattern(np.sign(np.asarray(m.xhat[layer][-1])), pats) for m in ms]
-        a, b = near(members), near(omembers)
-        summary["nearest"] = {"layer": layer, "patterns": pname, traj.method: a, method: b}
-        summary["same_end_pattern"] = [
-            x["pattern"] == y["pattern"] and x["negated"] == y["negated"] for x, y in zip(a, b)
-        ]
-    fig = None
-    if not args.no_plots and out is not None and all(len(m.ts) for m in omembers):
-        fig = "compare.png"
-        drawn = _plots.compare_figure([(traj.method, members), (method, omembers)], layer, pats, sc.name)
-        out.write(fig, lambda p: write_figure(p, drawn))
-    return summary, fig
+    sc = built.scenario
+    layer, _, pats = target if target is not None else (sc.outputs.layer or next(iter(sc.neurons)), None, None)
+    drawn = compare_figures([(traj.method, members), (summary["method"], omembers)], layer, pats, sc.name)
+    for name, fig in drawn:
+        out.write(name, lambda p, fig=fig: write_figure(p, fig))
+    return summary, (drawn[0][0] if drawn else None)
 
 
 def _print_run(r: dict, out: str) -> None:
@@ -429,7 +317,6 @@ def verify_table(r: dict) -> str:
 def cmd_basins(args) -> int:
     from .core.io import write_figure, write_json, write_npz
     from .core.progress import bar, note, phase
-    from .figures import plots as _plots
     from .scenario import studies
     from .scenario.loader import ScenarioError, load
 
@@ -443,19 +330,7 @@ def cmd_basins(args) -> int:
     file = os.path.basename(path)
     if sc.basins is None and sc.capacity is None:
         raise ScenarioError(file, "basins", "the scenario has neither a basins: nor a capacity: section")
-    extra = []
-    if args.samples is not None:
-        if args.samples < 1:
-            raise ScenarioError(file, "--samples", f"expected a positive number, got {args.samples}")
-        ens = sc.basins.ensemble if sc.basins else None
-        if ens is not None and ens.corruption is not None:
-            extra.append(f"basins.ensemble.corruption.samples={args.samples}")
-        if ens is not None and ens.random is not None:
-            extra.append(f"basins.ensemble.random.samples={args.samples}")
-        if ens is not None and ens.grid is not None:
-            extra.append(f"basins.ensemble.grid.resolution={max(2, int(round(args.samples**0.5)))}")
-        if sc.capacity is not None:
-            extra.append(f"capacity.trials={args.samples}")
+    extra = studies.sample_overrides(sc, args.samples, file)
     if sc.continuation is not None:  # every value checked before any work
         studies.continuation_scenarios(path, [*args.set, *extra], load(path, [*args.set, *extra])[0])
     built, out = _prepare(args, "basins", extra)
@@ -466,19 +341,19 @@ def cmd_basins(args) -> int:
         cont = None
         figures = []
         if sc.continuation is not None:
+            from .figures.continuation import continuation_figures
+
             n = len(sc.continuation.all_values())
             with bar(f"continuation of {sc.name} over {sc.continuation.parameter}: values", n) as counter:
                 cont, arrays = studies.run_continuation(
                     built, path, [*args.set, *extra], out.path, _resume(args), on_value=counter.update, log=note
                 )
             out.write("continuation.npz", lambda p: write_npz(p, arrays))
-            figures.append(("continuation_fractions.png", _plots.continuation_fractions_figure(cont, sc.name)))
-            figures.append(("continuation_energies.png", _plots.continuation_energies_figure(cont, sc.name)))
-            figures.append(("continuation_census.png", _plots.continuation_census_figure(cont, sc.name)))
-            if cont["patterns"] is not None:
-                figures.append(("bifurcation.png", _plots.bifurcation_figure(cont, arrays, sc.name)))
+            figures += continuation_figures(cont, arrays, sc.name)
             report = None
         elif sc.basins is not None:
+            from .figures.basins import basins_figures
+
             with bar(f"basins of {sc.name}: chunks", 0) as counter:
                 report, arrays = studies.run_basins(
                     built, out.path, resume=_resume(args), on_chunk=counter.update, log=note
@@ -486,28 +361,16 @@ def cmd_basins(args) -> int:
             if report is None:
                 return EXIT_OK  # a worker of a distributed run: process 0 writes the report
             out.write("basins.npz", lambda p: write_npz(p, arrays))
-            labels, meta = arrays["labels"], {k: arrays[k] for k in ("group", "source", "level", "grid_a", "grid_b")}
-            if sc.basins.ensemble.grid is not None:
-                figures.append(("basin_map.png", _plots.basin_map_figure(report, meta, labels, sc.name)))
-            if report["retrieval"] is not None:
-                figures.append(("retrieval.png", _plots.retrieval_figure(report, sc.name)))
-            figures.append(
-                ("convergence_times.png", _plots.convergence_figure(arrays["t_final"], arrays["status"], sc.name))
-            )
-            if report["attractors"]:
-                figures.append(("attractor_energies.png", _plots.attractor_energy_figure(report, sc.name)))
-            from .solvers.registry import get_method
-
-            limit = report["max_steps"] if get_method(report_method(built)).continuous else 0
-            if report["failed"] or limit:
+            figures += basins_figures(report, arrays, sc.name)
+            if not studies.basins_answered(report, built.settings):
                 code = EXIT_CHECK_FAILED  # the question was not answered for every start
         if sc.capacity is not None:
+            from .figures.capacity import capacity_figures
+
             report = report or {"scenario": sc.name}
             with bar(f"capacity of {sc.name}: loads", 0) as counter:
                 report["capacity"] = studies.capacity_study(built, on_step=counter.update)
-            figures.append(("capacity.png", _plots.capacity_figure(report["capacity"], sc.name)))
-            if report["capacity"].get("finite_size", {}).get("estimate") is not None:
-                figures.append(("finite_size.png", _plots.finite_size_figure(report["capacity"], sc.name)))
+            figures += capacity_figures(report["capacity"], sc.name)
         with phase("writing results"):
             for name, fig in figures:
                 out.write(name, lambda p, fig=fig: write_figure(p, fig))
@@ -525,12 +388,11 @@ def cmd_basins(args) -> int:
 
 
 def cmd_train(args) -> int:
-    import numpy as np
     import yaml
 
     from .core.io import atomic_write, write_figure, write_json, write_npz
     from .core.progress import bar, note, phase
-    from .figures import plots as _plots
+    from .figures.training import training_figures
     from .scenario import learning
     from .scenario.loader import ScenarioError, load
 
@@ -556,7 +418,7 @@ def cmd_train(args) -> int:
                 counter.update(done, total) if done == total or done % max(1, total // 40) == 0 else None
             )  # noqa: E731
             try:
-                got = learning.run_training(
+                got = learning.train_study(
                     built, data, folder, _resume(args), identity, on_batch=step, log=note,
                     keep_checkpoints=args.keep_checkpoints,
                 )  # fmt: skip
@@ -564,34 +426,7 @@ def cmd_train(args) -> int:
                 print(f"hopdyn: {e.message}", file=sys.stderr)
                 return EXIT_CHECK_FAILED
         report = got["report"]
-        figures = [("training_curves.png", _plots.training_curves_figure(report, sc.name))]
-        shape = t.image_shape
-        if shape is not None:
-            size = int(np.prod(shape))
-            for name, arr in got["arrays"].items():
-                if name in t.learn and arr.ndim == 2 and arr.shape[1] == size:
-                    figures.append(
-                        (
-                            f"learned_{name}.png",
-                            _plots.images_figure(arr[:40], shape, f"{sc.name}: learned {name} (first 40)"),
-                        )
-                    )
-            if t.loss == "cross_entropy":
-                classes = built.network.neurons[t.readout].size
-                with phase(f"generating one input per class: one batched equilibrium of {classes} (compiled first)"):
-                    gen = learning.generate(got["network"], t, classes)
-                got["arrays"]["generated"] = gen
-                figures.append(
-                    (
-                        "generated.png",
-                        _plots.images_figure(
-                            gen,
-                            shape,
-                            f"{sc.name}: the inputs' layer with the label clamped",
-                            [str(k) for k in range(classes)],
-                        ),
-                    )
-                )
+        figures = training_figures(report, got["arrays"], t.learn, t.image_shape, sc.name)
         with phase("writing results"):
             for name, fig in figures:
                 out.write(name, lambda p, fig=fig: write_figure(p, fig))
@@ -639,11 +474,6 @@ def _print_continuation(r: dict, out: str) -> None:
     if r["recompiles"]:
         print("  note: the parameter changes more than array values; values after the first compiled their own solve")
     print(f"  continuation.json in {shown(out)}/")
-
-
-def report_method(built) -> str:
-    """The method the scenario's solves used (``auto`` picks a continuous one)."""
-    return "tsit5" if built.settings.method == "auto" else built.settings.method
 
 
 def _print_basins(r: dict, out: str) -> None:

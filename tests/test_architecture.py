@@ -50,17 +50,83 @@ def test_every_import_points_down_the_layers():
         here = rel.parts[0].removesuffix(".py")
         assert here in LAYERS, f"{rel}: not in a known layer"
         package = "hopdyn." + ".".join(rel.parts[:-1]) if len(rel.parts) > 1 else "hopdyn"
-        for mod, line in _imports(path, package):
-            there = _layer(mod)
-            if there is None or there == "scenarios":
-                continue
-            if (
-                mod == "hopdyn"
-                or LAYERS.get(there, 9) > LAYERS[here]
-                or (there != here and LAYERS[there] == LAYERS[here])
-            ):
-                bad.append(f"{rel}:{line} imports {mod}")
+        bad += _upward(rel, here, package)
     assert not bad, "\n".join(bad)
+
+
+def _upward(rel, here: str, package: str) -> list[str]:
+    """A file's imports that point up a layer, across one, or at the package face."""
+    out = []
+    for mod, line in _imports(ROOT / rel, package):
+        if mod == "hopdyn":  # ``from .. import x`` / ``import hopdyn``: the face, above what it re-exports
+            if LAYERS[here] <= _face_layer():
+                out.append(f"{rel}:{line} imports the package face")
+            continue
+        there = _layer(mod)
+        if there is None or there == "scenarios":
+            continue
+        if LAYERS.get(there, 9) > LAYERS[here] or (there != here and LAYERS[there] == LAYERS[here]):
+            out.append(f"{rel}:{line} imports {mod}")
+    return out
+
+
+def _face_layer() -> int:
+    """The highest layer the package face re-exports: only layers above it may import it."""
+    return max(LAYERS[_layer(m)] for m, _ in _imports(ROOT / "__init__.py", "hopdyn") if _layer(m) in LAYERS)
+
+
+def test_an_import_of_the_package_face_from_a_layer_fails_the_check(tmp_path, monkeypatch):
+    """The check sees ``from .. import __version__`` (the face, two arrows up)."""
+    fake = ROOT / "solvers" / "_face_probe.py"
+    monkeypatch.setattr(pathlib.Path, "read_text", lambda self, *a, **k: (
+        "from .. import __version__\nimport hopdyn\n" if self == fake else _read(self, *a, **k)))  # fmt: skip
+    bad = _upward(fake.relative_to(ROOT), "solvers", "hopdyn.solvers")
+    assert bad == [
+        "solvers/_face_probe.py:1 imports the package face",
+        "solvers/_face_probe.py:2 imports the package face",
+    ]
+
+
+_read = pathlib.Path.read_text
+
+
+def test_no_module_imports_itself_through_others():
+    """No import cycle between hopdyn's modules (imports inside functions count)."""
+    names = {}
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT.parent).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        names[name] = path
+    graph = {}
+    for name, path in names.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        deps = set()
+        for mod, _ in _imports(path, package):
+            deps |= {m for m in (mod, *(f"{mod}.{a}" for a in _imported_names(path, mod))) if m in names and m != name}
+        graph[name] = deps
+    graph.pop("hopdyn")  # the face re-exports every layer; nothing below imports it (checked above)
+    seen, cycles = {}, []
+
+    def visit(v, stack):
+        seen[v] = "open"
+        for w in graph.get(v, ()):
+            if seen.get(w) == "open":
+                cycles.append(stack[stack.index(w) :] + [w])
+            elif w not in seen:
+                visit(w, stack + [w])
+        seen[v] = "done"
+
+    for v in sorted(graph):
+        if v not in seen:
+            visit(v, [v])
+    assert not cycles, cycles
+
+
+def _imported_names(path, mod):
+    """The names ``from mod import a, b`` brings (submodules are among them)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            yield from (a.name for a in node.names)
 
 
 def test_the_analysis_never_imports_the_scenario_layer():
@@ -199,3 +265,25 @@ def test_the_tree_is_clean_under_the_configured_linter_and_formatter():
     assert lint.returncode == 0, lint.stdout
     fmt = subprocess.run([ruff, "format", "--check", *paths], capture_output=True, text=True, cwd=root)
     assert fmt.returncode == 0, fmt.stdout
+
+
+def test_the_run_plots_the_schema_accepts_are_the_ones_the_figures_draw():
+    import typing
+
+    from hopdyn.figures.run import PLOTS
+    from hopdyn.scenario.schema import OutputsBase as Outputs
+
+    (item,) = typing.get_args(Outputs.model_fields["plots"].annotation)
+    assert typing.get_args(item) == PLOTS
+
+
+def test_a_command_passes_its_study_through():
+    """The command line parses, calls and prints: no figure is chosen and no
+    study is computed there (each study's figures come from its family)."""
+    import re
+
+    text = (ROOT / "cli.py").read_text()
+    assert set(re.findall(r"(\w+)_figure\(", text)) <= {"write"}  # no figure drawn by name: only written
+    for helper in ("basins_figures", "continuation_figures", "capacity_figures", "run_figures", "compare_figures"):
+        assert helper in text, helper
+    assert "run_report(" in text and "sample_overrides(" in text and "basins_answered(" in text

@@ -54,6 +54,17 @@ def test_the_docs_name_what_the_readme_links():
         assert name not in readme  # the contract and the results are in docs/, which ships
 
 
+def test_the_readme_is_the_front_door():
+    """Under 15 KB; the details live in docs pages, every one of which the
+    site's navigation lists and whose relative links all resolve."""
+    assert len((ROOT / "README.md").read_bytes()) < 15_000
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for page in (ROOT / "docs").glob("*.md"):
+        assert f" {page.name}" in nav, f"{page.name} is not in mkdocs.yml's nav"
+        for link in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text()):
+            assert (page.parent / link).exists(), f"{page.name}: {link}"
+
+
 def test_the_site_builds_in_strict_mode(tmp_path):
     mkdocs = shutil.which("mkdocs") or os.path.join(os.path.dirname(sys.executable), "mkdocs")
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")

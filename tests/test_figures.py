@@ -6,8 +6,9 @@ import numpy as np
 from matplotlib.colors import to_rgba
 
 import hopdyn as hd
-from hopdyn.cli import main, term_labels, verify_table
+from hopdyn.cli import main, verify_table
 from hopdyn.figures import plots
+from hopdyn.figures.run import term_labels
 
 
 def test_attractor_legend_colours_match_their_bars():

@@ -1,5 +1,7 @@
-"""Every Python code block of the README runs, in order, in one namespace (as
-a reader pasting them would), and says what the README says it does."""
+"""Every Python code block of the README and the docs pages runs (each page
+in order, in one namespace, as a reader pasting them would) and says what
+the page says it does; every number the README or the docs state about a
+shipped output is that output's."""
 
 import contextlib
 import io
@@ -10,15 +12,23 @@ import runpy
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+PAGES = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
 
 
-def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+def docs_text() -> str:
+    """The README and every docs page, one after the other: a sentence a test
+    checks may live in any of them (the README is the front door, the pages
+    hold the details)."""
+    return "\n\n".join((ROOT / page).read_text() for page in PAGES)
 
 
-def shown_outputs() -> dict[str, str]:
-    """Python blocks that the README follows with the output they print."""
-    pairs = re.findall(r"```python\n(.*?)```\n\n```\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+def python_blocks(page: str = "README.md") -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / page).read_text(), flags=re.S)
+
+
+def shown_outputs(page: str = "README.md") -> dict[str, str]:
+    """Python blocks that a page follows with the output they print."""
+    pairs = re.findall(r"```python\n(.*?)```\n\n```\n(.*?)```", (ROOT / page).read_text(), flags=re.S)
     return dict(pairs)
 
 
@@ -40,8 +50,8 @@ def same_output(printed: str, shown: str, rtol: float = 1e-2) -> bool:
     return True
 
 
-def test_the_readme_has_the_library_examples():
-    text = "".join(python_blocks())
+def test_the_docs_have_the_library_examples():
+    text = "".join(python_blocks("docs/python.md"))
     for call in ("hd.simulate(", "hd.verify(", "hd.basins(", "hd.capacity(", "hd.load_scenario("):
         assert call in text, call
 
@@ -55,28 +65,30 @@ for block in blocks:
     with contextlib.redirect_stdout(out):
         exec(compile(block, "README.md", "exec"), ns)
     outs.append(out.getvalue())
-facts = {
-    "verify_ok": bool(ns["report"]["ok"] and ns["report"]["checks"]["lyapunov"]),
-    "kinds": sorted({a["kind"] for a in ns["res"].attractors}),
-    "fractions_sum": sum(ns["res"].fractions.values()),
-    "retrieved_at_10pct": ns["res"].retrieval(ns["source"], ns["level"])["accuracy"][0],
-    "capacity_first": ns["cap"]["retrieved"][0],
-    "scenario_status": ns["run"].status_name,
-}
+facts = {}
+if "report" in ns:  # docs/python.md's library examples
+    facts = {
+        "verify_ok": bool(ns["report"]["ok"] and ns["report"]["checks"]["lyapunov"]),
+        "kinds": sorted({a["kind"] for a in ns["res"].attractors}),
+        "fractions_sum": sum(ns["res"].fractions.values()),
+        "retrieved_at_10pct": ns["res"].retrieval(ns["source"], ns["level"])["accuracy"][0],
+        "capacity_first": ns["cap"]["retrieved"][0],
+        "scenario_status": ns["run"].status_name,
+    }
 print(json.dumps({"outputs": outs, "facts": facts}))
 """
 
 
-def test_every_readme_python_block_runs(tmp_path):
+@pytest.mark.parametrize("page", [p for p in PAGES if python_blocks(p)])
+def test_every_python_block_runs(page, tmp_path):
     """In a fresh interpreter (JAX's defaults, as a reader has them), in order,
-    in one namespace; shown outputs must match what the blocks print."""
+    in one namespace per page; shown outputs must match what the blocks print."""
     import json
     import os
     import subprocess
     import sys
 
-    blocks, shown = python_blocks(), shown_outputs()
-    assert shown, "the README shows the output of its quickstart"
+    blocks, shown = python_blocks(page), shown_outputs(page)
     env = dict(os.environ, JAX_PLATFORMS="cpu", MPLBACKEND="Agg")
     env.pop("JAX_ENABLE_X64", None)
     run = subprocess.run(
@@ -93,12 +105,15 @@ def test_every_readme_python_block_runs(tmp_path):
     for block, printed in zip(blocks, got["outputs"]):
         if block in shown:
             assert same_output(printed, shown[block]), (printed, shown[block])
-    assert "steady_state at t =" in "".join(got["outputs"])
-    f = got["facts"]
-    # the verify example: a correct network passes; the basins example names the stored patterns
-    assert f["verify_ok"] and "pattern" in f["kinds"] and abs(f["fractions_sum"] - 1) < 1e-12
-    assert f["retrieved_at_10pct"] == 1.0  # 10% flips: all retrieved
-    assert f["capacity_first"] == 1.0 and f["scenario_status"] == "steady_state"
+    if page == "README.md":
+        assert shown, "the README shows the output of its quickstart"
+        assert "steady_state at t =" in "".join(got["outputs"])
+    if page == "docs/python.md":
+        f = got["facts"]
+        # the verify example: a correct network passes; the basins example names the stored patterns
+        assert f["verify_ok"] and "pattern" in f["kinds"] and abs(f["fractions_sum"] - 1) < 1e-12
+        assert f["retrieved_at_10pct"] == 1.0  # 10% flips: all retrieved
+        assert f["capacity_first"] == 1.0 and f["scenario_status"] == "steady_state"
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").glob("*.py")))
@@ -120,7 +135,7 @@ def test_the_output_comparison_can_fail():
 def test_readme_numbers_of_the_dam_tutorial_are_the_shipped_ones():
     import json
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     m = re.search(r"DAM: t ≈ (\d+), E −([\d.]+) → −([\d.]+)", text)
     r = json.loads((ROOT / "plots" / "dam-tutorial" / "result.json").read_text())
     assert m and round(r["t_final"]) == int(m.group(1))
@@ -135,13 +150,13 @@ def test_readme_numbers_of_the_ramsauer_continuation_are_the_shipped_ones():
 
     import numpy as np
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     m = re.search(
         r"average of all\npatterns up to `beta` = ([\d.]+); from ([\d.]+) to ([\d.]+) at the average of its\n"
         r"cluster \(three metastable states\); from ([\d.]+) on at single patterns",
         text,
     )
-    assert m, "the README's sentence on the ramsauer-regimes transitions moved"
+    assert m, "the docs'  sentence on the ramsauer-regimes transitions moved"
     r = json.loads((ROOT / "plots" / "ramsauer-regimes" / "continuation.json").read_text())
     (a, b), (c, d) = r["events"][0]["between"], r["events"][1]["between"]
     assert [float(x) for x in m.groups()] == [round(a, 3), round(b, 3), round(c, 2), round(d, 2)]
@@ -162,14 +177,14 @@ def test_readme_numbers_of_the_ramsauer_continuation_are_the_shipped_ones():
 def test_readme_numbers_of_the_census_are_the_shipped_ones():
     import json
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     m = re.search(
         r"at K = 2 every start reaches a pattern\nor its ghost \(([\d.]+)% / ([\d.]+)%\); three-pattern mixtures take ([\d.]+)% "
         r"at K = 4 and\nare gone by K = (\d+); other spurious states grow from ([\d.]+)% at K = 4 to ([\d.]+)% at\n"
         r"K = (\d+) and take every start from K = (\d+)",
         text,
     )
-    assert m, "the README's census sentence moved"
+    assert m, "the docs'  census sentence moved"
     r = json.loads((ROOT / "plots" / "classical-census" / "continuation.json").read_text())
     census = dict(zip(r["values"], r["census"]))
     g = m.groups()
@@ -183,9 +198,9 @@ def test_readme_numbers_of_the_census_are_the_shipped_ones():
 def test_readme_capacity_table_is_the_shipped_one():
     import json
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     head = re.search(r"\| K/N \|([^\n]+)\|\n\| ---[^\n]+\n\| retrieved \(classical\) \|([^\n]+)\|", text)
-    assert head, "the README's capacity table moved"
+    assert head, "the docs'  capacity table moved"
     loads = [float(x) for x in head.group(1).split("|")]
     shown = [float(x) for x in head.group(2).split("|")]
     r = json.loads((ROOT / "plots" / "capacity-classical" / "basins.json").read_text())["capacity"]
@@ -197,9 +212,9 @@ def test_readme_capacity_table_is_the_shipped_one():
 def test_readme_classical_collapse_is_the_shipped_one():
     import json
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     m = re.search(r"retrieved \(overlap ≥ 0\.9\): ([^|]+?) \(ODE: ([^)]+)\)", text)
-    assert m, "the README's item-3 row moved"
+    assert m, "the docs'  item-3 row moved"
     pairs = [p.split(" at ") for p in m.group(1).split(", ")]
     r = json.loads((ROOT / "plots" / "capacity-classical-async" / "basins.json").read_text())["capacity"]
     by_load = dict(zip([round(x, 2) for x in r["loads"]], r["retrieved"]))
@@ -211,7 +226,7 @@ def test_readme_classical_collapse_is_the_shipped_one():
 def test_readme_items_4_and_6_are_the_shipped_ones():
     import json
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     m = re.search(r"K at 1% bit errors: (\d+), (\d+), (\d+) — slope \*\*([\d.]+)\*\*", text)
     r = json.loads((ROOT / "plots" / "dense-capacity-scaling" / "basins.json").read_text())["capacity"]
     assert m and [int(x) for x in m.groups()[:3]] == [round(k) for k in r["critical_K"]]
@@ -231,9 +246,9 @@ def test_readme_items_4_and_6_are_the_shipped_ones():
 def test_readme_one_step_error_is_the_shipped_one():
     import json
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     m = re.search(r"bit-error rate ([\d. /]+) at K/N = ([\d. /]+) \| `Phi\(-sqrt\(N/K\)\)` = ([\d. /]+) \|", text)
-    assert m, "the README's item-2 row moved"
+    assert m, "the docs'  item-2 row moved"
     got, loads, theory = ([float(x) for x in g.split(" / ")] for g in m.groups())
     r = json.loads((ROOT / "plots" / "one-step-error" / "basins.json").read_text())["capacity"]
     at = {round(lo, 3): i for i, lo in enumerate(r["loads"])}
@@ -252,13 +267,13 @@ def test_readme_one_step_error_is_the_shipped_one():
 def test_readme_finite_size_estimate_is_the_shipped_one_and_meets_the_target():
     import json
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     m = re.search(
         r"crossing of N = (\d+) and (\d+) at\n\*\*([\d.]+)\*\* \(95% interval ([\d.]+)–([\d.]+)\).*?The smaller pairs cross at ([\d.]+) and ([\d.]+)",
         text,
         flags=re.S,
     )
-    assert m, "the README's finite-size sentence moved"
+    assert m, "the docs'  finite-size sentence moved"
     fs = json.loads((ROOT / "plots" / "capacity-finite-size" / "basins.json").read_text())["capacity"]["finite_size"]
     assert [int(m.group(1)), int(m.group(2))] == fs["N"][-2:]
     assert [float(x) for x in m.groups()[2:5]] == [round(fs["estimate"], 3)] + [round(x, 3) for x in fs["interval"]]
@@ -275,7 +290,7 @@ def test_readme_learning_numbers_are_the_shipped_ones():
     from hopdyn.bench.gradient import gradient_table
     from hopdyn.bench.training import training_table
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     bench = json.loads((ROOT / "plots" / "bench" / "bench.json").read_text())
     assert gradient_table(bench["gradient"]) in text
     assert training_table(bench["training"]) in text
@@ -290,7 +305,7 @@ def test_readme_diffrax_by_hand_table_is_the_shipped_one():
 
     from hopdyn.cli import bench_table
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     b = json.loads((ROOT / "plots" / "bench-batch64" / "bench.json").read_text())
     assert bench_table(b) in text
     d = {c["name"]: c["baselines"]["diffrax"] for c in b["cases"]}
@@ -304,7 +319,7 @@ def test_readme_transforms_table_is_the_shipped_one():
 
     from hopdyn.bench.transforms import transforms_table
 
-    text = (ROOT / "README.md").read_text()
+    text = docs_text()
     r = json.loads((ROOT / "plots" / "bench" / "bench.json").read_text())["transforms"]
     assert transforms_table(r) in text
     assert r["max_abs_difference"] <= 1e-5  # the same end states

@@ -25,6 +25,7 @@ from ..model.network import Network
 from ..solvers.registry import AUTO
 from ..solvers.settings import SolveSettings
 from ..solvers.simulate import simulate
+from ..solvers.stiffness import resolve_auto
 from ..solvers.trajectory import STATUSES
 from .naming import entry_fields, label_attractors
 from .stats import METHODS, wilson, wilson_of
@@ -141,7 +142,12 @@ def solve_ensemble(
         if isinstance(recorded, dict):
             settings = dataclasses.replace(settings, **recorded)
         else:
-            settings = _auto_once(network, starts, base, settings, say)
+            settings, picked = resolve_auto(network.astype(settings.dtype or network.dtype),
+                                            first_start(network, starts, base, settings), settings)  # fmt: skip
+            say(
+                f"method auto: {picked.method} for every start (stiffness ratio "
+                f"{picked.report['stiffness_ratio']:.3g} at the first start)"
+            )
             if work is not None and lead:
                 work.record("method", {k: getattr(settings, k) for k in ("method", "pcoeff", "icoeff", "dtmax")})
 
@@ -305,20 +311,13 @@ def _wait_for_choice(work, key: str, seconds: float):
     return None
 
 
-def _auto_once(network, starts, base, settings, say) -> SolveSettings:
-    """``method: auto`` resolved at the first start, for the whole ensemble (a
-    choice per chunk could differ between chunks and compile each solve twice)."""
-    from ..solvers.stiffness import choose_solver
-
+def first_start(network, starts: dict, base: dict, settings) -> dict:
+    """An ensemble's first start as a full state (what ``auto`` is measured on:
+    one choice for the whole ensemble, since a choice per chunk could differ
+    between chunks and compile each solve twice)."""
     dtype = settings.dtype or network.dtype
     net = network.astype(dtype)
-    first = {**base, **{k: np.asarray(v[0]) for k, v in starts.items()}}
-    picked = choose_solver(net, net.init_state(first, dtype=dtype), settings.rtol)
-    say(
-        f"method auto: {picked.method} for every start (stiffness ratio "
-        f"{picked.report['stiffness_ratio']:.3g} at the first start)"
-    )
-    return picked.applied(settings)
+    return net.init_state({**(base or {}), **{k: np.asarray(v[0]) for k, v in starts.items()}}, dtype=dtype)
 
 
 def _checksum(arrays: dict) -> str:

@@ -63,8 +63,9 @@ def _cases(quick: bool):
 def refill_bench(quick: bool = False, slots: int = 256, log=print) -> dict:
     import hopdyn as hd
 
-    from ..analysis.basins import _auto_once, solve_ensemble
+    from ..analysis.basins import first_start, solve_ensemble
     from ..solvers.slots import solve_in_slots
+    from ..solvers.stiffness import resolve_auto
 
     out = {"slots": slots, "mode": "quick" if quick else "full", "targets": TARGETS, "cases": []}
     cases = list(_cases(quick))
@@ -72,8 +73,7 @@ def refill_bench(quick: bool = False, slots: int = 256, log=print) -> dict:
         for name, net, starts, patterns, opts in cases:
             layer = next(iter(starts))
             s = hd.SolveSettings(dtype="float32", max_steps=100_000, **opts)
-            if s.method == "auto":
-                s = _auto_once(net, starts, {}, s, lambda m: None)
+            s, _ = resolve_auto(net.astype("float32"), first_start(net, starts, {}, s), s)
             x0 = {k: np.asarray(v) for k, v in net.astype("float32").init_state(starts).items()}
             M = len(next(iter(x0.values())))
             lock = solve_ensemble(net, starts, None, s, chunk=slots, refill=False)  # compile

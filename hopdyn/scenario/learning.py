@@ -221,14 +221,10 @@ def run_training(
     train_idx, test_idx = split(len(X), t.test_fraction, sc.seed)
     network = built.network.unclamp().astype(built.settings.dtype or sc.dtype)
     solve = dataclasses.replace(built.settings, save=2, dtype=None)
-    if solve.method == "auto":
-        from ..solvers.stiffness import choose_solver
+    if solve.method == "auto":  # resolved once, on the first example: every batch runs one solve
+        from ..solvers.stiffness import resolve_auto
 
-        x0 = network.init_state({t.inputs: X[train_idx[:1]]})
-        chosen = choose_solver(network, x0, solve.rtol).applied(solve)
-        solve = dataclasses.replace(
-            solve, method=chosen.method, pcoeff=chosen.pcoeff, icoeff=chosen.icoeff, dtmax=chosen.dtmax
-        )
+        solve, _ = resolve_auto(network, network.init_state({t.inputs: X[train_idx[:1]]}), solve)
     if solve.steady is None:
         solve = dataclasses.replace(solve, steady_state=True)
     where, expand, collect = learner(sc, list(t.learn))
@@ -303,6 +299,22 @@ def run_training(
         arrays["held_out_labels"] = yte
     trained = trained_scenario(data, sc, learned, X[test_idx], yte, "trained.npz")
     return dict(report=report, scenario=trained, arrays=arrays, network=result.network, X=X[test_idx], y=yte)
+
+
+def train_study(built: Built, data: dict, folder: str | None, resume: bool | None, identity: str, **kw) -> dict:
+    """What ``hopdyn train`` computes: ``run_training`` and, for a classifier of
+    images, one generated input per class (``arrays["generated"]``).
+
+    **Arguments:** as ``run_training`` (``kw``: its keywords)."""
+    from ..core.progress import phase
+
+    got = run_training(built, data, folder, resume, identity, **kw)
+    t = built.scenario.training
+    if t.image_shape is not None and t.loss == "cross_entropy":
+        classes = built.network.neurons[t.readout].size
+        with phase(f"generating one input per class: one batched equilibrium of {classes} (compiled first)"):
+            got["arrays"]["generated"] = generate(got["network"], t, classes)
+    return got
 
 
 def generate(network, t, classes: int, strength: float = 10.0) -> np.ndarray:

@@ -349,3 +349,33 @@ def run_continuation(
     }
     C.finish_work(folder, C.VALUES)
     return report, C.id_arrays(summaries, ids)
+
+
+# ------------------------------------------------------------------ what a command asks
+def sample_overrides(sc, samples: int | None, file: str) -> list[str]:
+    """``--samples N`` as the scenario keys it sets: the corruption and random
+    ensembles' samples, a grid of about N points, the capacity's trials."""
+    if samples is None:
+        return []
+    if samples < 1:
+        raise ScenarioError(file, "--samples", f"expected a positive number, got {samples}")
+    ens = sc.basins.ensemble if sc.basins else None
+    extra = []
+    if ens is not None and ens.corruption is not None:
+        extra.append(f"basins.ensemble.corruption.samples={samples}")
+    if ens is not None and ens.random is not None:
+        extra.append(f"basins.ensemble.random.samples={samples}")
+    if ens is not None and ens.grid is not None:
+        extra.append(f"basins.ensemble.grid.resolution={max(2, int(round(samples**0.5)))}")
+    if sc.capacity is not None:
+        extra.append(f"capacity.trials={samples}")
+    return extra
+
+
+def basins_answered(report: dict, settings) -> bool:
+    """Whether a basin study answered its question for every start: no solve
+    failed, and no ODE solve stopped at its step limit (a discrete rule that
+    runs out of sweeps has answered: it is still moving, a cycle or not)."""
+    from ..solvers.registry import continuous
+
+    return not (report["failed"] or (report["max_steps"] and continuous(settings.method)))

@@ -33,7 +33,7 @@ from ..core.progress import phase
 from ..model.network import all_finite, rms
 from . import trajectory as T
 from .compile import compiled
-from .registry import get_method
+from .rules import BY_NAME
 from .trajectory import Trajectory
 
 FIXED_POINT, CYCLE, MAX_SWEEPS = 0, 1, 2
@@ -344,8 +344,7 @@ class _Plan(NamedTuple):
 def plan(network, x0: dict, method: str, order=None) -> _Plan:
     """Check that ``method`` can run ``network`` and precompute what it needs.
     Raises ``DiscreteError`` with a sentence saying why not."""
-    m = get_method(method)
-    if m is None or m.continuous:
+    if method not in BY_NAME:
         raise DiscreteError(f"{method!r} is not a discrete rule", ("method",))
     free = free_layers(network)
     if method == "retrieval":
@@ -422,7 +421,7 @@ def _one(network, x, arrays, p: _DParams, cfg: _DStatic, member):
     rows = jnp.arange(S + 1)
     xhat0 = network.activations(x)
     key = jax.random.fold_in(p.key, member)
-    if get_method(cfg.method).binary:
+    if BY_NAME[cfg.method].binary:
         (a,) = cfg.layers
         shape = network.neurons[a].shape
         y0 = sgn(x[a].ravel())

@@ -256,15 +256,9 @@ def equilibrium(
     batched = network.batch_size(x0) is not None
     method = s.method
     if method == AUTO:
-        if any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves((network, x0))):
-            raise SettingsError(
-                "method auto measures stiffness on concrete arrays: name a method (e.g. tsit5) inside jit or grad",
-                ("method",),
-            )
-        from .stiffness import choose_solver
+        from .stiffness import resolve_auto
 
-        chosen = choose_solver(network, x0, s.rtol).applied(s)
-        s = dataclasses.replace(s, method=chosen.method, pcoeff=chosen.pcoeff, icoeff=chosen.icoeff, dtmax=chosen.dtmax)
+        s, _ = resolve_auto(network, x0, s)
         method = s.method
     m = get_method(method)
     if m is None or not m.continuous:

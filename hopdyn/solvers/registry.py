@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from .rules import RULES
+
 
 @dataclasses.dataclass(frozen=True)
 class Method:
@@ -52,6 +54,10 @@ class Method:
 
 METHODS: dict[str, Method] = {}
 AUTO = "auto"
+AUTO_NEEDS_VALUES = (
+    "'auto' measures stiffness on concrete values; under jax.jit/vmap/grad name a method "
+    "(e.g. method='tsit5', or 'etd'/'rkc' for stiff networks)"
+)
 """Not a method: ``simulate`` measures stiffness and picks a registered one."""
 
 
@@ -86,6 +92,11 @@ def get_method(name: str) -> Method | None:
     - ``name``: a method's name (``None`` for ``auto``)
     """
     return None if name == AUTO else METHODS[name]
+
+
+def continuous(name: str) -> bool:
+    """Whether ``name`` solves an ODE (``auto`` always picks an ODE method)."""
+    return name == AUTO or METHODS[name].continuous
 
 
 # ---------------------------------------------------------------- built-ins
@@ -172,22 +183,13 @@ register(
         description="fixed-step Euler (needs dt)",
     )
 )
-register(Method("async", run=_discrete, binary=True, description="asynchronous sign updates (binary units)"))
-register(
-    Method(
-        "sync",
-        run=_discrete,
-        binary=True,
-        descent_guaranteed=False,
-        description="synchronous sign updates (may cycle with period 2)",
+for _rule in RULES:
+    register(
+        Method(
+            _rule.name,
+            run=_discrete,
+            binary=_rule.binary,
+            descent_guaranteed=_rule.descent_guaranteed,
+            description=_rule.description,
+        )
     )
-)
-register(
-    Method(
-        "dense_async",
-        run=_discrete,
-        binary=True,
-        description="asynchronous updates of a polynomial/exponential dense memory",
-    )
-)
-register(Method("retrieval", run=_discrete, description="each layer jumps to its equilibrium given the others"))

@@ -26,7 +26,7 @@ from ..core.progress import phase
 from ..model.checks import traced as is_traced
 from ..model.network import Network, State, all_finite, cast, max_abs, rms
 from .compile import compiled
-from .registry import AUTO, get_method
+from .registry import AUTO, AUTO_NEEDS_VALUES, get_method
 from .settings import SolveSettings
 from .sharding import shard_batch, want_sharding
 from .stopping import FieldStop, StopController
@@ -380,12 +380,8 @@ def simulate(
     choice = ()
     rho = None  # the spectral radius at the start, for rkc
     method, pcoeff, icoeff, dtmax = s.method, s.pcoeff, s.icoeff, s.dtmax
-    if traced and method == AUTO:
-        raise SettingsError(
-            "'auto' measures stiffness on concrete values; under jax.jit/vmap/grad name a method "
-            "(e.g. method='tsit5', or 'etdrk4'/'rkc' for stiff networks)",
-            ("method",),
-        )
+    if traced and method == AUTO:  # (a traced tolerance alone makes the call traced)
+        raise SettingsError(AUTO_NEEDS_VALUES, ("method",))
     if traced and not m0.continuous:
         raise SettingsError(
             f"{method!r} is a discrete rule: it has no derivative and runs outside jax.jit/vmap/grad only; "
@@ -393,11 +389,10 @@ def simulate(
             ("method",),
         )
     if method == AUTO:
-        from .stiffness import choose_solver
+        from .stiffness import resolve_auto
 
         with phase("measuring stiffness (method: auto)"):
-            picked = choose_solver(network, x0, s.rtol)
-        chosen = picked.applied(s)
+            chosen, picked = resolve_auto(network, x0, s)
         method, pcoeff, icoeff, dtmax = chosen.method, chosen.pcoeff, chosen.icoeff, chosen.dtmax
         rho = picked.report["spectral_radius"]
         choice = tuple(

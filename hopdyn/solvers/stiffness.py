@@ -104,6 +104,32 @@ def _free_variables(network) -> int:
     return n
 
 
+def resolve_auto(network, x0: dict, settings):
+    """``settings`` with ``method: auto`` resolved, and the choice (``None`` when
+    a method is named).  The one place ``auto`` becomes a method: ``simulate``,
+    ``equilibrium``, the ensembles of ``basins`` and ``train`` all call it (an
+    ensemble on its first start, so that every chunk runs one solve).  The
+    controller fields the user set are kept; ``x0`` must be concrete arrays.
+
+    **Arguments:**
+
+    - ``network``: the ``Network``
+    - ``x0``: a full (batched or single) state; the first member is probed
+    - ``settings``: a ``SolveSettings``
+
+    **Raises:** ``SettingsError`` on ``method`` when ``x0`` or the network is
+    traced (under ``jax.jit``/``vmap``/``grad``: name a method there)."""
+    if settings.method != "auto":
+        return settings, None
+    if any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves((network, x0))):
+        from ..core.errors import SettingsError
+        from .registry import AUTO_NEEDS_VALUES
+
+        raise SettingsError(AUTO_NEEDS_VALUES, ("method",))
+    picked = choose_solver(network, x0, settings.rtol)
+    return picked.applied(settings), picked
+
+
 def choose_solver(network, x0: dict, rtol: float | None = None) -> SolverChoice:
     """The solver for ``network`` from the full state ``x0`` (batched or not: the
     first member is probed) at relative tolerance ``rtol`` (None: tight), with a
