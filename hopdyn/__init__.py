@@ -21,12 +21,12 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
         basins,
         fractions,
         retrieval_curve,
-        solve_ensemble,
     )
     from .analysis.capacity import capacity, capacity_network
     from .analysis.continuation import continuation
     from .analysis.ensembles import corrupted_starts, grid_starts, random_starts
     from .analysis.naming import attractor_name, describe, label_attractors
+    from .analysis.runner import solve_ensemble
     from .analysis.training import TrainSettings, train
     from .analysis.verify import energy_descent, fixed_point, nearest_pattern, readout, verify
     from .core.budget import ResourceError, memory_budget

@@ -613,156 +613,26 @@ def cmd_init(args) -> int:
 
 
 def cmd_bench(args) -> int:
+    from .bench import suite
     from .core.errors import HopdynError
     from .core.io import write_json
 
     _enable_x64()
-    solver = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0", "scaling")
-    apart = ("latency", "continuation", "refill", "gradient", "training", "transforms")  # measured apart
-    known = solver + apart
     cases = tuple(c.strip() for c in args.cases.split(",")) if args.cases else None
-    bad = [c for c in cases or () if c not in known]
+    bad = [c for c in cases or () if c not in suite.NAMES]
     if bad:
-        raise HopdynError(f"--cases: unknown case {bad[0]!r}; expected some of {', '.join(known)}")
-    log = (lambda *a: None) if args.quiet else print
+        raise HopdynError(f"--cases: unknown case {bad[0]!r}; expected some of {', '.join(suite.NAMES)}")
     out = args.out or os.path.join("plots", "bench")
     path = os.path.join(out, "bench.json")
-    report = _earlier_bench(path) if cases else {}  # a part measured alone updates that part only
-    solver_cases = None if cases is None else tuple(c for c in cases if c not in apart)
-    if solver_cases is None or solver_cases:
-        from .bench import harness as _bench
-
-        kept = {c["name"]: c for c in report.pop("cases", [])}
-        new = _bench.bench(quick=args.quick, cases=solver_cases, dtype=args.dtype, log=log)
-        for c in new.pop("cases", []):  # a case run again replaces its row; the others stay
-            kept[c["name"]] = c
-        if solver_cases is None or "dense-stiff" in solver_cases:
-            report.pop("stiff_default_controller", None)
-        if solver_cases is None or "scaling" in solver_cases:
-            report.pop("scaling", None)
-        report.update(new)
-        order = ("seed-dam", "dense", "dense-stiff", "dense-stiff-tau0")
-        report["cases"] = sorted(kept.values(), key=lambda c: order.index(c["name"]) if c["name"] in order else 99)
-    if cases is None or "latency" in cases:
-        from .bench.latency import OWN, latency
-        from .core.version import __version__
-
-        names = ["dam-tutorial", str(OWN)] if args.quick else None
-        report["latency"] = {
-            **latency(names, log=log),
-            "hopdyn": __version__,
-            "mode": "quick" if args.quick else "full",
-        }
-    if cases is None or "refill" in cases:
-        from .bench.refill import refill_bench
-
-        report["refill"] = refill_bench(quick=args.quick, log=log)
-    if cases is None or "gradient" in cases:
-        from .bench.gradient import gradient_bench
-
-        report["gradient"] = gradient_bench(quick=args.quick, log=log)
-    if cases is None or "transforms" in cases:
-        from .bench.transforms import transforms_bench
-
-        report["transforms"] = transforms_bench(quick=args.quick, log=log)
-    if cases is not None and "training" in cases:  # a few minutes: only when asked for
-        from .bench.training import training_bench
-
-        report["training"] = training_bench(quick=args.quick, log=log)
-    if cases is not None and "continuation" in cases:  # ~20 minutes: only when asked for
-        from .bench.continuation import continuation_bench
-
-        report["continuation"] = continuation_bench(quick=args.quick, log=log)
+    report = suite.earlier(path) if cases else {}  # a part measured alone updates that part only
+    log = (lambda *a: None) if args.quiet else print
+    report = suite.run(cases, quick=args.quick, dtype=args.dtype, report=report, log=log)
     write_json(path, report)
     if not args.quiet:
         print()
-        print(bench_table(report))
+        print(suite.table(report))
         print(f"\nbench.json in {shown(out)}/")
     return EXIT_OK
-
-
-def _earlier_bench(path: str) -> dict:
-    try:
-        with open(path) as f:
-            data = json.load(f)
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def bench_table(r: dict) -> str:
-    """The benchmark as Markdown tables (what the README shows)."""
-    parts = []
-    if r.get("cases"):
-        parts.append(_solver_table(r))
-    if "latency" in r:
-        from .bench.latency import latency_table
-
-        parts.append(latency_table(r["latency"]))
-    if "refill" in r:
-        from .bench.refill import refill_table
-
-        parts.append(refill_table(r["refill"]))
-    if "gradient" in r:
-        from .bench.gradient import gradient_table
-
-        parts.append(gradient_table(r["gradient"]))
-    if "transforms" in r:
-        from .bench.transforms import transforms_table
-
-        parts.append(transforms_table(r["transforms"]))
-    if "training" in r:
-        from .bench.training import training_table
-
-        parts.append(training_table(r["training"]))
-    if "continuation" in r:
-        from .bench.continuation import continuation_table
-
-        parts.append(continuation_table(r["continuation"]))
-    return "\n\n".join(parts)
-
-
-def _solver_table(r: dict) -> str:
-    lines = [
-        "| case | batch | hopdyn | compile | traj/s | steps (median/max) | GFLOP/s (of peak) | error | Diffrax by hand (steps max) | Euler scan (end) | Euler scan (trajectory) | Python loop | solve_ivp (per traj.) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for c in r["cases"]:
-        h, b = c["hopdyn"], c["baselines"]
-        ratio = lambda k, key="ratio": (
-            f"{'>' if b[k].get('lower_bound') else ''}{b[k][key]:.3g}x" if k in b and key in b[k] else "-"
-        )
-        flops = "-"
-        if "gflops" in h:
-            share = h.get("fraction_of_matmul_peak")
-            flops = f"{h['gflops']:.3g} " + (f"({100 * share:.0f}%)" if share is not None else "(fault: above peak)")
-        diffrax_steps = f" ({b['diffrax']['steps_max']})" if "diffrax" in b else ""
-        lines.append(
-            f"| {c['name']} | {c['batch']} | {h['method']} {h['wall_seconds']:.3g} s | {h['compile_seconds']:.2g} s | "
-            f"{h['trajectories_per_second']:.3g} | "
-            f"{h['steps_median']:.0f}/{h['steps_max']} | {flops} | {h['error']:.2g} | "
-            f"{ratio('diffrax')}{diffrax_steps} | "
-            f"{ratio('euler_scan')} | {ratio('euler_scan_trajectory')} | "
-            f"{ratio('python_loop')} | {ratio('solve_ivp', 'ratio_per_trajectory')} |"
-        )
-    if "stiff_default_controller" in r:
-        s = r["stiff_default_controller"]
-        lines.append("")
-        lines.append(
-            f"Stiff case with Tsit5 and Diffrax's default controller: {s['wall_seconds']:.3g} s (steps max {s['steps_max']}, "
-            f"{', '.join(s['statuses'])}); hopdyn's default is {s['speedup_of_auto']:.3g}x faster"
-            + (f", with tau: 0 {s['speedup_of_tau0']:.3g}x" if "speedup_of_tau0" in s else "")
-            + "."
-        )
-    if "scaling" in r:
-        lines.append("")
-        lines.append(
-            "Cost per step grows like " + ", ".join(f"{k}^{v['exponent']:.2f}" for k, v in r["scaling"].items()) + "."
-        )
-    lines.append(
-        f"Matrix-multiply peak measured: {r['matmul_peak_gflops']:.3g} GFLOP/s ({r['dtype']}); ratios are baseline time / hopdyn time."
-    )
-    return "\n".join(lines)
 
 
 COMMANDS = {
@@ -848,12 +718,14 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
         if name == "bench":
             s.add_argument("--quick", action="store_true", help="small sizes (K = 250, D = 256, batch 32)")
+            from .bench.suite import PARTS, SOLVER_CASES
+
             s.add_argument(
                 "--cases",
                 metavar="A,B",
-                help="run only these: seed-dam, dense, dense-stiff, dense-stiff-tau0, scaling, latency, refill, gradient, training, transforms, continuation "
-                "(latency: seconds per command, cold and warm; continuation: the 1000-unit, 10^4-start, 20-value "
-                "target, only when named; bench.json keeps the parts not run)",
+                help=f"run only these: {', '.join(SOLVER_CASES)} (solver cases against baselines); "
+                + "; ".join(f"{p.name} ({p.about}{'' if p.by_default else ', only when named'})" for p in PARTS)
+                + " (bench.json keeps the parts not run)",
             )
             s.add_argument("--dtype", choices=("float32", "float64"), default="float32")
             s.add_argument("--out", metavar="DIR", help="output folder (default plots/bench/)")

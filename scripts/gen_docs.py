@@ -106,6 +106,7 @@ API_SECTIONS = (
             ".analysis.verify",
             ".analysis.basins",
             ".analysis.naming",
+            ".analysis.runner",
             ".analysis.ensembles",
             ".analysis.capacity",
             ".analysis.continuation",

@@ -287,3 +287,30 @@ def test_a_command_passes_its_study_through():
     for helper in ("basins_figures", "continuation_figures", "capacity_figures", "run_figures", "compare_figures"):
         assert helper in text, helper
     assert "run_report(" in text and "sample_overrides(" in text and "basins_answered(" in text
+    assert '"seed-dam"' not in text and '"latency"' not in text  # bench parts: bench.suite's registry
+
+
+def test_a_solver_is_one_registration(tmp_path):
+    """The third of the five common changes: a method registered in a test
+    (Diffrax's Heun) is usable by name from ``simulate`` and from a scenario
+    file, and reaches the same steady state as Tsit5."""
+    import diffrax as dfx
+
+    from hopdyn.solvers.registry import METHODS, Method, register
+
+    register(Method("heun_test", lambda net, p: dfx.Heun(), evals_per_step=2, evals_init=1, description="Heun"))
+    try:
+        path = tmp_path / "h.yaml"
+        path.write_text(
+            "name: h\npatterns: {Xi: {values: [[1, -1, 1, -1], [1, 1, -1, -1]]}}\n"
+            "neurons: {s: {shape: [4], lagrangian: {type: tanh, beta: 4.0}}}\n"
+            "synapses: [{type: hebbian, connects: [s], patterns: Xi}]\n"
+            "initial: {s: {values: [0.5, -0.2, 0.4, -0.1]}}\nsolver: {method: heun_test, t1: 500}\n"
+        )
+        built = load_and_build(str(path))
+        heun = hd.simulate(built.network, built.x0, built.settings)
+        tsit5 = hd.simulate(built.network, built.x0, built.with_method("tsit5"))
+        assert heun.method == "heun_test" and heun.status_name == "steady_state"
+        np.testing.assert_allclose(np.asarray(heun.final_xhat["s"]), np.asarray(tsit5.final_xhat["s"]), atol=1e-4)
+    finally:
+        del METHODS["heun_test"]

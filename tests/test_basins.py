@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from hopdyn import simulate
-from hopdyn.analysis import basins as _basins
+from hopdyn.analysis import naming as _naming
+from hopdyn.analysis import runner as _runner
 from hopdyn.cli import main, shipped_dir
 from hopdyn.scenario import build as _scenario
 from hopdyn.scenario import studies
@@ -100,7 +101,7 @@ def test_batched_labels_equal_one_by_one_solves(tmp_path):
         tr = simulate(built.network, {"u": x}, built.settings, save=2)
         ends.append(np.asarray(tr.final_state["u"]))
         status.append(int(tr.status))
-    labels, keys = _basins.label_attractors(np.array(ends), np.array(status), None, 0.95, 0.01, 5)
+    labels, keys = _naming.label_attractors(np.array(ends), np.array(status), None, 0.95, 0.01, 5)
     np.testing.assert_array_equal(labels, arrays["labels"])
 
 
@@ -134,7 +135,7 @@ def test_resume_refuses_a_changed_scenario(tmp_path, capsys):
     built = _scenario.load_and_build(str(path))
     layer, _, pats = studies.basin_target(built)
     x0, _, _ = studies.make_ensemble(built, layer, pats)
-    _basins.solve_ensemble(
+    _runner.solve_ensemble(
         built.network, {layer: x0}, settings=built.settings, folder=str(tmp_path / "o" / "basins.partial")
     )
     rc = main(["basins", str(path), "--out", str(tmp_path / "o"), "-q", "--resume", "--set", "seed=99"])
@@ -147,7 +148,7 @@ def test_labels_name_patterns_negations_and_mixtures():
     mix = np.sign(xi[0] - xi[2] + xi[4])
     ends = np.stack([xi[3], -xi[1], mix, (xi[0] + xi[1]) / 2, rng.normal(size=200), xi[3] * 0.9])
     status = np.array([0, 0, 0, 0, 0, 2])  # the last one did not reach a steady state
-    labels, keys = _basins.label_attractors(ends, status, xi, 0.95, 0.05, 5)
+    labels, keys = _naming.label_attractors(ends, status, xi, 0.95, 0.05, 5)
     named = [keys[lab] if lab >= 0 else None for lab in labels]
     assert named[0] == ("pattern", 3) and named[1] == ("negated", 1)
     assert named[2] == ("mixture", ((0, 1), (2, -1), (4, 1)))

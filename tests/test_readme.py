@@ -303,7 +303,7 @@ def test_readme_learning_numbers_are_the_shipped_ones():
 def test_readme_diffrax_by_hand_table_is_the_shipped_one():
     import json
 
-    from hopdyn.cli import bench_table
+    from hopdyn.bench.suite import table as bench_table
 
     text = docs_text()
     b = json.loads((ROOT / "plots" / "bench-batch64" / "bench.json").read_text())

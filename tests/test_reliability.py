@@ -22,7 +22,7 @@ import pytest
 
 from helpers import HEBBIAN_16
 from helpers import write_scenario as _write
-from hopdyn.analysis import basins as B
+from hopdyn.analysis import runner as R
 from hopdyn.cli import main
 from hopdyn.core import io as _io
 from hopdyn.core.budget import memory_budget
@@ -129,9 +129,9 @@ def test_chunks_follow_the_budget(tmp_path):
     path = _write(tmp_path, BASE + "basins: {ensemble: {random: {samples: 64}}}\n")
     built = load_and_build(path)
     with memory_budget(2**40):
-        big = B.chunk_size(built.network, 64)
+        big = R.chunk_size(built.network, 64)
     with memory_budget(256 * 1024):
-        small = B.chunk_size(built.network, 64)
+        small = R.chunk_size(built.network, 64)
     assert big == 64 and 1 <= small < 64
 
 
@@ -193,7 +193,7 @@ def _partial(tmp_path, text, chunk=4):
     x0, _, _ = studies.make_ensemble(built, layer, pats)
     folder = str(tmp_path / "partial")
     kw = dict(settings=built.settings, chunk=chunk, folder=folder)
-    whole = B.solve_ensemble(built.network, {layer: x0}, **kw)
+    whole = R.solve_ensemble(built.network, {layer: x0}, **kw)
     return built, layer, x0, folder, kw, whole
 
 
@@ -206,7 +206,7 @@ def test_damaged_chunks_are_solved_again_and_said_so(tmp_path):
         f.truncate(100)  # truncated
     (tmp_path / "partial" / "manifest.json").write_text('{"fingerp')  # a truncated manifest
     said = []
-    again = B.solve_ensemble(built.network, {layer: x0}, resume=True, log=said.append, **kw)
+    again = R.solve_ensemble(built.network, {layer: x0}, resume=True, log=said.append, **kw)
     assert "chunk_00000.npz" in chunks
     assert any("chunk 1" in s and "holds chunk 0" in s for s in said)
     assert any("chunk 2" in s and "cannot be read" in s for s in said)
@@ -223,7 +223,7 @@ def test_resume_refuses_an_edited_data_file(tmp_path, capsys):
     built = load_and_build(path)
     layer, _, pats = studies.basin_target(built)
     x0, _, _ = studies.make_ensemble(built, layer, pats)
-    B.solve_ensemble(
+    R.solve_ensemble(
         built.network, {layer: x0}, settings=built.settings, chunk=4, folder=str(tmp_path / "o" / "basins.partial")
     )
     np.save(tmp_path / "xi.npy", -np.load(tmp_path / "xi.npy"))  # the same scenario file, other data

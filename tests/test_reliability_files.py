@@ -20,7 +20,7 @@ import pytest
 import hopdyn as hd
 from helpers import HEBBIAN_16, tiny_train
 from helpers import write_scenario as _write
-from hopdyn.analysis import basins as B
+from hopdyn.analysis import runner as R
 from hopdyn.cli import main
 
 BASE = HEBBIAN_16.replace("solver: {", "solver: {method: tsit5, ")
@@ -288,7 +288,7 @@ def test_damaged_checkpoints_are_skipped_for_the_one_before(tmp_path, damage):
             arrays["leaf_0"] = np.full_like(arrays["leaf_0"], np.nan)
         else:
             arrays["leaf_0"] = np.zeros((7, 7))
-        arrays["meta/checksum"] = np.str_(B._checksum({k: v for k, v in arrays.items() if not k.startswith("meta/")}))
+        arrays["meta/checksum"] = np.str_(R._checksum({k: v for k, v in arrays.items() if not k.startswith("meta/")}))
         np.savez(last, **arrays)
     identity = json.loads((folder / "manifest.json").read_text())["identity"]
     work = WorkFolder(str(folder), T.EPOCHS, identity, resume=True)
@@ -338,7 +338,7 @@ def test_a_resumed_basin_study_is_the_uninterrupted_one_bit_for_bit(tmp_path):
     s = hd.SolveSettings(method="auto", t1=5000.0, dtype="float32")
     kw = dict(settings=s, chunk=16)
     said = []
-    whole = B.solve_ensemble(net, {"v": starts}, folder=str(tmp_path / "w"), log=said.append, **kw)
+    whole = R.solve_ensemble(net, {"v": starts}, folder=str(tmp_path / "w"), log=said.append, **kw)
     assert any("refilling slots" in m for m in said), said  # the case the fix is about
 
     def stop_after_three(done, total):
@@ -347,11 +347,11 @@ def test_a_resumed_basin_study_is_the_uninterrupted_one_bit_for_bit(tmp_path):
 
     folder = str(tmp_path / "p")
     with pytest.raises(KeyboardInterrupt):
-        B.solve_ensemble(net, {"v": starts}, folder=folder, on_chunk=stop_after_three, **kw)
+        R.solve_ensemble(net, {"v": starts}, folder=folder, on_chunk=stop_after_three, **kw)
     kept = sorted(f for f in os.listdir(folder) if f.startswith("chunk_"))
     assert 0 < len(kept) < 6
     said = []
-    again = B.solve_ensemble(net, {"v": starts}, folder=folder, resume=True, log=said.append, **kw)
+    again = R.solve_ensemble(net, {"v": starts}, folder=folder, resume=True, log=said.append, **kw)
     assert any(f"resumed: {len(kept)} of 6 chunks" in m for m in said), said
     for k in whole:
         np.testing.assert_array_equal(again[k], whole[k], err_msg=k)
@@ -421,7 +421,7 @@ def test_unfinished_work_is_never_discarded_silently(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        B.solve_ensemble(net, {"s": starts}, chunk=4, folder=folder, on_chunk=stop_after_two)
+        R.solve_ensemble(net, {"s": starts}, chunk=4, folder=folder, on_chunk=stop_after_two)
     kept = sorted(os.listdir(folder))
     with pytest.raises(hd.UnfinishedWork, match="resume=True continues it, resume=False discards it") as e:
         hd.basins(net, starts, layer="s", chunk=4, folder=folder)
@@ -431,7 +431,7 @@ def test_unfinished_work_is_never_discarded_silently(tmp_path):
     b = hd.basins(net, starts, layer="s", chunk=4, folder=folder, resume=True, log=said.append)
     assert any("resumed: 2 of 3 chunks" in m for m in said), said
     with pytest.raises(KeyboardInterrupt):
-        B.solve_ensemble(net, {"s": starts}, chunk=4, folder=folder, on_chunk=stop_after_two)
+        R.solve_ensemble(net, {"s": starts}, chunk=4, folder=folder, on_chunk=stop_after_two)
     said = []
     again = hd.basins(net, starts, layer="s", chunk=4, folder=folder, resume=False, log=said.append)
     assert not any("resumed" in m for m in said) and not os.path.exists(folder)

@@ -30,9 +30,10 @@ import numpy as np
 
 from ..core.errors import AnalysisError
 from ..model.network import Network
-from .basins import Basins, _read_chunk, _write_chunk, basins, fingerprint, finish_work
+from .basins import Basins, basins
 from .naming import KINDS as NAMED_KINDS
 from .naming import identity
+from .runner import _read_chunk, _write_chunk, fingerprint, finish_work
 from .stats import METHODS, wilson
 
 MATCHING = (

@@ -132,7 +132,7 @@ def check_examples(inputs, targets=None, *, dtype="float64", names=("inputs_data
 
 def data_digest(X, y=None) -> str:
     """A hash of the training data: part of the identity a resumed run must share."""
-    from .basins import _checksum
+    from .runner import _checksum
 
     return _checksum({"inputs": X} if y is None else {"inputs": X, "targets": y})
 
@@ -242,7 +242,7 @@ def _save(work, epoch: int, params, state, history) -> None:
 
     from ..core.io import write_npz
     from ..core.outputs import WriteError
-    from .basins import _checksum
+    from .runner import _checksum
 
     leaves = jax.tree.leaves((params, state))
     arrays = {f"leaf_{i}": np.asarray(v) for i, v in enumerate(leaves)}
@@ -258,7 +258,7 @@ def _save(work, epoch: int, params, state, history) -> None:
 
 def _read_checkpoint(path: str, identity: str, like: list) -> tuple[list | None, list | None, str | None]:
     """A checkpoint's leaves and history, or why it cannot be used."""
-    from .basins import _checksum
+    from .runner import _checksum
 
     try:
         with np.load(path, allow_pickle=False) as z:

@@ -52,6 +52,15 @@ def _run_scenarios() -> list[str]:
     return sorted(p.stem for p in shipped_dir().glob("*.yaml") if p.stem != "broken-asymmetric")
 
 
+def latency_bench(quick: bool = False, log=print) -> dict:
+    """``latency`` of the shipped tutorial and the bench's own scenario
+    (``quick``) or of every default scenario, with the version and mode."""
+    from ..core.version import __version__
+
+    names = ["dam-tutorial", str(OWN)] if quick else None
+    return {**latency(names, log=log), "hopdyn": __version__, "mode": "quick" if quick else "full"}
+
+
 def latency(scenarios: list[str] | None = None, log=print) -> dict:
     """Cold, warm and verify-after-run seconds of every scenario, each with the
     bare start-up measured just before it and the ratios; ``--help`` likewise."""

@@ -63,7 +63,7 @@ def _cases(quick: bool):
 def refill_bench(quick: bool = False, slots: int = 256, log=print) -> dict:
     import hopdyn as hd
 
-    from ..analysis.basins import first_start, solve_ensemble
+    from ..analysis.runner import first_start, solve_ensemble
     from ..solvers.slots import solve_in_slots
     from ..solvers.stiffness import resolve_auto
 

@@ -54,11 +54,11 @@ class Method:
 
 METHODS: dict[str, Method] = {}
 AUTO = "auto"
+"""Not a method: ``simulate`` measures stiffness and picks a registered one."""
 AUTO_NEEDS_VALUES = (
     "'auto' measures stiffness on concrete values; under jax.jit/vmap/grad name a method "
     "(e.g. method='tsit5', or 'etd'/'rkc' for stiff networks)"
 )
-"""Not a method: ``simulate`` measures stiffness and picks a registered one."""
 
 
 def register(method: Method) -> Method:
