@@ -12,6 +12,8 @@ import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import NamedTuple
 
 
 def resolve(name: str) -> str:
@@ -635,20 +637,146 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
-COMMANDS = {
-    "run": (cmd_run, "simulate one scenario: result.json, trajectory.npz, figures"),
-    "verify": (cmd_verify, "Lyapunov, convexity, convergence and stability checks: verify.json and a table"),
-    "basins": (cmd_basins, "ensembles of initial states: attractor labels, basin fractions, retrieval, capacity"),
-    "train": (cmd_train, "learn a scenario's patterns through its equilibrium: trained.yaml, trained.npz, curves"),
-    "validate": (cmd_validate, "check a scenario file without simulating"),
-    "schema": (cmd_schema, "print the JSON Schema of scenario files"),
-    "list": (cmd_list, "list the shipped scenarios and the verbs each is for"),
-    "init": (cmd_init, "write a commented starting scenario from a template"),
-    "bench": (cmd_bench, "the benchmark suite against hand-written baselines: a table and bench.json"),
+# ------------------------------------------------------------------ the verbs and their options
+def _scenario_file(s) -> None:
+    s.add_argument("file", metavar="FILE", help="a scenario file, or the name of a shipped scenario")
+    s.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
+        help="override a key, e.g. --set solver.rtol=1e-8 (repeatable)",
+    )
+
+
+def _memory_budget(s) -> None:
+    s.add_argument(
+        "--memory-budget",
+        metavar="SIZE",
+        help="refuse work estimated to need more memory (e.g. 2G; default half the available memory)",
+    )
+
+
+def _output(s) -> None:
+    s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
+    s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    s.add_argument(
+        "--no-compilation-cache",
+        action="store_true",
+        help="compile everything afresh (also HOPDYN_COMPILATION_CACHE=off)",
+    )
+
+
+def _resumable(s) -> None:
+    unfinished = s.add_mutually_exclusive_group()
+    unfinished.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from what it saved (chunks, values, epoch checkpoints)",
+    )
+    unfinished.add_argument(
+        "--restart", action="store_true", help="discard an interrupted run's saved work and start over"
+    )
+
+
+def _run_options(s) -> None:
+    s.add_argument("--no-plots", action="store_true", help="write result.json and trajectory.npz only")
+    s.add_argument("--verify", action="store_true", help="verify the trajectory as well (verify.json)")
+
+
+def _basins_options(s) -> None:
+    s.add_argument(
+        "--samples", type=int, metavar="N", help="starts per corruption level / random samples / ~N grid points"
+    )
+    s.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one process of a multi-host run (jax.distributed.initialize; chunks shared through --out)",
+    )
+
+
+def _train_options(s) -> None:
+    s.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep training.partial/ (a checkpoint per epoch) after a successful run",
+    )
+
+
+def _init_options(s) -> None:
+    s.add_argument("file", metavar="FILE", help="the scenario file to write (.yaml)")
+    s.add_argument("--template", default="classical", help=f"one of {', '.join(templates())} (default classical)")
+    s.add_argument("--force", action="store_true", help="overwrite FILE")
+    s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
+def _bench_options(s) -> None:
+    from .bench.suite import PARTS, SOLVER_CASES
+
+    s.add_argument("--quick", action="store_true", help="small sizes (K = 250, D = 256, batch 32)")
+    s.add_argument(
+        "--cases",
+        metavar="A,B",
+        help=f"run only these: {', '.join(SOLVER_CASES)} (solver cases against baselines); "
+        + "; ".join(f"{p.name} ({p.about}{'' if p.by_default else ', only when named'})" for p in PARTS)
+        + " (bench.json keeps the parts not run)",
+    )
+    s.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    s.add_argument("--out", metavar="DIR", help="output folder (default plots/bench/)")
+    s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
+class Verb(NamedTuple):
+    """A command: what it runs, its one-line help, the option groups it takes,
+    and whether it loads scenarios and solves (a compilation cache, a
+    compile log, the progress display)."""
+
+    run: Callable
+    help: str
+    options: tuple = ()
+    solves: bool = False
+
+
+VERBS = {
+    "run": Verb(
+        cmd_run,
+        "simulate one scenario: result.json, trajectory.npz, figures",
+        (_scenario_file, _run_options, _memory_budget, _output),
+        True,
+    ),
+    "verify": Verb(
+        cmd_verify,
+        "Lyapunov, convexity, convergence and stability checks: verify.json and a table",
+        (_scenario_file, _memory_budget, _output),
+        True,
+    ),
+    "basins": Verb(
+        cmd_basins,
+        "ensembles of initial states: attractor labels, basin fractions, retrieval, capacity",
+        (_scenario_file, _basins_options, _resumable, _memory_budget, _output),
+        True,
+    ),
+    "train": Verb(
+        cmd_train,
+        "learn a scenario's patterns through its equilibrium: trained.yaml, trained.npz, curves",
+        (_scenario_file, _resumable, _train_options, _memory_budget, _output),
+        True,
+    ),
+    "validate": Verb(cmd_validate, "check a scenario file without simulating", (_scenario_file, _memory_budget)),
+    "schema": Verb(cmd_schema, "print the JSON Schema of scenario files"),
+    "list": Verb(cmd_list, "list the shipped scenarios and the verbs each is for"),
+    "init": Verb(cmd_init, "write a commented starting scenario from a template", (_init_options,)),
+    "bench": Verb(
+        cmd_bench,
+        "the benchmark suite against hand-written baselines: a table and bench.json",
+        (_bench_options,),
+        True,
+    ),
 }
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line, built from each verb's declared option groups."""
     from .core.version import __version__
 
     p = argparse.ArgumentParser(
@@ -656,80 +784,10 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"hopdyn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (_, help_) in COMMANDS.items():
-        s = sub.add_parser(name, help=help_, description=help_)
-        if name in ("run", "validate", "verify", "basins", "train"):
-            s.add_argument("file", metavar="FILE", help="a scenario file, or the name of a shipped scenario")
-            s.add_argument(
-                "--set",
-                action="append",
-                default=[],
-                metavar="KEY.PATH=VALUE",
-                help="override a key, e.g. --set solver.rtol=1e-8 (repeatable)",
-            )
-        if name == "basins":
-            s.add_argument(
-                "--samples", type=int, metavar="N", help="starts per corruption level / random samples / ~N grid points"
-            )
-            s.add_argument(
-                "--distributed",
-                action="store_true",
-                help="one process of a multi-host run (jax.distributed.initialize; chunks shared through --out)",
-            )
-        if name in ("basins", "train"):
-            unfinished = s.add_mutually_exclusive_group()
-            unfinished.add_argument(
-                "--resume",
-                action="store_true",
-                help="continue an interrupted run from what it saved (chunks, values, epoch checkpoints)",
-            )
-            unfinished.add_argument(
-                "--restart", action="store_true", help="discard an interrupted run's saved work and start over"
-            )
-        if name == "train":
-            s.add_argument(
-                "--keep-checkpoints",
-                action="store_true",
-                help="keep training.partial/ (a checkpoint per epoch) after a successful run",
-            )
-        if name in ("run", "verify", "basins", "validate", "train"):
-            s.add_argument(
-                "--memory-budget",
-                metavar="SIZE",
-                help="refuse work estimated to need more memory (e.g. 2G; default half the available memory)",
-            )
-        if name in ("run", "verify", "basins", "train"):
-            s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
-            s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-            s.add_argument(
-                "--no-compilation-cache",
-                action="store_true",
-                help="compile everything afresh (also HOPDYN_COMPILATION_CACHE=off)",
-            )
-        if name == "run":
-            s.add_argument("--no-plots", action="store_true", help="write result.json and trajectory.npz only")
-            s.add_argument("--verify", action="store_true", help="verify the trajectory as well (verify.json)")
-        if name == "init":
-            s.add_argument("file", metavar="FILE", help="the scenario file to write (.yaml)")
-            s.add_argument(
-                "--template", default="classical", help=f"one of {', '.join(templates())} (default classical)"
-            )
-            s.add_argument("--force", action="store_true", help="overwrite FILE")
-            s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-        if name == "bench":
-            s.add_argument("--quick", action="store_true", help="small sizes (K = 250, D = 256, batch 32)")
-            from .bench.suite import PARTS, SOLVER_CASES
-
-            s.add_argument(
-                "--cases",
-                metavar="A,B",
-                help=f"run only these: {', '.join(SOLVER_CASES)} (solver cases against baselines); "
-                + "; ".join(f"{p.name} ({p.about}{'' if p.by_default else ', only when named'})" for p in PARTS)
-                + " (bench.json keeps the parts not run)",
-            )
-            s.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-            s.add_argument("--out", metavar="DIR", help="output folder (default plots/bench/)")
-            s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+    for name, verb in VERBS.items():
+        s = sub.add_parser(name, help=verb.help, description=verb.help)
+        for add in verb.options:
+            add(s)
     return p
 
 
@@ -740,7 +798,7 @@ def _resume(args) -> bool | None:
 
 def _continues(args, argv: list[str] | None) -> str:
     """What an interrupted command that keeps its work says: the command that continues it."""
-    if args.command not in ("basins", "train"):
+    if _resumable not in VERBS[args.command].options:
         return ""
     import shlex
 
@@ -764,16 +822,17 @@ def main(argv: list[str] | None = None) -> int:
             limit = parse_size(limit) if limit is not None else None
         except ValueError as e:
             raise HopdynError(str(e), ("--memory-budget",)) from None
-        quiet = getattr(args, "quiet", False) or args.command in ("validate", "schema", "list", "init")
+        verb = VERBS[args.command]
+        quiet = getattr(args, "quiet", False) or not verb.solves
         log = contextlib.nullcontext()
-        if args.command in ("run", "verify", "basins", "bench", "train"):
+        if verb.solves:
             from .solvers.compile import CompileLog, enable_compilation_cache
 
             enable_compilation_cache(None if getattr(args, "no_compilation_cache", False) else "default")
             log = args.compile_log = CompileLog()
         with memory_budget(limit), log, contextlib.nullcontext() if quiet else Reporter(), warnings.catch_warnings():
             warnings.simplefilter("ignore", LyapunovWarning)  # the command reports its own Lyapunov check
-            return COMMANDS[args.command][0](args)
+            return verb.run(args)
     except WriteError as e:  # the work was done but its results could not be written
         print(f"hopdyn: error: {e}", file=sys.stderr)
         return EXIT_CHECK_FAILED

@@ -288,6 +288,7 @@ def test_a_command_passes_its_study_through():
         assert helper in text, helper
     assert "run_report(" in text and "sample_overrides(" in text and "basins_answered(" in text
     assert '"seed-dam"' not in text and '"latency"' not in text  # bench parts: bench.suite's registry
+    assert "if name" not in text and "args.command in" not in text  # verbs declare their options (VERBS)
 
 
 def test_a_solver_is_one_registration(tmp_path):
