@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
     from .analysis.capacity import capacity, capacity_network
     from .analysis.continuation import continuation
     from .analysis.ensembles import corrupted_starts, grid_starts, random_starts
-    from .analysis.naming import attractor_name, describe, label_attractors
-    from .analysis.runner import solve_ensemble
+    from .analysis.naming import Naming, attractor_name, describe, label_attractors
+    from .analysis.runner import Chunking, solve_ensemble
     from .analysis.training import TrainSettings, train
     from .analysis.verify import energy_descent, fixed_point, nearest_pattern, readout, verify
     from .core.budget import ResourceError, memory_budget

@@ -136,7 +136,10 @@ def test_resume_refuses_a_changed_scenario(tmp_path, capsys):
     layer, _, pats = studies.basin_target(built)
     x0, _, _ = studies.make_ensemble(built, layer, pats)
     _runner.solve_ensemble(
-        built.network, {layer: x0}, settings=built.settings, folder=str(tmp_path / "o" / "basins.partial")
+        built.network,
+        {layer: x0},
+        settings=built.settings,
+        chunking=_runner.Chunking(folder=str(tmp_path / "o" / "basins.partial")),
     )
     rc = main(["basins", str(path), "--out", str(tmp_path / "o"), "-q", "--resume", "--set", "seed=99"])
     assert rc == 2 and "--resume" in capsys.readouterr().err

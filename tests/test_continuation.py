@@ -35,7 +35,7 @@ def test_pitchfork_one_attractor_then_two_matched_across_mu():
             transform=lambda mu: [[(mu + 1) / 2]],
             settings=hd.SolveSettings(method="tsit5", t1=400.0, dtype="float64"),
             patterns=None,
-            cluster=0.01,
+            naming=hd.Naming(cluster=0.01),
         )
     runs = [s for s in log.solves if s["function"] == "hopdyn.solvers.simulate._run"]
     assert len(runs) == 1, log.solves  # the parameter is an array: one program for every value

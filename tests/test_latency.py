@@ -147,7 +147,9 @@ def test_basins_chunks_share_one_compiled_solve(tmp_path):
 
     C._COMPILED.clear()
     with hd.CompileLog() as log:
-        b = hd.basins(net, starts, layer="s", chunk=9, settings=hd.SolveSettings(t1=50.0, dtype="float64"))
+        b = hd.basins(
+            net, starts, layer="s", chunking=hd.Chunking(9), settings=hd.SolveSettings(t1=50.0, dtype="float64")
+        )
     assert sum(b.report["fractions"].values()) == pytest.approx(1.0)
     assert len(_solve_programs(log.solves)) == 1, log.solves
 

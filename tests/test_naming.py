@@ -196,3 +196,24 @@ def test_continuation_figures_colour_and_name_every_attractor(n_patterns, n_aver
     lines = [to_hex(line.get_color()) for line in energy.axes[0].lines if line.get_marker() == "o"]
     assert [lines[i] for i in shown] == colours
     assert sorted(_legend_texts(energy)) == sorted(texts)
+
+
+def test_the_settings_objects_check_their_fields_like_the_schema():
+    """``basins`` takes ``Naming`` and ``Chunking`` (as Diffrax takes
+    ``SaveAt``), each checked where it is made with the schema's bounds."""
+    for make, field in (
+        (lambda: hd.Naming(overlap=1.5), "Naming.overlap"),
+        (lambda: hd.Naming(cluster=0.0), "Naming.cluster"),
+        (lambda: hd.Naming(mixtures=11), "Naming.mixtures"),
+        (lambda: hd.Naming(overlap=True), "Naming.overlap"),
+        (lambda: hd.Chunking(size=0), "Chunking.size"),
+        (lambda: hd.Chunking(size=2.5), "Chunking.size"),
+    ):
+        with pytest.raises(hd.AnalysisError) as e:
+            make()
+        assert e.value.where == field, (e.value, field)
+    assert hd.Chunking(8, "f").folder == "f" and hd.Naming().overlap == 0.95
+    from hopdyn.scenario.schema import scenario_model
+
+    basins = scenario_model().model_json_schema()["$defs"]["BasinsSpec"]["properties"]
+    assert basins["overlap"]["default"] == hd.Naming().overlap and basins["mixtures"]["maximum"] == 9

@@ -192,8 +192,8 @@ def _partial(tmp_path, text, chunk=4):
     layer, _, pats = studies.basin_target(built)
     x0, _, _ = studies.make_ensemble(built, layer, pats)
     folder = str(tmp_path / "partial")
-    kw = dict(settings=built.settings, chunk=chunk, folder=folder)
-    whole = R.solve_ensemble(built.network, {layer: x0}, **kw)
+    kw = dict(settings=built.settings)
+    whole = R.solve_ensemble(built.network, {layer: x0}, chunking=R.Chunking(chunk, folder), **kw)
     return built, layer, x0, folder, kw, whole
 
 
@@ -206,7 +206,9 @@ def test_damaged_chunks_are_solved_again_and_said_so(tmp_path):
         f.truncate(100)  # truncated
     (tmp_path / "partial" / "manifest.json").write_text('{"fingerp')  # a truncated manifest
     said = []
-    again = R.solve_ensemble(built.network, {layer: x0}, resume=True, log=said.append, **kw)
+    again = R.solve_ensemble(
+        built.network, {layer: x0}, chunking=R.Chunking(4, folder, resume=True), log=said.append, **kw
+    )
     assert "chunk_00000.npz" in chunks
     assert any("chunk 1" in s and "holds chunk 0" in s for s in said)
     assert any("chunk 2" in s and "cannot be read" in s for s in said)
@@ -224,7 +226,10 @@ def test_resume_refuses_an_edited_data_file(tmp_path, capsys):
     layer, _, pats = studies.basin_target(built)
     x0, _, _ = studies.make_ensemble(built, layer, pats)
     R.solve_ensemble(
-        built.network, {layer: x0}, settings=built.settings, chunk=4, folder=str(tmp_path / "o" / "basins.partial")
+        built.network,
+        {layer: x0},
+        settings=built.settings,
+        chunking=R.Chunking(4, str(tmp_path / "o" / "basins.partial")),
     )
     np.save(tmp_path / "xi.npy", -np.load(tmp_path / "xi.npy"))  # the same scenario file, other data
     assert main(["basins", path, "--out", str(tmp_path / "o"), "-q", "--resume"]) == 2

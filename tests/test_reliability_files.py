@@ -76,22 +76,29 @@ def test_a_folder_passed_from_python_keeps_the_users_files(tmp_path):
     d = tmp_path / "mine"
     d.mkdir()
     (d / "notes.txt").write_text("the user's")
-    hd.basins(net, starts, layer="s", settings=s, chunk=4, folder=str(d))
+    hd.basins(net, starts, layer="s", settings=s, chunking=hd.Chunking(4, str(d)))
     assert _tree(d) == ["notes.txt"] and (d / "notes.txt").read_text() == "the user's"
     (d / "chunk_00000.npz").write_text("left from before")  # a name hopdyn gives its chunks
     with pytest.raises(hd.UnfinishedWork):  # never discarded without being asked
-        hd.basins(net, starts, layer="s", settings=s, chunk=4, folder=str(d))
-    hd.basins(net, starts, layer="s", settings=s, chunk=4, folder=str(d), resume=False)
+        hd.basins(net, starts, layer="s", settings=s, chunking=hd.Chunking(4, str(d)))
+    hd.basins(net, starts, layer="s", settings=s, chunking=hd.Chunking(4, str(d), resume=False))
     assert _tree(d) == ["notes.txt"]
     c = tmp_path / "cont"
     c.mkdir()
     (c / "notes.txt").write_text("the user's")
     hd.continuation(
-        net, lambda n: n.neurons["s"].lagrangian.beta, [1.5, 2.0], starts, layer="s", settings=s, chunk=4, folder=str(c)
+        net,
+        lambda n: n.neurons["s"].lagrangian.beta,
+        [1.5, 2.0],
+        starts,
+        layer="s",
+        settings=s,
+        chunking=hd.Chunking(4),
+        folder=str(c),
     )
     assert _tree(c) == ["notes.txt"]
     fresh = tmp_path / "fresh"
-    hd.basins(net, starts, layer="s", settings=s, chunk=4, folder=str(fresh))
+    hd.basins(net, starts, layer="s", settings=s, chunking=hd.Chunking(4, str(fresh)))
     assert not fresh.exists()  # the folder hopdyn made is removed again when done
 
 
@@ -336,9 +343,9 @@ def test_a_resumed_basin_study_is_the_uninterrupted_one_bit_for_bit(tmp_path):
     net = hd.Network({"v": hd.Neuron(32, hd.Identity())}, [hd.Exponential(("v",), X, beta=beta, logsumexp=True)])
     starts = rng.normal(size=(96, 32))
     s = hd.SolveSettings(method="auto", t1=5000.0, dtype="float32")
-    kw = dict(settings=s, chunk=16)
+    kw = dict(settings=s)
     said = []
-    whole = R.solve_ensemble(net, {"v": starts}, folder=str(tmp_path / "w"), log=said.append, **kw)
+    whole = R.solve_ensemble(net, {"v": starts}, chunking=R.Chunking(16, str(tmp_path / "w")), log=said.append, **kw)
     assert any("refilling slots" in m for m in said), said  # the case the fix is about
 
     def stop_after_three(done, total):
@@ -347,11 +354,11 @@ def test_a_resumed_basin_study_is_the_uninterrupted_one_bit_for_bit(tmp_path):
 
     folder = str(tmp_path / "p")
     with pytest.raises(KeyboardInterrupt):
-        R.solve_ensemble(net, {"v": starts}, folder=folder, on_chunk=stop_after_three, **kw)
+        R.solve_ensemble(net, {"v": starts}, chunking=R.Chunking(16, folder), on_chunk=stop_after_three, **kw)
     kept = sorted(f for f in os.listdir(folder) if f.startswith("chunk_"))
     assert 0 < len(kept) < 6
     said = []
-    again = R.solve_ensemble(net, {"v": starts}, folder=folder, resume=True, log=said.append, **kw)
+    again = R.solve_ensemble(net, {"v": starts}, chunking=R.Chunking(16, folder, resume=True), log=said.append, **kw)
     assert any(f"resumed: {len(kept)} of 6 chunks" in m for m in said), said
     for k in whole:
         np.testing.assert_array_equal(again[k], whole[k], err_msg=k)
@@ -421,19 +428,19 @@ def test_unfinished_work_is_never_discarded_silently(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        R.solve_ensemble(net, {"s": starts}, chunk=4, folder=folder, on_chunk=stop_after_two)
+        R.solve_ensemble(net, {"s": starts}, chunking=R.Chunking(4, folder), on_chunk=stop_after_two)
     kept = sorted(os.listdir(folder))
     with pytest.raises(hd.UnfinishedWork, match="resume=True continues it, resume=False discards it") as e:
-        hd.basins(net, starts, layer="s", chunk=4, folder=folder)
+        hd.basins(net, starts, layer="s", chunking=hd.Chunking(4, folder))
     assert e.value.location == ("resume",) and e.value.files == 2
     assert sorted(os.listdir(folder)) == kept  # nothing touched
     said = []
-    b = hd.basins(net, starts, layer="s", chunk=4, folder=folder, resume=True, log=said.append)
+    b = hd.basins(net, starts, layer="s", chunking=hd.Chunking(4, folder, resume=True), log=said.append)
     assert any("resumed: 2 of 3 chunks" in m for m in said), said
     with pytest.raises(KeyboardInterrupt):
-        R.solve_ensemble(net, {"s": starts}, chunk=4, folder=folder, on_chunk=stop_after_two)
+        R.solve_ensemble(net, {"s": starts}, chunking=R.Chunking(4, folder), on_chunk=stop_after_two)
     said = []
-    again = hd.basins(net, starts, layer="s", chunk=4, folder=folder, resume=False, log=said.append)
+    again = hd.basins(net, starts, layer="s", chunking=hd.Chunking(4, folder, resume=False), log=said.append)
     assert not any("resumed" in m for m in said) and not os.path.exists(folder)
     np.testing.assert_array_equal(again.labels, b.labels)
 

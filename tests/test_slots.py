@@ -28,9 +28,9 @@ def settings(dtype):
 def test_refilled_slots_give_the_lock_step_answers(dtype):
     net, X = ramsauer()
     starts = np.random.default_rng(0).normal(size=(96, 32))
-    kw = dict(layer="v", settings=settings(dtype), patterns=X, overlap=0.98, chunk=16)
-    lock = hd.basins(net, starts, refill=False, **kw)
-    slot = hd.basins(net, starts, refill=True, **kw)
+    kw = dict(layer="v", settings=settings(dtype), patterns=X, naming=hd.Naming(overlap=0.98))
+    lock = hd.basins(net, starts, chunking=hd.Chunking(16, refill=False), **kw)
+    slot = hd.basins(net, starts, chunking=hd.Chunking(16, refill=True), **kw)
     np.testing.assert_array_equal(lock.labels, slot.labels)
     np.testing.assert_array_equal(lock.arrays["status"], slot.arrays["status"])
     # both stop once the field is within the steady-state tolerance (1e-7 + 1e-6 |v|), with
@@ -73,8 +73,8 @@ def test_refill_writes_each_chunk_as_it_completes(tmp_path):
     starts = np.random.default_rng(2).normal(size=(40, 32))
     seen = []
     r = hd.basins(
-        net, starts, layer="v", settings=settings("float64"), patterns=X, chunk=8, refill=True,
-        folder=str(tmp_path / "partial"), on_chunk=lambda done, total: seen.append((done, total)),
+        net, starts, layer="v", settings=settings("float64"), patterns=X, chunking=hd.Chunking(8, str(tmp_path / "partial"), refill=True),
+        on_chunk=lambda done, total: seen.append((done, total)),
     )  # fmt: skip
     assert seen == [(i, 5) for i in range(1, 6)] and r.report["samples"] == 40
     assert not (tmp_path / "partial").exists()  # done: the chunks are in the result

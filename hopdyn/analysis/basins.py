@@ -20,8 +20,8 @@ from ..core.progress import phase
 from ..model.network import Network
 from ..solvers.settings import SolveSettings
 from ..solvers.trajectory import STATUSES
-from .naming import entry_fields, label_attractors
-from .runner import CHUNKS, chunk_size, finish_work, solve_ensemble
+from .naming import Naming, entry_fields, label_attractors
+from .runner import CHUNKS, Chunking, chunk_size, finish_work, solve_ensemble
 from .stats import METHODS, wilson, wilson_of
 from .verify import in_float64
 
@@ -208,17 +208,11 @@ def basins(
     settings: SolveSettings | None = None,
     patterns=None,
     pattern_name: str | None = None,
-    overlap: float = 0.95,
-    cluster: float = 0.05,
-    mixtures: int = 5,
-    binarize: bool = False,
-    chunk: int | None = None,
-    folder: str | None = None,
-    resume: bool | None = None,
-    on_chunk: Callable[[int, int], None] | None = None,
+    naming: Naming | None = None,
+    chunking: Chunking | None = None,
     classify: int = 32,
+    on_chunk: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
-    refill: bool | None = None,
 ) -> Basins | None:
     """Where the trajectories of ``network`` from an ensemble of initial states end.
 
@@ -229,20 +223,19 @@ def basins(
       the other layers start from ``base`` (default zero).
     - ``settings``: how each trajectory is solved (default ``SolveSettings()``).
     - ``patterns``: ``(K, n)`` stored patterns that name attractors (pattern ``j``,
-      its negation, sign mixtures, metastable averages); end states matching none
-      are clustered at RMS distance ``cluster``.  ``binarize`` compares
-      ``sign(activation)``.
-    - ``chunk``: trajectories per compiled solve (default: bounded memory);
-      ``folder``: where chunks are kept so that ``resume=True`` continues an
-      interrupted study; ``on_chunk(done, total)`` reports progress and
+      its negation, sign mixtures, averages of the most similar patterns), called
+      ``pattern_name`` in the report.
+    - ``naming``: a ``Naming`` (the least cosine that names a state, the RMS
+      distance that joins an unnamed cluster, the largest sign mixture tried,
+      ``binarize``: compare ``sign(activation)``).
+    - ``chunking``: a ``Chunking``: trajectories per compiled solve (default:
+      bounded memory); the work folder where chunks are kept so that
+      ``resume=True`` continues an interrupted study (``False`` discards it,
+      ``None`` refuses it); slot refilling (``None``: decided after the first
+      chunk, from how far its steps spread).
+    - ``classify``: how many attractors get a stability analysis; ``base``:
+      the other layers' start; ``on_chunk(done, total)`` reports progress and
       ``log(message)`` says what a resume found (a damaged chunk solved again).
-    - ``refill``: solve in slots refilled as starts finish (``solvers.slots``)
-      instead of lock-step chunks; ``None`` (auto) decides after the first
-      chunk, from how far its steps spread.
-    - ``overlap``, ``cluster``, ``mixtures``: how end states are named (the
-      cosine that names a pattern, the RMS distance that joins an unnamed
-      cluster, the largest sign mixture tried); ``classify``: how many
-      attractors get a stability analysis; ``base``: the other layers' start.
 
     **Returns:**
 
@@ -279,9 +272,9 @@ def basins(
                 f"rows of {patterns.shape[1]} values do not fit layer {layer!r} of {network.neurons[layer].size} units",
                 ("patterns",),
             )
-    res = solve_ensemble(
-        network, {**starts, layer: x0}, base, settings, chunk, folder, resume, on_chunk, log=log, refill=refill
-    )
+    naming = naming or Naming()
+    chunking = chunking or Chunking()
+    res = solve_ensemble(network, {**starts, layer: x0}, base, settings, chunking, on_chunk, log=log)
     if res is None:
         return None
     x_end = {k[len("x_end/") :]: v for k, v in res.items() if k.startswith("x_end/")}
@@ -291,14 +284,16 @@ def basins(
     else:
         act = _activations64(network, layer, np.asarray(x_end[layer], np.float64))
         act = act.reshape(len(act), -1)
-    cmp = np.sign(act) if binarize else act
+    cmp = np.sign(act) if naming.binarize else act
     with phase(f"labelling {len(cmp)} end states"):
-        labels, keys = label_attractors(cmp, res["status"], patterns, overlap, cluster, mixtures)
+        labels, keys = label_attractors(
+            cmp, res["status"], patterns, naming.overlap, naming.cluster, naming.mixtures, naming.margin
+        )
     with phase(f"stability of {min(len(keys), classify)} attractors"):
         attractors = attractor_table(
             keys, labels, res["energy_end"].astype(np.float64), x_end, network, classify=classify, method=method
         )
-    size = chunk_size(network, len(x0), chunk)
+    size = chunk_size(network, len(x0), chunking.size)
     report = {
         "samples": int(len(x0)),
         "layer": layer,
@@ -322,6 +317,6 @@ def basins(
         "energy_end": res["energy_end"],
     }
     arrays.update({f"x_end/{k}": v for k, v in x_end.items()})
-    if folder is not None:
-        finish_work(folder, CHUNKS)  # done: the chunks are in the result
+    if chunking.folder is not None:
+        finish_work(chunking.folder, CHUNKS)  # done: the chunks are in the result
     return Basins(report, arrays)

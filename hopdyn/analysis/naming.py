@@ -33,11 +33,41 @@ its census by kind), ``verify``'s table of end states and the figures use it.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Annotated
+
 import numpy as np
+from pydantic import Field
+
+from ..core.errors import AnalysisError
+from ..model.params import Doc, dataclass_arguments
 
 KINDS = ("pattern", "negated", "mixture", "metastable", "other")
 MARGIN = 1e-4
 BLOCK = 1024  # states compared at once (bounds memory: BLOCK x mixtures x n)
+
+
+@dataclasses.dataclass(frozen=True)
+class Naming:
+    """How end states are named (the thresholds of a ``basins:`` section),
+    checked where it is made (``AnalysisError`` naming the field)."""
+
+    overlap: Annotated[
+        float, Field(ge=0, le=1), Doc("the least cosine with which the best description names a state")
+    ] = 0.95
+    cluster: Annotated[float, Field(gt=0), Doc("RMS distance below which two unnamed end states are one attractor")] = (
+        0.05
+    )
+    mixtures: Annotated[int, Field(ge=1, le=9), Doc("the largest odd number of patterns in a sign mixture")] = 5
+    binarize: Annotated[bool, Doc("compare sign(activation)")] = False
+    margin: Annotated[
+        float, Field(ge=0, lt=1), Doc("cosines closer than this are ties, decided for fewer patterns")
+    ] = MARGIN
+
+    def __post_init__(self):
+        from ..model.checks import check_fields
+
+        check_fields(self, AnalysisError)
 
 
 def _norms(v: np.ndarray) -> np.ndarray:
@@ -218,6 +248,9 @@ def identity(att: dict):
     if kind == "metastable":
         return kind, tuple(sorted(att["patterns"]))
     return None
+
+
+dataclass_arguments(Naming)
 
 
 def _runs(indices) -> str:

@@ -11,12 +11,15 @@ import dataclasses
 import hashlib
 import os
 from collections.abc import Callable
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
 from ..core.errors import AnalysisError
 from ..core.io import write_npz
 from ..model.network import Network
+from ..model.params import Doc, dataclass_arguments
 from ..solvers.registry import AUTO
 from ..solvers.settings import SolveSettings
 from ..solvers.simulate import simulate
@@ -28,6 +31,33 @@ MEMORY_BUDGET = 256 * 2**20  # bytes of solver state per chunk
 
 
 # ------------------------------------------------------------------ chunked solving
+@dataclasses.dataclass(frozen=True)
+class Chunking:
+    """How an ensemble is run, as Diffrax takes ``SaveAt``: trajectories per
+    compiled solve, the work folder that keeps each chunk as it is done, what
+    to do with an interrupted run's chunks there, and slot refilling.  Checked
+    where it is made (``AnalysisError`` naming the field)."""
+
+    size: Annotated[int | None, Field(ge=1), Doc("trajectories per compiled solve (default: memory-bounded)")] = None
+    folder: Annotated[str | None, Doc("where each chunk is kept as it is done (default: nowhere)")] = None
+    resume: Annotated[
+        bool | None, Doc("True: continue an interrupted run's chunks; False: discard them; None: refuse them")
+    ] = None
+    refill: Annotated[
+        bool | None, Doc("solve in slots refilled as starts finish (None: decided from the first chunk)")
+    ] = None
+
+    def __post_init__(self):
+        from ..model.checks import check_fields
+
+        if self.folder is not None and isinstance(self.folder, os.PathLike):
+            object.__setattr__(self, "folder", os.fspath(self.folder))
+        check_fields(self, AnalysisError)
+
+
+dataclass_arguments(Chunking)
+
+
 def chunk_size(network: Network, total: int, chunk: int | None = None) -> int:
     """Trajectories per compiled solve: ``chunk`` when given, else as many as keep
     a chunk's solver state under ``MEMORY_BUDGET`` and a quarter of the memory
@@ -68,13 +98,10 @@ def solve_ensemble(
     starts: dict[str, np.ndarray],
     base: dict | None = None,
     settings: SolveSettings | None = None,
-    chunk: int | None = None,
-    folder: str | None = None,
-    resume: bool | None = None,
+    chunking: Chunking | None = None,
     on_chunk: Callable[[int, int], None] | None = None,
     wait_seconds: float = 86400.0,
     log: Callable[[str], None] | None = None,
-    refill: bool | None = None,
 ) -> dict[str, np.ndarray] | None:
     """Solve every start (``starts``: ``{layer: (M, *shape)}``; the other layers
     start from ``base``, unbatched, default zero) in chunks of one compiled,
@@ -92,13 +119,14 @@ def solve_ensemble(
     - ``starts``: ``{layer: (M, *shape)}``
     - ``base``: the other layers' start
     - ``settings``: how each trajectory is solved
-    - ``chunk``: trajectories per compiled solve
-    - ``folder``, ``resume``: kept chunks and continuing from them
+    - ``chunking``: a ``Chunking`` (chunk size, work folder, resume, slot refilling)
     - ``on_chunk``, ``log``: progress and what a resume found
     - ``wait_seconds``: how long a distributed run waits for other processes' chunks
-    - ``refill``: slot refilling (``None``: decided once per study)
     """
     import jax
+
+    c = chunking or Chunking()
+    chunk, folder, resume, refill = c.size, c.folder, c.resume, c.refill
 
     settings = dataclasses.replace(settings or SolveSettings(), save=2)
     layers = list(starts)

@@ -15,7 +15,6 @@ import contextlib
 import dataclasses
 import json
 import time
-import typing
 from collections.abc import Callable
 from typing import Annotated, Literal
 
@@ -57,18 +56,9 @@ class TrainSettings:
     max_seconds: Annotated[float | None, Field(gt=0), Doc("stop after the epoch that takes training past this")] = None
 
     def __post_init__(self):
-        import pydantic
+        from ..model.checks import check_fields
 
-        hints = typing.get_type_hints(type(self), include_extras=True)
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) and hints[f.name] is not bool:
-                raise AnalysisError(f"expected a number, got {value!r}", (f"TrainSettings.{f.name}",))
-            try:
-                pydantic.TypeAdapter(hints[f.name]).validate_python(value, strict=False)
-            except pydantic.ValidationError as e:
-                msg = e.errors(include_url=False)[0]["msg"].replace("Input should be", "should be")
-                raise AnalysisError(f"{msg} (got {value!r})", (f"TrainSettings.{f.name}",)) from None
+        check_fields(self, AnalysisError)
 
 
 dataclass_arguments(TrainSettings)

@@ -63,7 +63,7 @@ def _cases(quick: bool):
 def refill_bench(quick: bool = False, slots: int = 256, log=print) -> dict:
     import hopdyn as hd
 
-    from ..analysis.runner import first_start, solve_ensemble
+    from ..analysis.runner import Chunking, first_start, solve_ensemble
     from ..solvers.slots import solve_in_slots
     from ..solvers.stiffness import resolve_auto
 
@@ -76,9 +76,9 @@ def refill_bench(quick: bool = False, slots: int = 256, log=print) -> dict:
             s, _ = resolve_auto(net.astype("float32"), first_start(net, starts, {}, s), s)
             x0 = {k: np.asarray(v) for k, v in net.astype("float32").init_state(starts).items()}
             M = len(next(iter(x0.values())))
-            lock = solve_ensemble(net, starts, None, s, chunk=slots, refill=False)  # compile
+            lock = solve_ensemble(net, starts, None, s, Chunking(size=slots, refill=False))  # compile
             t = time.perf_counter()
-            lock = solve_ensemble(net, starts, None, s, chunk=slots, refill=False)
+            lock = solve_ensemble(net, starts, None, s, Chunking(size=slots, refill=False))
             t_lock = time.perf_counter() - t
             solve_in_slots(net, x0, s, slots)  # compile
             t = time.perf_counter()

@@ -156,3 +156,27 @@ def check_states(states, argument: str = "x0", finite: bool = False) -> None:
         if finite and a is not None and not np.all(np.isfinite(a)):
             where = (argument, layer) if layer != "" else (argument,)
             raise NetworkError("has non-finite values; expected a finite start", where)
+
+
+def check_fields(obj, error=None) -> None:
+    """Check every field of a settings dataclass against its annotation (the
+    pydantic constraints the scenario schema uses for the same keys): the
+    first that fails raises ``error`` (default ``NetworkError``) located at
+    ``<Class>.<field>``.  A bool is not a number."""
+    import dataclasses
+
+    import pydantic
+
+    error = error or NetworkError
+    owner = type(obj).__name__
+    hints = typing.get_type_hints(type(obj), include_extras=True)
+    for f in dataclasses.fields(obj):
+        value, hint = getattr(obj, f.name), hints[f.name]
+        base = typing.get_args(hint)[0] if typing.get_origin(hint) is typing.Annotated else hint
+        if isinstance(value, bool) and not (base is bool or bool in typing.get_args(base)):
+            raise error(f"expected a number, got {value!r}", (f"{owner}.{f.name}",))
+        try:
+            pydantic.TypeAdapter(hint).validate_python(value, strict=False)
+        except pydantic.ValidationError as e:
+            msg = e.errors(include_url=False)[0]["msg"].replace("Input should be", "should be")
+            raise error(f"{msg} (got {_shown(value)})", (f"{owner}.{f.name}",)) from None

@@ -13,6 +13,8 @@ import numpy as np
 from ..analysis import ensembles as E
 from ..analysis.basins import Basins, basins
 from ..analysis.capacity import capacity
+from ..analysis.naming import Naming
+from ..analysis.runner import Chunking
 from ..analysis.verify import verify
 from ..core.errors import AnalysisError, UnfinishedWork
 from ..model.params import SYNAPSES, parameters, pattern_ref
@@ -217,15 +219,14 @@ def run_basins(
             settings=built.settings,
             patterns=patterns,
             pattern_name=pname,
-            overlap=spec.overlap,
-            cluster=spec.cluster,
-            mixtures=spec.mixtures,
-            binarize=spec.binarize,
-            chunk=spec.chunk,
-            refill=None if spec.refill == "auto" else spec.refill,
+            naming=Naming(overlap=spec.overlap, cluster=spec.cluster, mixtures=spec.mixtures, binarize=spec.binarize),
+            chunking=Chunking(
+                size=spec.chunk,
+                folder=folder or os.path.join(out, "basins.partial"),
+                resume=resume,
+                refill=None if spec.refill == "auto" else spec.refill,
+            ),
             classify=classify,
-            folder=folder or os.path.join(out, "basins.partial"),
-            resume=resume,
             on_chunk=on_chunk,
             log=log,
         )
