@@ -260,7 +260,7 @@ def test_the_tree_is_clean_under_the_configured_linter_and_formatter():
     if ruff is None:
         pytest.skip("ruff is not installed (it comes with the test extra)")
     root = ROOT.parent
-    paths = [str(root / p) for p in ("hopdyn", "tests", "examples", "scripts")]
+    paths = [str(root / p) for p in ("hopdyn", "tests", "examples", "scripts", "docs/notebooks")]
     lint = subprocess.run([ruff, "check", *paths], capture_output=True, text=True, cwd=root)
     assert lint.returncode == 0, lint.stdout
     fmt = subprocess.run([ruff, "format", "--check", *paths], capture_output=True, text=True, cwd=root)
