@@ -172,15 +172,13 @@ def _compare(built, traj, members, args, out):
     """``outputs.compare``: the other method's summary, and ``compare.png``."""
     from .core.io import write_figure
     from .figures.run import compare_figures
-    from .scenario.report import compare_run
-    from .scenario.studies import stored_patterns
+    from .scenario.report import compare_run, compared_layer
 
     summary, omembers = compare_run(built, traj, members)
     if args.no_plots or out is None:
         return summary, None
-    target = stored_patterns(built)
     sc = built.scenario
-    layer, _, pats = target if target is not None else (sc.outputs.layer or next(iter(sc.neurons)), None, None)
+    layer, _, pats = compared_layer(built)
     drawn = compare_figures([(traj.method, members), (summary["method"], omembers)], layer, pats, sc.name)
     for name, fig in drawn:
         out.write(name, lambda p, fig=fig: write_figure(p, fig))

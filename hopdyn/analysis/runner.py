@@ -162,8 +162,7 @@ def solve_ensemble(
         if isinstance(recorded, dict):
             settings = dataclasses.replace(settings, **recorded)
         else:
-            settings, picked = resolve_auto(network.astype(settings.dtype or network.dtype),
-                                            first_start(network, starts, base, settings), settings)  # fmt: skip
+            settings, picked = resolve_ensemble_auto(network, starts, base, settings)
             say(
                 f"method auto: {picked.method} for every start (stiffness ratio "
                 f"{picked.report['stiffness_ratio']:.3g} at the first start)"
@@ -331,13 +330,14 @@ def _wait_for_choice(work, key: str, seconds: float):
     return None
 
 
-def first_start(network, starts: dict, base: dict, settings) -> dict:
-    """An ensemble's first start as a full state (what ``auto`` is measured on:
-    one choice for the whole ensemble, since a choice per chunk could differ
-    between chunks and compile each solve twice)."""
+def resolve_ensemble_auto(network, starts: dict, base: dict | None, settings):
+    """``resolve_auto`` for a whole ensemble, measured on its first start as a
+    full state in the solve's dtype (one choice for every start, since a
+    choice per chunk could differ between chunks and compile each solve twice)."""
     dtype = settings.dtype or network.dtype
     net = network.astype(dtype)
-    return net.init_state({**(base or {}), **{k: np.asarray(v[0]) for k, v in starts.items()}}, dtype=dtype)
+    first = net.init_state({**(base or {}), **{k: np.asarray(v[0]) for k, v in starts.items()}}, dtype=dtype)
+    return resolve_auto(net, first, settings)
 
 
 def _checksum(arrays: dict) -> str:

@@ -63,9 +63,8 @@ def _cases(quick: bool):
 def refill_bench(quick: bool = False, slots: int = 256, log=print) -> dict:
     import hopdyn as hd
 
-    from ..analysis.runner import Chunking, first_start, solve_ensemble
+    from ..analysis.runner import Chunking, resolve_ensemble_auto, solve_ensemble
     from ..solvers.slots import solve_in_slots
-    from ..solvers.stiffness import resolve_auto
 
     out = {"slots": slots, "mode": "quick" if quick else "full", "targets": TARGETS, "cases": []}
     cases = list(_cases(quick))
@@ -73,7 +72,7 @@ def refill_bench(quick: bool = False, slots: int = 256, log=print) -> dict:
         for name, net, starts, patterns, opts in cases:
             layer = next(iter(starts))
             s = hd.SolveSettings(dtype="float32", max_steps=100_000, **opts)
-            s, _ = resolve_auto(net.astype("float32"), first_start(net, starts, {}, s), s)
+            s, _ = resolve_ensemble_auto(net, starts, {}, s)
             x0 = {k: np.asarray(v) for k, v in net.astype("float32").init_state(starts).items()}
             M = len(next(iter(x0.values())))
             lock = solve_ensemble(net, starts, None, s, Chunking(size=slots, refill=False))  # compile

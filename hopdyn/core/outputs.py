@@ -402,11 +402,12 @@ class WorkFolder:
         if resume and not old and os.path.lexists(self.manifest):
             self.problem = f"{self.manifest} is damaged: every saved file is checked on its own"
         if not old:
-            if resume is None and self.names():
-                raise UnfinishedWork(path, len(self.names()))
-            # a folder an earlier run of hopdyn made stays hopdyn's to remove (only ever when empty)
-            created = created or (read_manifest(self.path) if not resume else {}).get("created") is True
+            names = self.names()
+            if resume is None and names:
+                raise UnfinishedWork(path, len(names))
             if not resume:
+                # a folder an earlier run of hopdyn made stays hopdyn's to remove (only ever when empty)
+                created = created or read_manifest(self.path).get("created") is True
                 self.discard()
             old = {"identity": identity, "created": created, "choices": {}}
         old.setdefault("choices", {})

@@ -93,12 +93,10 @@ def continuation_energies_figure(r: dict, title: str) -> Figure:
             )
         )
     ax.set_ylabel("energy at the attractor")
-    shown = _shown(r)
-    handles, labels = [lines[i] for i in shown], [names[i] for i in shown]
-    if len(shown) < len(lines):
-        handles.append(Line2D([], [], color="none"))
-        labels.append(f"+{len(lines) - len(shown)} more (in continuation.json)")
-    legend(ax, handles, labels, most=LEGEND_MOST + 1, loc="upper left", bbox_to_anchor=(1.01, 1))
+    shown = _shown(r)  # the fractions figure's named ids first; the legend counts the rest
+    order = shown + sorted(set(range(len(lines))) - set(shown))
+    legend(ax, [lines[i] for i in order], [names[i] for i in order], where="continuation.json",
+           loc="upper left", bbox_to_anchor=(1.01, 1))  # fmt: skip
     ax.set_title(title)
     return fig
 

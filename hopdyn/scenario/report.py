@@ -92,6 +92,16 @@ def run_report(built, traj, members) -> dict:
     return result
 
 
+def compared_layer(built) -> tuple[str, str | None, object]:
+    """(layer, pattern name, patterns) a comparison of two methods looks at:
+    the stored patterns' layer, or the outputs' layer with no patterns."""
+    from .studies import stored_patterns
+
+    target = stored_patterns(built)
+    sc = built.scenario
+    return target if target is not None else (sc.outputs.layer or next(iter(sc.neurons)), None, None)
+
+
 def compare_run(built, traj, members) -> tuple[dict, list]:
     """The scenario's starts solved with ``outputs.compare`` too: the summary
     ``result.json`` keeps (status, time, energy; with stored patterns, each
@@ -102,15 +112,13 @@ def compare_run(built, traj, members) -> tuple[dict, list]:
     from ..core.progress import phase
     from ..solvers.simulate import simulate
     from ..solvers.trajectory import STATUSES, worst_status
-    from .studies import stored_patterns
 
     sc = built.scenario
     method = sc.outputs.compare
     with phase(f"comparing with {method}"):
         other = simulate(built.network, built.x0, built.with_method(method))
     omembers = other.members()
-    target = stored_patterns(built)
-    layer, pname, pats = target if target is not None else (sc.outputs.layer or next(iter(sc.neurons)), None, None)
+    layer, pname, pats = compared_layer(built)
     summary = {
         "method": method,
         "status": STATUSES[worst_status(other.status)],

@@ -119,11 +119,13 @@ def resolve_auto(network, x0: dict, settings):
 
     **Raises:** ``SettingsError`` on ``method`` when ``x0`` or the network is
     traced (under ``jax.jit``/``vmap``/``grad``: name a method there)."""
-    if settings.method != "auto":
+    from ..model.checks import traced
+    from .registry import AUTO, AUTO_NEEDS_VALUES
+
+    if settings.method != AUTO:
         return settings, None
-    if any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves((network, x0))):
+    if traced(network, x0):
         from ..core.errors import SettingsError
-        from .registry import AUTO_NEEDS_VALUES
 
         raise SettingsError(AUTO_NEEDS_VALUES, ("method",))
     picked = choose_solver(network, x0, settings.rtol)
