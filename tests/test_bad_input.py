@@ -47,6 +47,13 @@ CORPUS = [
     ("bad-name", _sub("name: tiny", "name: Tiny Net"), "name: "),
     ("unknown-top-key", GOOD + "plot: yes\n", "plot: unknown key"),
     ("missing-neurons", "name: x\n", "neurons: required"),
+    # an index list emptied by an edit (found by the fuzz test): refused, not a crash in corrupt()
+    (
+        "empty-index-list",
+        _sub("v: {random: {distribution: uniform}}", "v: {pattern: Xi, index: [], corrupt: {flip: 0.25}}"),
+        "initial.v.index: expected at least 1 item (got 0)",
+    ),
+    ("negative-index", _sub("v: {random: {distribution: uniform}}", "v: {pattern: Xi, index: -1}"), "initial.v.index: should be greater than or equal to 0"),
     ("empty-neurons", "name: x\nneurons: {}\n", "neurons:"),
     ("unknown-lagrangian", _sub("type: sigmoid", "type: sigmod"), "neurons.v.lagrangian: unknown type 'sigmod'"),
     ("negative-tau", _sub("beta: 0.5}}", "beta: 0.5}, tau: -1}"), "neurons.v.tau"),

@@ -52,6 +52,30 @@ def test_jit_gives_the_plain_numbers(method):
     assert int(jitted.status) == int(plain.status)
 
 
+def test_a_jitted_horizon_is_an_array_and_gives_each_plain_call():
+    """``t1`` may be traced (a new horizon never recompiles: the live page's
+    model time per frame); the saved times follow it, and each value gives the
+    plain call's end state."""
+    net, _ = small_memory()
+    s = settings("tsit5", steady=False)
+    traces = []
+
+    @jax.jit
+    def solve(t1):
+        traces.append(t1)
+        traj = hd.simulate(net, {"v": jnp.asarray(x0())}, s, t1=t1, save=3, save_spacing="linear")
+        return traj.final_state["v"], traj.ts
+
+    for t1 in (0.5, 2.0):
+        plain = hd.simulate(net, {"v": x0()}, s, t1=t1, save=3, save_spacing="linear")
+        end, ts = solve(jnp.asarray(t1))
+        np.testing.assert_allclose(np.asarray(end), np.asarray(plain.final_state["v"]), rtol=1e-10)
+        np.testing.assert_allclose(np.asarray(ts)[:3], [0.0, t1 / 2, t1], rtol=1e-12)
+    assert len(traces) == 1  # one trace for both horizons
+    with pytest.raises(hd.SettingsError, match="t1"):  # concrete values are still checked
+        hd.SolveSettings(t1=-1.0)
+
+
 def test_vmap_over_starts_is_the_batched_call():
     net, _ = small_memory()
     s = settings("tsit5", steady=True)

@@ -209,7 +209,7 @@ def apply_overrides(data: dict, overrides: list[str], file: str) -> dict:
 
 # ------------------------------------------------------------------ validation
 _TYPE_LABEL = re.compile(
-    r"^(function-\w+\[|list\[|dict\[|tuple\[|literal\[|union\[|set\[|bool$|str$|int$|float$|[A-Z]\w*$)"
+    r"^(function-\w+\[|constrained-\w+$|list\[|dict\[|tuple\[|literal\[|union\[|set\[|bool$|str$|int$|float$|[A-Z]\w*$)"
 )
 
 
@@ -301,6 +301,9 @@ def _describe(err: dict, data: Any = None) -> str:
         return f"unknown type {err['ctx'].get('tag')!r}; expected one of {tags}"
     if kind == "union_tag_not_found":
         return "needs a `type` key"
+    if kind == "too_short":
+        least = err.get("ctx", {}).get("min_length", 1)
+        return f"expected at least {least} item{'s' if least != 1 else ''} (got {len(err.get('input') or [])})"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     msg = msg.replace("Input should be", "should be")

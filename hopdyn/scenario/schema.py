@@ -135,9 +135,12 @@ class InitialSpec(_Model):
     values: list[Any] | None = Field(None, description="the state itself, or one row per batch member")
     random: RandomInit | None = Field(None, description="draw the state from the scenario seed")
     pattern: str | None = Field(None, description="a pattern name; with index (an int, a list, or 'all' for a batch)")
-    index: Annotated[int, Field(ge=0)] | list[Annotated[int, Field(ge=0)]] | Literal["all"] | None = Field(
-        None, description="which rows of the pattern (an int, a list of ints for a batch, or 'all')"
-    )
+    index: (
+        Annotated[int, Field(ge=0)]
+        | Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
+        | Literal["all"]
+        | None
+    ) = Field(None, description="which rows of the pattern (an int, a list of ints for a batch, or 'all')")
     corrupt: Corruption | None = Field(None, description="corrupt the chosen rows (flip, noise, mask, occlude)")
     scale: Finite = Field(1.0, description="multiplies the state")
 

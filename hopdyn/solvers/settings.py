@@ -83,6 +83,8 @@ class SolveSettings:
     )
 
     def __post_init__(self):
+        import jax
+
         _validate(self)
         from .registry import method_names
 
@@ -90,7 +92,8 @@ class SolveSettings:
             raise SettingsError(
                 f"unknown method {self.method!r}; expected one of {', '.join(method_names())}", ("method",)
             )
-        if not self.t1 > self.t0:
+        times_known = not any(isinstance(v, jax.core.Tracer) for v in (self.t0, self.t1))
+        if times_known and not self.t1 > self.t0:
             raise SettingsError(f"expected t1 > t0 = {self.t0}, got {self.t1}", ("t1",))
         if self.dtype is not None:  # times the solve's dtype cannot hold would overflow when cast
             top = float(np.finfo(np.dtype(self.dtype)).max)
@@ -98,7 +101,7 @@ class SolveSettings:
                 v = getattr(self, name)
                 if v is not None and not hasattr(v, "aval") and abs(v) > top:
                     raise SettingsError(f"{v:g} is beyond the range of {self.dtype} ({top:.4g})", (name,))
-            if self.t1 - self.t0 > top:
+            if times_known and self.t1 - self.t0 > top:
                 raise SettingsError(f"t1 - t0 is beyond the range of {self.dtype} ({top:.4g})", ("t1",))
         from .registry import get_method
 
@@ -110,7 +113,8 @@ class SolveSettings:
                 raise SettingsError(f"expected at least 2 saved times, got {self.save}", ("save",))
         else:
             ts = np.asarray(self.save, float)
-            if ts.size < 1 or np.any(np.diff(ts) <= 0) or ts[0] < self.t0 or ts[-1] > self.t1:
+            inside = not times_known or (ts[0] >= self.t0 and ts[-1] <= self.t1) if ts.size else False
+            if ts.size < 1 or np.any(np.diff(ts) <= 0) or not inside:
                 raise SettingsError(f"expected increasing times within [t0, t1] = [{self.t0}, {self.t1}]", ("save",))
         if self.order is not None and self.method != "retrieval":
             raise SettingsError(f"only method retrieval takes a layer order, not {self.method}", ("order",))
@@ -141,10 +145,13 @@ def save_times(t0: float, t1: float, n: int, spacing: str = "log") -> np.ndarray
     """
     if n < 2:
         raise SettingsError(f"expected at least 2 saved times, got {n}", ("save",))
+    import jax
+
+    xp = jax.numpy if any(isinstance(t, jax.core.Tracer) for t in (t0, t1)) else np  # a horizon traced by jax.jit
     if spacing == "linear":
-        return np.linspace(t0, t1, n)
+        return xp.linspace(t0, t1, n)
     if spacing == "log":
-        return np.concatenate([[t0], t0 + (t1 - t0) * np.logspace(-5, 0, n - 1)])
+        return xp.concatenate([xp.asarray([t0]), t0 + (t1 - t0) * np.logspace(-5, 0, n - 1)])
     raise SettingsError(f"expected 'log' or 'linear', got {spacing!r}", ("save_spacing",))
 
 
@@ -163,9 +170,10 @@ def _plain(value):
     return value
 
 
-TRACEABLE = ("rtol", "atol", "pcoeff", "icoeff", "dcoeff", "divergence", "dtmax", "dtmin")
+TRACEABLE = ("t0", "t1", "rtol", "atol", "pcoeff", "icoeff", "dcoeff", "divergence", "dtmax", "dtmin")
 """Settings that enter the solve only as arrays, so they may be traced values
-(``jax.vmap`` over tolerances); the others decide the program's structure."""
+(``jax.vmap`` over tolerances, ``jax.jit`` over the horizon); the others decide
+the program's structure."""
 
 
 def _validate(obj) -> None:
