@@ -53,7 +53,11 @@ CORPUS = [
         _sub("v: {random: {distribution: uniform}}", "v: {pattern: Xi, index: [], corrupt: {flip: 0.25}}"),
         "initial.v.index: expected at least 1 item (got 0)",
     ),
-    ("negative-index", _sub("v: {random: {distribution: uniform}}", "v: {pattern: Xi, index: -1}"), "initial.v.index: should be greater than or equal to 0"),
+    (
+        "negative-index",
+        _sub("v: {random: {distribution: uniform}}", "v: {pattern: Xi, index: -1}"),
+        "initial.v.index: should be greater than or equal to 0",
+    ),
     ("empty-neurons", "name: x\nneurons: {}\n", "neurons:"),
     ("unknown-lagrangian", _sub("type: sigmoid", "type: sigmod"), "neurons.v.lagrangian: unknown type 'sigmod'"),
     ("negative-tau", _sub("beta: 0.5}}", "beta: 0.5}, tau: -1}"), "neurons.v.tau"),
