@@ -635,6 +635,56 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args) -> int:
+    """The live page: validate the scenario, bind the address, compile, serve."""
+    import ipaddress
+
+    from .core.errors import HopdynError
+    from .core.progress import phase
+    from .live.app import bind, serve, warm
+    from .live.spec import load_spec
+
+    _enable_x64()
+    spec = load_spec(args.file, list(args.set))  # a bad scenario is refused before anything listens
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as e:
+        raise HopdynError(f"cannot listen on {args.host}:{args.port} ({e.strerror or e})", ("--port",)) from None
+    with sock:
+        with phase("compiling the frame program"):
+            seconds = warm(spec)
+        if not loopback:
+            print(
+                f"hopdyn: warning: serving on {args.host}: other machines can open the page and drive the network "
+                "(the default, 127.0.0.1, is this machine only)",
+                file=sys.stderr,
+            )
+
+        def ready(url):
+            print(
+                f"hopdyn serve: {spec.built.scenario.name} at {url} (ready in {seconds:.1f} s; Ctrl-C stops)",
+                flush=True,
+            )
+
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a server stops: not an interruption
+            serve(spec, sock, fps=args.fps, on_ready=ready)
+    print("hopdyn serve: stopped")
+    return EXIT_OK
+
+
+def cmd_export_html(args) -> int:
+    from .live.export import export_run
+
+    path = export_run(args.folder, scenario=args.scenario, out=args.out)
+    if not args.quiet:
+        print(f"{shown(path)}: one self-contained page (open it in any browser, offline)")
+    return EXIT_OK
+
+
 # ------------------------------------------------------------------ the verbs and their options
 def _scenario_file(s) -> None:
     s.add_argument("file", metavar="FILE", help="a scenario file, or the name of a shipped scenario")
@@ -724,6 +774,52 @@ def _bench_options(s) -> None:
     s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {value}")
+    return value
+
+
+def _fps(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 1 <= value <= 120:
+        raise argparse.ArgumentTypeError(f"expected frames per second from 1 to 120, got {text!r}")
+    return value
+
+
+def _serve_options(s) -> None:
+    s.add_argument(
+        "file",
+        metavar="SCENARIO",
+        nargs="?",
+        default="image-label-generate",
+        help="a scenario file or shipped name (default image-label-generate, the seed's image/label/memory network)",
+    )
+    s.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a key (repeatable)")
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0: any free port)")
+    s.add_argument("--fps", type=_fps, default=30.0, help="the most frames a page is sent per second (default 30)")
+    s.add_argument(
+        "--no-compilation-cache", action="store_true", help="compile afresh (also HOPDYN_COMPILATION_CACHE=off)"
+    )
+
+
+def _export_options(s) -> None:
+    s.add_argument("folder", metavar="RUN_FOLDER", help="a folder `hopdyn run` wrote (with trajectory.npz)")
+    s.add_argument(
+        "--scenario", metavar="FILE", help="the scenario file of the run (default: the one its manifest names)"
+    )
+    s.add_argument("--out", metavar="FILE", help="the page to write (default RUN_FOLDER/run.html)")
+    s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
+
+
 class Verb(NamedTuple):
     """A command: what it runs, its one-line help, the option groups it takes,
     and whether it loads scenarios and solves (a compilation cache, a
@@ -764,6 +860,17 @@ VERBS = {
     "schema": Verb(cmd_schema, "print the JSON Schema of scenario files"),
     "list": Verb(cmd_list, "list the shipped scenarios and the verbs each is for"),
     "init": Verb(cmd_init, "write a commented starting scenario from a template", (_init_options,)),
+    "serve": Verb(
+        cmd_serve,
+        "a live page of a network (default: the seed's image/label memory): watch and steer it in a browser",
+        (_serve_options,),
+        True,
+    ),
+    "export-html": Verb(
+        cmd_export_html,
+        "one self-contained HTML page of a finished run (state over time, energy, PCA trail), offline",
+        (_export_options,),
+    ),
     "bench": Verb(
         cmd_bench,
         "the benchmark suite against hand-written baselines: a table and bench.json",

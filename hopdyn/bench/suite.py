@@ -30,6 +30,7 @@ PARTS = (
     Part(
         "transforms", "transforms", "transforms_bench", "transforms_table", True, "jit(vmap(simulate)) against a batch"
     ),
+    Part("live", "live", "live_bench", "live_table", True, "hopdyn serve: first frame, frames per second"),
     Part("training", "training", "training_bench", "training_table", False, "a training run (minutes)"),
     Part(
         "continuation",
