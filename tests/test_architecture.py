@@ -18,7 +18,17 @@ from hopdyn.scenario.loader import ScenarioError
 from hopdyn.scenario.schema import scenario_model
 
 ROOT = pathlib.Path(hd.__file__).parent
-LAYERS = {"core": 0, "model": 1, "solvers": 2, "analysis": 3, "scenario": 4, "figures": 4, "bench": 5, "cli": 6}
+LAYERS = {
+    "core": 0,
+    "model": 1,
+    "solvers": 2,
+    "analysis": 3,
+    "scenario": 4,
+    "figures": 4,
+    "live": 5,
+    "bench": 6,
+    "cli": 7,
+}
 
 
 def _layer(module: str) -> str | None:

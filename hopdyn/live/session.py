@@ -151,8 +151,11 @@ class LiveSession:
         self._switched_at = self.clock()
         if self.mode == "generate":
             self._put(spec.label, spec.label_scale * spec.labels[k])
-        elif self.mode == "classify":
+        elif self.mode == "classify":  # a new question: the other layers start afresh, the label undecided
+            for a, v in self._start.items():
+                self._put(a, v[0] if spec.built.batch else v)
             self._put(spec.visible, spec.images[k])
+            self._put(spec.label, np.zeros(self.state[spec.label].shape))
         self._changed()
 
     def _put(self, layer: str, value) -> None:

@@ -96,8 +96,6 @@ class LiveSpec:
         sc, net = built.scenario, built.network
         sizes = {a: n.size for a, n in net.neurons.items()}
         out = sc.outputs
-        visible = out.layer if out is not None and out.layer else max(sizes, key=sizes.get)
-        image_shape = tuple(out.image_shape) if out is not None and out.image_shape else None
 
         def source(layer: str) -> tuple[str | None, float]:
             """The pattern set a layer starts from or is read out against, and the start's scale."""
@@ -115,8 +113,12 @@ class LiveSpec:
             p = np.asarray(built.patterns[name], np.float64)
             return p.reshape(len(p), -1) if p.ndim >= 2 and p[0].size == sizes[layer] else None
 
-        image_name = out.patterns if out is not None and out.patterns else source(visible)[0]
+        drawn = out.layer if out is not None and out.layer and out.image_shape else None
+        with_patterns = [a for a in net.neurons if rows(source(a)[0], a) is not None]
+        visible = drawn or max(with_patterns or sizes, key=sizes.get)
+        image_name = out.patterns if out is not None and out.patterns and visible == out.layer else source(visible)[0]
         images = rows(image_name, visible)
+        image_shape = tuple(out.image_shape) if drawn else _glyph_shape(sc, image_name, sizes[visible])
         label = labels = None
         scale = LABEL_LOGIT
         if images is not None:
@@ -141,6 +143,13 @@ class LiveSpec:
                 views.append(LayerView(a, "heatmap", (int(np.ceil(n.size / cols)), cols)))
         names = _pattern_names(built, image_name, 0 if images is None else len(images))
         return cls(built, visible, images, label, labels, scale, memory, tuple(views), names)
+
+
+def _glyph_shape(sc, name: str | None, size: int) -> tuple[int, int] | None:
+    """The image shape of a pattern set drawn from an ``images`` source (square glyphs of ``size``)."""
+    images = getattr(sc.patterns.get(name), "images", None) if name else None
+    side = getattr(images, "size", None)
+    return (int(side), int(side)) if side and int(side) ** 2 == size else None
 
 
 def _pattern_names(built: Built, name: str | None, k: int) -> tuple[str, ...]:
