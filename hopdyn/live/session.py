@@ -38,7 +38,7 @@ class Controls:
     """The page's settings, checked where they are made with the same
     constraints as the scenario schema (``ControlError`` naming the field)."""
 
-    speed: Annotated[float, Field(gt=0, le=MAX_SPEED), Doc("model time advanced per frame")] = 0.005
+    speed: Annotated[float, Field(gt=0, le=MAX_SPEED), Doc("model time advanced per frame")] = 0.02
     switch_every: Annotated[
         float, Field(ge=0, le=3600), Doc("generate mode: seconds between label switches (0: never)")
     ] = 6.0
