@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
         register_lagrangian,
         register_synapse,
     )
+    from .model.rules import DirectedPerceptron, Perceptron, PseudoInverse, Storkey
     from .model.synapses import (
         AbstractSynapse,
         Bias,

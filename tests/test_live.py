@@ -208,7 +208,9 @@ def test_export_html_embeds_the_run_and_needs_nothing_else(run_folder, capsys):
     assert main(["export-html", str(run_folder)]) == 0
     page = (run_folder / "run.html").read_text()
     assert len(page.encode()) < 2_000_000  # docs/live.md: under 2 MB for the seed's ten members
-    assert not re.search(r"<script[^>]+src=|<link[^>]+href=\"(?!data:)", page)  # nothing fetched: scripts and styles inside
+    assert not re.search(
+        r"<script[^>]+src=|<link[^>]+href=\"(?!data:)", page
+    )  # nothing fetched: scripts and styles inside
     data = _embedded(page)
     with np.load(run_folder / "trajectory.npz") as z:
         energy, valid, t = z["energy"], z["valid"], z["t"]
