@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .core.version import __version__
 
 if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe reads imports)
+    from .analysis import theory
     from .analysis.basins import (
         Basins,
         attractor_table,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
     from .analysis.capacity import capacity, capacity_network
     from .analysis.continuation import continuation
     from .analysis.ensembles import corrupted_starts, grid_starts, random_starts
+    from .analysis.geometry import basin_entropy, basin_geometry, boundary_dimension, uncertainty_exponent
     from .analysis.naming import Naming, attractor_name, describe, label_attractors
     from .analysis.runner import Chunking, solve_ensemble
     from .analysis.training import TrainSettings, train
@@ -126,7 +128,10 @@ __all__ = sorted(_LAZY)
 def __getattr__(name: str):
     if name in _LAZY:
         module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module, __name__), attr)
+        parent = importlib.import_module(module, __name__)
+        value = (
+            getattr(parent, attr) if hasattr(parent, attr) else importlib.import_module(f"{module}.{attr}", __name__)
+        )
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module 'hopdyn' has no attribute {name!r}")

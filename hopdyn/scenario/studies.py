@@ -239,6 +239,12 @@ def run_basins(
     report["chunks"] = report.pop("chunks")
     arrays = {**res.arrays, **meta}
     if plane is not None:
+        grid = spec.ensemble.grid.resolution
+        labels = np.asarray(res.arrays["labels"])[meta["group"] == 2]
+        if grid >= 16 and labels.size == grid * grid:  # the basin map: its entropy and boundary dimension
+            from ..analysis.geometry import basin_geometry
+
+            report["geometry"] = basin_geometry(labels.reshape(grid, grid))
         for att in report["attractors"]:
             x = res.arrays[f"x_end/{layer}"][att["representative"]]
             att["plane_coordinates"], att["plane_residual"] = E.plane_coordinates(x, plane)
