@@ -166,3 +166,44 @@ outputs: {readout: {layer: s, patterns: X}}
     assert len(err) == 1 and "synapses[0].kappa" in err[0], err
     with pytest.raises(hd.NetworkError, match="kappa"):
         hd.Perceptron(("s",), patterns(3, 8), kappa=-0.5)
+
+
+def test_capacity_studies_of_the_rules_meet_the_published_claims():
+    """hd.capacity with binary units (async), starts on the patterns: the
+    fraction that stay fixed points.  Small N here; the shipped studies
+    (N = 200) are read below."""
+    s = hd.SolveSettings(method="async", max_sweeps=10, dtype="float64")
+
+    def fixed(family, load, **kw):
+        c = hd.capacity(family, 64, [load], flip=0.0, trials=24, settings=s, **kw)
+        return c["exact"][0], c.get("theory")
+
+    assert fixed("hebbian", 0.3)[0] < 0.5  # Hebb has lost its patterns well below 0.3
+    assert fixed("storkey", 0.2)[0] == 1.0  # Storkey holds them beyond Hebb's 0.138
+    pinv, theory = fixed("pseudo_inverse", 0.9)
+    assert pinv == 1.0 and theory["critical_load"] == 1.0  # every pattern below alpha = 1
+    perc, theory = fixed("perceptron", 1.0, kappa=0.0)
+    assert perc == 1.0 and theory["critical_load"] == pytest.approx(2.0)  # far beyond Hebb, below Gardner's 2
+
+
+def test_the_shipped_rule_studies_and_the_validation_page_agree():
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    cap = {
+        n: json.loads((root / "plots" / f"capacity-rules-{n}" / "basins.json").read_text())["capacity"]
+        for n in ("storkey", "pseudo-inverse", "perceptron")
+    }
+    assert all(e == 1.0 for e in cap["pseudo-inverse"]["exact"])  # up to load 0.95
+    assert max(cap["pseudo-inverse"]["loads"]) == 0.95
+    assert all(e == 1.0 for e in cap["perceptron"]["exact"]) and max(cap["perceptron"]["loads"]) == 1.2
+    st = cap["storkey"]
+    last_all = max(lo for lo, e in zip(st["loads"], st["exact"]) if e == 1.0)
+    page = (root / "docs" / "validation.md").read_text()
+    assert f"every pattern stays a fixed point up to load {last_all:g}" in page
+    assert f"reaches 1% at load {st['critical_load']:.2f}" in page
+    assert f"`N / sqrt(2 ln N) / N = {st['theory']['critical_load']:.2f}`" in page
+    assert f"`N / (2 ln N) / N = {hd.theory.mceliece(200) / 200:.3f}`" in page
+    h = -(0.6 * np.log(0.6) + 0.4 * np.log(0.4))  # item 16's straight boundary (tests/test_geometry.py)
+    assert f"`S_bb = {h:.3f} < ln 2`" in page

@@ -17,8 +17,9 @@ T = hd.theory
 def test_gardner_capacity_is_the_integral(kappa):
     integral, _ = integrate.quad(lambda t: stats.norm.pdf(t) * (t + kappa) ** 2, -kappa, np.inf)
     assert T.gardner_capacity(kappa) == pytest.approx(1.0 / integral, rel=1e-9)
-    if kappa == 0.0:
-        assert T.gardner_capacity(0.0) == pytest.approx(2.0, rel=1e-12)  # Gardner's alpha_c(0) = 2
+    published = {0.0: 2.0, 0.5: 0.961, 1.0: 0.520}  # VALIDATION.md item 13
+    for k, v in published.items():
+        assert T.gardner_capacity(k) == pytest.approx(v, abs=6e-4)
 
 
 def _ags_original(alpha):
@@ -76,6 +77,8 @@ def test_the_capacities_are_the_papers_formulas():
     info = 0.5 * ((1 + x) * math.log(1 + x) + (1 - x) * math.log(1 - x))
     assert T.exponential_capacity(40, 0.1) == pytest.approx(math.exp(40 * info / 2))
     assert T.PSEUDO_INVERSE_CAPACITY == 1.0
+    assert T.storkey_capacity(N) == pytest.approx(N / math.sqrt(2 * math.log(N)))
+    assert T.storkey_capacity(N) > T.mceliece(N)
 
 
 @pytest.mark.parametrize(

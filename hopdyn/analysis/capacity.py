@@ -26,28 +26,45 @@ from .stats import METHODS, bootstrap_mean, wilson_of
 Units = Annotated[int, Field(ge=2, le=100_000)]
 
 
-def capacity_network(family: str, xi: np.ndarray, n: int = 3, beta: float = 1.0, gain: float = 10.0) -> Network:
+def capacity_network(
+    family: str, xi: np.ndarray, n: int = 3, beta: float = 1.0, gain: float = 10.0, kappa: float = 0.0
+) -> Network:
     """The continuous network of a capacity family storing ``xi`` (K, N): tanh
     units of gain ``gain`` with a Hebbian, polynomial (degree ``n``) or
-    log-sum-exp (``beta``) memory.
+    log-sum-exp (``beta``) memory, or the weights of a learning rule
+    (Storkey, pseudo-inverse, symmetric perceptron with margin ``kappa``).
 
     **Arguments:**
 
-    - ``family``: ``hebbian``, ``polynomial`` or ``exponential``
-    - ``xi``: ``(K, N)`` +-1 patterns
+    - ``family``: ``hebbian``, ``polynomial``, ``exponential``, ``storkey``,
+      ``pseudo_inverse`` or ``perceptron``
+    - ``xi``: ``(K, N)`` +-1 patterns (zero rows are padding: they store nothing)
     - ``n``: polynomial degree
     - ``beta``: the exponential's inverse temperature
     - ``gain``: the tanh neurons' beta
+    - ``kappa``: the perceptron's margin
     """
+    from ..model.rules import Perceptron, PseudoInverse, Storkey
+
     N = xi.shape[1]
     if family == "hebbian":
         syn = Hebbian(("s",), xi)
+    elif family == "storkey":
+        syn = Storkey(("s",), xi)
+    elif family == "pseudo_inverse":
+        syn = PseudoInverse(("s",), xi)
+    elif family == "perceptron":
+        syn = Perceptron(("s",), xi, kappa=kappa)
     elif family == "polynomial":
         # field n * scale * sum_mu xi_mu (xi_mu . s)^(n-1) is ~ xi for a retrieved pattern
         syn = Polynomial(("s",), xi, n=n, scale=1.0 / (n * N ** (n - 1)))
     else:
         syn = Exponential(("s",), xi, beta=beta, logsumexp=True)
     return Network({"s": Neuron(N, Tanh(gain))}, [syn])
+
+
+PADDED = ("hebbian", "polynomial", "storkey", "pseudo_inverse", "perceptron")
+"""Families a zero pattern adds nothing to (the learning rules skip zero rows)."""
 
 
 def padded_shapes(family: str, Ks: list[int], trials: int, continuous: bool = True) -> tuple[int, int]:
@@ -60,7 +77,7 @@ def padded_shapes(family: str, Ks: list[int], trials: int, continuous: bool = Tr
     integers whose ties at zero rounding decides, and the weights of a padded
     memory round differently (2 bits in 200,000 moved in a float32 one-step
     study), so those compile once per K.  Starts pad to the largest batch."""
-    rows = max(Ks) if continuous and family in ("hebbian", "polynomial") else 0
+    rows = max(Ks) if continuous and family in PADDED else 0
     return rows, max(min(trials, K) for K in Ks)
 
 
@@ -138,7 +155,10 @@ def nearest_ceiling(starts: np.ndarray, xi: np.ndarray, idx: np.ndarray) -> floa
 
 
 def capacity(
-    family: Annotated[Literal["hebbian", "polynomial", "exponential"], Field(description="the memory's energy")],
+    family: Annotated[
+        Literal["hebbian", "polynomial", "exponential", "storkey", "pseudo_inverse", "perceptron"],
+        Field(description="the memory's energy, or the learning rule of its weights"),
+    ],
     N: Annotated[Units | list[Units], Field(description="number of units, or a list of them for a scaling series")],
     loads: Annotated[
         list[Annotated[float, Field(gt=0, allow_inf_nan=False)]],
@@ -165,6 +185,9 @@ def capacity(
         Field(gt=0, allow_inf_nan=False, description="exponential: inverse temperature of the log-sum-exp energy"),
     ] = 1.0,
     gain: Annotated[float, Field(gt=0, allow_inf_nan=False, description="beta of the tanh neurons")] = 10.0,
+    kappa: Annotated[
+        float, Field(ge=0, allow_inf_nan=False, description="perceptron: the margin every stability must exceed")
+    ] = 0.0,
     overlap: Annotated[
         float, Field(ge=0, le=1, description="overlap of sign(end state) with the pattern counted as retrieved")
     ] = 0.9,
@@ -208,7 +231,7 @@ def capacity(
                 # one compiled solve for every load and set: zero patterns and repeated starts pad the shapes
                 stored = np.concatenate([xi, np.zeros((max(rows, K) - K, units), xi.dtype)])
                 starts = np.concatenate([x0, np.repeat(x0[:1], batch - tested, axis=0)])
-                net = capacity_network(family, stored, n=n, beta=beta, gain=gain)
+                net = capacity_network(family, stored, n=n, beta=beta, gain=gain, kappa=kappa)
                 tr = simulate(net, {"s": starts}, settings)
                 ends.append(np.sign(np.asarray(tr.final_state["s"], np.float64))[:tested])
                 stored_rows.append(xi[:tested])
@@ -258,6 +281,12 @@ def capacity(
         "load_power": load_power,
         "method": settings.method,
     }
+    if family in ("storkey", "pseudo_inverse", "perceptron"):  # what theory says beside what was measured
+        from .theory import theory_for
+
+        known = theory_for(family, N if not isinstance(N, list) else max(N), load_power, kappa=kappa)
+        if known:
+            head["theory"] = known
     if not isinstance(N, list):
         return {**head, "N": N, **series(N, "")}
     runs = [series(units, f"{units}:") for units in Ns]

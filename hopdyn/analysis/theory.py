@@ -9,6 +9,7 @@ capacity studies are compared with.
 - ``ags_overlap(alpha)`` and ``AGS_CRITICAL_LOAD``: Amit, Gutfreund and
   Sompolinsky (1987), the replica-symmetric retrieval overlap at zero
   temperature and the load ``alpha_c ~ 0.138`` where retrieval disappears;
+- ``storkey_capacity(N)``: Storkey (1997), ``N / sqrt(2 ln N)``;
 - ``polynomial_capacity(N, n)``: Krotov & Hopfield (2016),
   ``N^(n-1) / (2 (2n-3)!! ln N)`` for ``F(s) = s^n``;
 - ``exponential_capacity(N, rho)``: Demircigil et al. (2017),
@@ -113,6 +114,13 @@ AGS_CRITICAL_LOAD = _ags_critical_load()
 """The load where the retrieval solution of ``ags_overlap`` disappears (0.1379)."""
 
 
+def storkey_capacity(N: int) -> float:
+    """Storkey (1997): the absolute capacity of his rule, ``N / sqrt(2 ln N)``
+    patterns (Hebb's: ``N / (2 ln N)``, ``mceliece``)."""
+    N = _check("N", N, 2)
+    return N / math.sqrt(2.0 * math.log(N))
+
+
 def _double_factorial(k: int) -> int:
     return math.prod(range(k, 0, -2)) if k > 0 else 1
 
@@ -162,5 +170,15 @@ def theory_for(family: str, N: int, load_power: float = 1.0, **rule) -> dict:
         return {
             "critical_load": polynomial_capacity(N, n) / N**load_power,
             "source": f"Krotov & Hopfield 2016 (n = {n})",
+        }
+    if family == "storkey" and load_power == 1:
+        return {"critical_load": storkey_capacity(N) / N, "source": "Storkey 1997 (N / sqrt(2 ln N))"}
+    if family == "pseudo_inverse":
+        return {"critical_load": PSEUDO_INVERSE_CAPACITY, "source": "Kanter & Sompolinsky 1987 (fixed points)"}
+    if family == "perceptron":
+        kappa = float(rule.get("kappa", 0.0))
+        return {
+            "critical_load": gardner_capacity(kappa),
+            "source": f"Gardner 1988 (kappa = {kappa:g}; fixed points, the most any rule can store)",
         }
     return {}

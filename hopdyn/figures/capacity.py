@@ -61,6 +61,9 @@ def capacity_figure(cap: dict, title: str) -> Figure:
             bx.semilogy(cap["loads"], cap["one_step_theory"], "k:", label="Φ(-√(N/K)), one update")
         if cap["family"] == "hebbian" and cap.get("load_power", 1) == 1:
             ax.axvline(0.138, color="0.5", ls=":", label="α_c ≈ 0.138 (Amit et al.)")
+        if cap.get("theory"):  # a learning rule's published bound beside the measurement
+            th = cap["theory"]
+            ax.axvline(th["critical_load"], color="C3", ls=":", label=f"{th['critical_load']:.3g}: {th['source']}")
         for b in (ax, bx):
             b.set_xlabel(f"load {unit}  (N = {cap['N']})")
         ax.set_ylabel(f"fraction of starts ({100 * cap['flip']:.0f}% of signs flipped)")

@@ -92,7 +92,8 @@ def _unstable(w: Array, xi: Array, kappa) -> Array:
     norms = jnp.sqrt(jnp.sum(w * w, axis=1))
     margin = xi * (xi @ w.T) - kappa * norms
     slack = 16 * jnp.finfo(w.dtype).eps * (jnp.abs(xi) @ jnp.abs(w).T + kappa * norms)
-    return margin <= slack
+    stored = jnp.any(xi != 0, axis=1, keepdims=True)  # a zero row pads a batch of pattern sets: nothing to learn
+    return (margin <= slack) & stored
 
 
 def perceptron_weights(patterns: Array, kappa, rate, epochs: int, symmetric: bool = True) -> Array:

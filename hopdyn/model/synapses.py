@@ -359,6 +359,3 @@ class Directed(_AbstractWeightedPair):
     def force(self, xs: Array, xt: Array) -> Array:
         """The drive on the target layer (added to ``-dE/dxhat_target``)."""
         return (self.scale * (xs.ravel() @ self._matrix(xs, xt))).reshape(xt.shape)
-
-
-from . import rules as _rules  # noqa: E402, F401  (learning rules beyond Hebb: registered with the others)
