@@ -12,9 +12,6 @@ glyphs of the scenario, loaded independently with ``hd.load_scenario``.
 
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -57,19 +54,12 @@ def wait(predicate, timeout=30.0, every=0.05):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
+    from hopdyn.bench.live import start_server, stop_server
+
     env = {**os.environ, "HOPDYN_COMPILATION_CACHE": str(cache), "PYTHONUNBUFFERED": "1", "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hopdyn.cli", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    line = proc.stdout.readline()
-    assert " at http://127.0.0.1:" in line, line + proc.stderr.read()
-    yield line.split(" at ", 1)[1].split(" ", 1)[0]
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 0
+    proc, url, _ = start_server(env)
+    yield url
+    assert stop_server(proc)[0] == 0
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,6 @@ the schema's own bounds."""
 import json
 import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -258,22 +256,14 @@ def test_serve_starts_streams_and_stops_on_ctrl_c(tmp_path):
     """The command as a user runs it: a URL on the first line, frames over the
     WebSocket, exit 0 on Ctrl-C."""
     import asyncio
-    import signal
 
     import websockets
 
+    from hopdyn.bench.live import start_server, stop_server
+
     env = {**os.environ, "HOPDYN_COMPILATION_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hopdyn.cli", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    proc, url, _ = start_server(env)
     try:
-        line = proc.stdout.readline()
-        assert "http://127.0.0.1:" in line, line + proc.stderr.read()
-        url = line.split(" at ", 1)[1].split(" ", 1)[0]
 
         async def watch():
             async with websockets.connect(url.replace("http", "ws") + "live") as ws:
@@ -299,8 +289,7 @@ def test_serve_starts_streams_and_stops_on_ctrl_c(tmp_path):
         with pytest.raises((InvalidStatus, websockets.exceptions.ConnectionClosed, OSError)):
             asyncio.run(foreign())
     finally:
-        proc.send_signal(signal.SIGINT)
-        code = proc.wait(timeout=30)
+        code, _ = stop_server(proc)
     assert code == 0
     assert "stopped" in proc.stdout.read()
     assert "Traceback" not in proc.stderr.read()

@@ -26,7 +26,11 @@ import time
 TARGETS = {"fps": 20.0, "first_frame_s": 1.0, "frame_kb": 8.0}
 
 
-def _start(env: dict, fps: float, scenario: str) -> tuple[subprocess.Popen, str, float]:
+def start_server(
+    env: dict, fps: float = 30.0, scenario: str = "image-label-generate"
+) -> tuple[subprocess.Popen, str, float]:
+    """``hopdyn serve SCENARIO --port 0`` in a new process (as a user starts it):
+    the process, its URL (from its first line) and the seconds until it said it."""
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hopdyn.cli", "serve", scenario, "--port", "0", "--fps", str(fps)],
@@ -43,7 +47,8 @@ def _start(env: dict, fps: float, scenario: str) -> tuple[subprocess.Popen, str,
     return proc, url, time.perf_counter() - start
 
 
-def _stop(proc: subprocess.Popen) -> tuple[int, float]:
+def stop_server(proc: subprocess.Popen) -> tuple[int, float]:
+    """Ctrl-C (SIGINT), as a user stops it: the exit code and the seconds it took."""
     start = time.perf_counter()
     proc.send_signal(signal.SIGINT)
     try:
@@ -98,15 +103,15 @@ def live_bench(quick: bool = False, log=print, scenario: str = "image-label-gene
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "HOPDYN_COMPILATION_CACHE": cache, "PYTHONUNBUFFERED": "1"}
         env.setdefault("JAX_PLATFORMS", "cpu")
-        proc, url, report["ready_cold_s"] = _start(env, 30.0, scenario)
-        code, _ = _stop(proc)
+        proc, url, report["ready_cold_s"] = start_server(env, 30.0, scenario)
+        code, _ = stop_server(proc)
         log(f"  live: cold start {report['ready_cold_s']:.2f} s (Ctrl-C: exit {code})")
         for fps in (30.0, 120.0):
-            proc, url, ready = _start(env, fps, scenario)
+            proc, url, ready = start_server(env, fps, scenario)
             try:
                 watched = asyncio.run(_watch(url, seconds))
             finally:
-                code, stop_s = _stop(proc)
+                code, stop_s = stop_server(proc)
             key = "capped" if fps == 30.0 else "uncapped"
             report[key] = {**watched, "cap": fps, "ready_warm_s": ready, "exit_on_ctrl_c": code, "stop_s": stop_s}
             log(

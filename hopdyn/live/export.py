@@ -57,17 +57,8 @@ def run_data(spec: LiveSpec, traj) -> dict:
                 "status": STATUSES[int(np.asarray(m.status))],
             }
         )
-    proj = spec.projection
     return {
-        "scenario": spec.built.scenario.name,
-        "description": " ".join(str(spec.built.scenario.description or "").split()),
-        "visible": spec.visible,
-        "label_layer": spec.label,
-        "memory": spec.memory,
-        "views": [dict(v.__dict__) for v in spec.views],
-        "names": list(spec.names),
-        "landmarks": proj.landmarks,
-        "axes": proj.axes,
+        **spec.page(),
         "members": members,
     }
 

@@ -330,19 +330,10 @@ class LiveSession:
     def hello(self) -> dict:
         """The first message: what the page shows and the controls it offers."""
         spec = self.spec
-        proj = spec.projection
         return {
-            "scenario": spec.built.scenario.name,
-            "description": " ".join(str(spec.built.scenario.description or "").split()),
-            "visible": spec.visible,
-            "label_layer": spec.label,
-            "memory": spec.memory,
-            "views": [dataclasses.asdict(v) for v in spec.views],
+            **spec.page(),
             "modes": list(spec.modes),
             "mode": self.mode,
-            "names": list(spec.names),
-            "landmarks": proj.landmarks,
-            "axes": proj.axes,
             "controls": {
                 "speed": {"value": self.controls.speed, "min": 0.0, "max": MAX_SPEED, "exclusive_min": True},
                 "switch_every": {"value": self.controls.switch_every, "min": 0.0, "max": 3600.0},

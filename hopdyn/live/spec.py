@@ -80,6 +80,23 @@ class LiveSpec:
         """The visible layer's 2-D PCA (computed once)."""
         return Projection(self)
 
+    def page(self) -> dict:
+        """What a page shows of the network, whatever drives it (the live
+        server's first message, an exported run): names, roles, how each layer
+        is drawn, the stored patterns' names and their place on the PCA."""
+        sc = self.built.scenario
+        return {
+            "scenario": sc.name,
+            "description": " ".join(str(sc.description or "").split()),
+            "visible": self.visible,
+            "label_layer": self.label,
+            "memory": self.memory,
+            "views": [dataclasses.asdict(v) for v in self.views],
+            "names": list(self.names),
+            "landmarks": self.projection.landmarks,
+            "axes": self.projection.axes,
+        }
+
     @property
     def memories(self) -> int:
         return 0 if self.images is None else len(self.images)

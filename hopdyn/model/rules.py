@@ -191,6 +191,7 @@ class Perceptron(_Learned):
     ``perceptron_weights``): the network keeps an energy."""
 
     kind: ClassVar[str] = "perceptron"
+    symmetric: ClassVar[bool] = True
     epochs: int = eqx.field(static=True)
     kappa: Array
     rate: Array
@@ -207,12 +208,12 @@ class Perceptron(_Learned):
         self.connects = tuple(connects)
         self.patterns = _param(patterns)
         self.kappa, self.rate, self.epochs = _param(kappa), _param(rate), int(epochs)
-        self.weights = perceptron_weights(self.patterns, self.kappa, self.rate, self.epochs, symmetric=True)
+        self.weights = perceptron_weights(self.patterns, self.kappa, self.rate, self.epochs, self.symmetric)
         self.scale = _param(scale)
 
 
 @register_synapse
-class DirectedPerceptron(AbstractSynapse):
+class DirectedPerceptron(Perceptron):
     """Perceptron learning with margin ``kappa`` for each neuron alone
     (Gardner's setting): ``W`` is not symmetric, so this is a **non-gradient**
     coupling — neuron ``i`` is driven by ``scale * sum_j W_ij xhat_j`` and the
@@ -220,38 +221,15 @@ class DirectedPerceptron(AbstractSynapse):
     ``connects`` names the layer twice (``[s, s]``)."""
 
     kind: ClassVar[str] = "perceptron_directed"
+    symmetric: ClassVar[bool] = False
     gradient: ClassVar[bool] = False
     arity: ClassVar[int] = 2
     connects_doc: ClassVar[str] = "[layer, layer]: the layer it couples to itself"
-    epochs: int = eqx.field(static=True)
-    patterns: Array
-    weights: Array
-    kappa: Array
-    rate: Array
-    scale: Array
-
-    def __init__(
-        self,
-        connects,
-        patterns: Pattern,
-        kappa: Kappa = 0.0,
-        rate: Rate = 1.0,
-        epochs: Epochs = 1000,
-        scale: Scale = 1.0,
-    ):
-        self.connects = tuple(connects)
-        self.patterns = _param(patterns)
-        self.kappa, self.rate, self.epochs = _param(kappa), _param(rate), int(epochs)
-        self.weights = perceptron_weights(self.patterns, self.kappa, self.rate, self.epochs, symmetric=False)
-        self.scale = _param(scale)
 
     def shape_problem(self, shapes):
         if len(set(self.connects)) != 1:
             return "connects", f"expected the same layer twice (a recurrent coupling), got {list(self.connects)}"
         return _patterns_problem(self.patterns, shapes[0], self.connects[0])
-
-    def stabilities(self) -> Array:
-        return _stabilities(self.weights, _flat(self.patterns))
 
     def __call__(self, xs, xt):
         return jnp.zeros((), xs.dtype)

@@ -107,5 +107,26 @@ const HopdynDraw = (() => {
     });
   }
 
-  return { layer, energyChart, pcaChart };
+  // one titled canvas per layer, in the order of the views; returns {name: {canvas, view}}
+  function layerBoxes(container, page) {
+    const out = {};
+    container.innerHTML = "";
+    for (const view of page.views) {
+      const box = document.createElement("div");
+      box.className = "layer";
+      const h = document.createElement("h2");
+      const role = view.name === page.visible ? " (visible)" : view.name === page.label_layer ? " (label)" : view.name === page.memory ? " (memories)" : "";
+      h.textContent = `layer ${view.name}${role}: ${view.kind === "bars" ? "activations" : view.kind}`;
+      const c = document.createElement("canvas");
+      c.className = view.kind;
+      c.id = `layer-${view.name}`;
+      if (view.kind === "bars") { c.width = 420; c.height = 90; }
+      box.append(h, c);
+      container.append(box);
+      out[view.name] = { canvas: c, view };
+    }
+    return out;
+  }
+
+  return { layer, layerBoxes, energyChart, pcaChart };
 })();

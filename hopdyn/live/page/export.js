@@ -10,21 +10,7 @@
   $("scenario").textContent = data.scenario;
   $("description").textContent = data.description;
   document.title = `hopdyn run: ${data.scenario}`;
-  const canvases = {};
-  for (const view of data.views) {
-    const box = document.createElement("div");
-    box.className = "layer";
-    const h = document.createElement("h2");
-    const role = view.name === data.visible ? " (visible)" : view.name === data.label_layer ? " (label)" : view.name === data.memory ? " (memories)" : "";
-    h.textContent = `layer ${view.name}${role}: ${view.kind === "bars" ? "activations" : view.kind}`;
-    const c = document.createElement("canvas");
-    c.className = view.kind;
-    c.id = `layer-${view.name}`;
-    if (view.kind === "bars") { c.width = 420; c.height = 90; }
-    box.append(h, c);
-    $("layers").append(box);
-    canvases[view.name] = { canvas: c, view };
-  }
+  const canvases = HopdynDraw.layerBoxes($("layers"), data);
   $("member").innerHTML = data.members.map((m, i) => `<option value="${i}">${i} (${m.status.replace("_", " ")})</option>`).join("");
   const energy = HopdynDraw.energyChart($("energy-chart"));
   energy.data.datasets.push({ label: "now", data: [], pointRadius: 5, backgroundColor: "#d62728", showLine: false });

@@ -20,22 +20,7 @@
     $("scenario").textContent = hello.scenario;
     $("description").textContent = hello.description;
     document.title = `hopdyn live: ${hello.scenario}`;
-    const layers = $("layers");
-    layers.innerHTML = "";
-    for (const view of hello.views) {
-      const box = document.createElement("div");
-      box.className = "layer";
-      const h = document.createElement("h2");
-      const role = view.name === hello.visible ? " (visible)" : view.name === hello.label_layer ? " (label)" : view.name === hello.memory ? " (memories)" : "";
-      h.textContent = `layer ${view.name}${role}: ${view.kind === "bars" ? "activations" : view.kind}`;
-      const c = document.createElement("canvas");
-      c.className = view.kind;
-      c.id = `layer-${view.name}`;
-      if (view.kind === "bars") { c.width = 420; c.height = 90; }
-      box.append(h, c);
-      layers.append(box);
-      state.canvases[view.name] = { canvas: c, view };
-    }
+    state.canvases = HopdynDraw.layerBoxes($("layers"), hello);
     const mode = $("mode");
     mode.innerHTML = hello.modes.map((m) => `<option value="${m}">${m}</option>`).join("");
     mode.value = hello.mode;
