@@ -290,6 +290,13 @@ def test_the_live_page_numbers_are_the_bench_ones():
     bench = json.loads((ROOT / "plots" / "bench" / "bench.json").read_text())
     assert live_table(bench["live"]) in (ROOT / "docs" / "live.md").read_text()
     assert all(bench["live"]["met"].values())
+    c, u = bench["live"]["capped"], bench["live"]["uncapped"]
+    readme = (ROOT / "README.md").read_text()
+    said = (
+        f"streams {c['fps']:.1f} frames a second (the\ndefault cap; {u['fps']:.1f} uncapped), "
+        f"the first {c['first_frame_s']:.3f} s after the page opens, {c['frame_bytes_mean'] / 1024:.1f} KB\neach"
+    )
+    assert said in readme
 
 
 def test_readme_learning_numbers_are_the_shipped_ones():
