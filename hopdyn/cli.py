@@ -688,12 +688,24 @@ def cmd_export_html(args) -> int:
 # ------------------------------------------------------------------ the verbs and their options
 def _scenario_file(s) -> None:
     s.add_argument("file", metavar="FILE", help="a scenario file, or the name of a shipped scenario")
+    _overrides(s)
+
+
+def _overrides(s) -> None:
     s.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY.PATH=VALUE",
         help="override a key, e.g. --set solver.rtol=1e-8 (repeatable)",
+    )
+
+
+def _no_compilation_cache(s) -> None:
+    s.add_argument(
+        "--no-compilation-cache",
+        action="store_true",
+        help="compile everything afresh (also HOPDYN_COMPILATION_CACHE=off)",
     )
 
 
@@ -708,11 +720,7 @@ def _memory_budget(s) -> None:
 def _output(s) -> None:
     s.add_argument("--out", metavar="DIR", help="output folder (default plots/<name>/)")
     s.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
-    s.add_argument(
-        "--no-compilation-cache",
-        action="store_true",
-        help="compile everything afresh (also HOPDYN_COMPILATION_CACHE=off)",
-    )
+    _no_compilation_cache(s)
 
 
 def _resumable(s) -> None:
@@ -802,13 +810,11 @@ def _serve_options(s) -> None:
         default="image-label-generate",
         help="a scenario file or shipped name (default image-label-generate, the seed's image/label/memory network)",
     )
-    s.add_argument("--set", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a key (repeatable)")
+    _overrides(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     s.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0: any free port)")
     s.add_argument("--fps", type=_fps, default=30.0, help="the most frames a page is sent per second (default 30)")
-    s.add_argument(
-        "--no-compilation-cache", action="store_true", help="compile afresh (also HOPDYN_COMPILATION_CACHE=off)"
-    )
+    _no_compilation_cache(s)
 
 
 def _export_options(s) -> None:

@@ -44,6 +44,18 @@ def _sizes(value, shape, name: str) -> int:
     return int(value)
 
 
+def _scales(values, shape, name: str, first: int, fewer: str) -> list[int]:
+    """Box sides or distances in cells: ``values`` checked, or by default the
+    powers of 2 from ``first`` up to an eighth of the map; at least two."""
+    if values is None:
+        top = max(2, min(shape) // 8)
+        values = [2**k for k in range(first, int(np.log2(top)) + 1)]
+    values = sorted({_sizes(v, shape, name) for v in values})
+    if len(values) < 2:
+        raise AnalysisError(fewer, (name,))
+    return values
+
+
 def basin_entropy(labels, box: int = 5) -> dict:
     """``S_b``, ``S_bb`` (natural logarithms) and the box counts of a basin map,
     with boxes of ``box x box`` cells (Daza et al. use 5); cells beyond the
@@ -113,12 +125,7 @@ def boundary_dimension(labels, sizes=None) -> dict:
     """
     a = _map(labels)
     edge = boundary_cells(a)
-    if sizes is None:
-        top = max(2, min(a.shape) // 8)
-        sizes = [2**k for k in range(1, int(np.log2(top)) + 1)]
-    sizes = sorted({_sizes(s, a.shape, "sizes") for s in sizes})
-    if len(sizes) < 2:
-        raise AnalysisError("expected at least two box sizes (a map of at least 16 x 16 cells)", ("sizes",))
+    sizes = _scales(sizes, a.shape, "sizes", 1, "expected at least two box sizes (a map of at least 16 x 16 cells)")
     counts = []
     for s in sizes:
         r, c = a.shape[0] // s, a.shape[1] // s
@@ -142,12 +149,7 @@ def uncertainty_exponent(labels, distances=None) -> dict:
     - ``distances``: offsets in cells (at least two)
     """
     a = _map(labels)
-    if distances is None:
-        top = max(2, min(a.shape) // 8)
-        distances = [2**k for k in range(0, int(np.log2(top)) + 1)]
-    distances = sorted({_sizes(e, a.shape, "distances") for e in distances})
-    if len(distances) < 2:
-        raise AnalysisError("expected at least two distances", ("distances",))
+    distances = _scales(distances, a.shape, "distances", 0, "expected at least two distances")
     fractions = []
     for e in distances:
         core = a[:-e, :-e]

@@ -21,7 +21,7 @@ import re
 import numpy as np
 
 from ..core.errors import HopdynError
-from .spec import LiveSpec
+from .spec import LiveSpec, significant
 
 ROWS = 80
 """The most saved times per member the page keeps (evenly spaced over the saved rows, ends included)."""
@@ -29,13 +29,6 @@ ROWS = 80
 
 def _rows(n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, min(n, ROWS)).round().astype(int)) if n else np.zeros(0, int)
-
-
-def _sig(a) -> list:
-    """Four significant digits (what a screen shows; a small file)."""
-    return json.loads(
-        json.dumps(np.asarray(a, np.float64).tolist(), allow_nan=False), parse_float=lambda s: float(f"{float(s):.4g}")
-    )
 
 
 def run_data(spec: LiveSpec, traj) -> dict:
@@ -50,9 +43,9 @@ def run_data(spec: LiveSpec, traj) -> dict:
         energy = np.asarray(m.energy, np.float64)[keep]
         members.append(
             {
-                "t": _sig(np.asarray(m.ts)[keep]),
+                "t": significant(np.asarray(m.ts)[keep]),
                 "energy": [float(f"{e:.8g}") for e in energy],
-                "layers": {a: _sig(v) for a, v in xhat.items()},
+                "layers": {a: significant(v) for a, v in xhat.items()},
                 "pca": [[round(float(c), 5) for c in spec.projection.place(v)] for v in xhat[spec.visible]],
                 "status": STATUSES[int(np.asarray(m.status))],
             }

@@ -12,7 +12,6 @@ goes on.  The server (``app.py``) only moves these messages.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -22,7 +21,7 @@ from pydantic import Field
 
 from ..core.errors import HopdynError
 from ..model.params import Doc
-from .spec import LiveSpec
+from .spec import LiveSpec, significant
 
 MAX_SPEED = 100.0
 """The most model time one frame may advance."""
@@ -73,7 +72,9 @@ def _compiled(fn, *args, what: str):
 
     from ..solvers.compile import compiled
 
-    program, _ = compiled(_JITTED.setdefault(fn, eqx.filter_jit(fn)), *args, what=what)
+    if fn not in _JITTED:
+        _JITTED[fn] = eqx.filter_jit(fn)
+    program, _ = compiled(_JITTED[fn], *args, what=what)
     return program(*args)
 
 
@@ -224,11 +225,12 @@ class LiveSession:
         if self.spec.memory is None:
             raise ControlError("this network has no layer with a beta", ("beta",))
         from ..model.checks import check_argument
+        from ..model.params import parameters
 
         lag = self.base.neurons[self.spec.memory].lagrangian
-        annotation = inspect.signature(type(lag).__init__).parameters["beta"].annotation
+        annotation, _ = parameters(type(lag))["beta"]  # the constructor's own constraint (the schema's)
         try:
-            check_argument(type(lag).__name__, "beta", _resolved(type(lag), annotation), value)
+            check_argument(type(lag).__name__, "beta", annotation, value)
         except HopdynError as e:
             raise ControlError(e.message, ("beta",)) from None
         self.beta = float(value)
@@ -314,7 +316,7 @@ class LiveSession:
             "label": self.label if spec.label is not None else None,
             "paused": self.controls.paused,
             "switched": switched,
-            "layers": {a: _rounded(v) for a, v in xhat.items()},
+            "layers": {a: significant(np.ravel(v)) for a, v in xhat.items()},
             "pca": [round(float(c), 5) for c in spec.projection.place(xhat[spec.visible])],
             "lyapunov": {
                 "since": round(self.since, 9),
@@ -352,18 +354,3 @@ def _replace(controls: Controls, where: str, **change) -> Controls:
         return dataclasses.replace(controls, **change)
     except ControlError as e:
         raise ControlError(e.message, (where,)) from None
-
-
-def _resolved(cls, annotation):
-    """A parameter's annotation as an object (modules with postponed annotations give strings)."""
-    if isinstance(annotation, str):
-        import typing
-
-        return typing.get_type_hints(cls.__init__, include_extras=True)["beta"]
-    return annotation
-
-
-def _rounded(v: np.ndarray) -> list:
-    """Four significant digits: what a screen shows, and small frames."""
-    flat = np.asarray(v, np.float64).ravel()
-    return [float(f"{x:.4g}") for x in flat]

@@ -199,6 +199,13 @@ def load_spec(file: str, overrides: list[str] | None = None) -> LiveSpec:
     return LiveSpec.from_built(built)
 
 
+def significant(values, digits: int = 4) -> list:
+    """``values`` (any shape) as nested lists of numbers rounded to ``digits``
+    significant digits: what a screen shows, and small pages and frames."""
+    a = np.asarray(values, np.float64)
+    return np.vectorize(lambda x: float(f"{x:.{digits}g}"), otypes=[np.float64])(a).tolist() if a.size else a.tolist()
+
+
 class Projection:
     """The visible layer's 2-D PCA, fitted on its stored patterns (the
     landmarks); a layer without stored patterns is shown on its first two units."""
