@@ -886,13 +886,20 @@ VERBS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with bad options answered as every bad input is: one line on
+    stderr (no usage block; ``--help`` still shows it) and exit 2.  The verbs'
+    parsers are made of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see `{self.prog} --help`)\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line, built from each verb's declared option groups."""
     from .core.version import __version__
 
-    p = argparse.ArgumentParser(
-        prog="hopdyn", description="Energy-based associative memories as continuous-time dynamical systems."
-    )
+    p = _Parser(prog="hopdyn", description="Energy-based associative memories as continuous-time dynamical systems.")
     p.add_argument("--version", action="version", version=f"hopdyn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, verb in VERBS.items():

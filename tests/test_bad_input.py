@@ -403,3 +403,20 @@ def test_a_misspelt_scenario_name_gets_a_did_you_mean(capsys):
     assert main(["run", "dam-tutorail", "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "did you mean `dam-tutorial`?" in err[0]
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["serve", "--port", "99999"], "argument --port: expected a port number from 0 to 65535"),
+        (["basins", "x", "--samples", "abc"], "argument --samples: invalid int value"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["run"], "the following arguments are required: FILE"),
+    ],
+)
+def test_a_bad_option_is_one_line_and_exit_2(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0] and "usage" not in err[0], err
