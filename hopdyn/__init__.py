@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
     from .analysis.ensembles import corrupted_starts, grid_starts, random_starts
     from .analysis.geometry import basin_entropy, basin_geometry, boundary_dimension, uncertainty_exponent
     from .analysis.naming import Naming, attractor_name, describe, label_attractors
+    from .analysis.rule_comparison import compare_rules
     from .analysis.runner import Chunking, solve_ensemble
     from .analysis.training import TrainSettings, train
     from .analysis.verify import energy_descent, fixed_point, nearest_pattern, readout, verify
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and the API docs (griffe 
     from .core.errors import SettingsError as SolverError
     from .core.outputs import OutputError, OutputFolder, WorkFolder, manifest_problems
     from .core.progress import Reporter
+    from .figures.common import register_figure
     from .model.lagrangians import (
         AbstractLagrangian,
         CustomLagrangian,

@@ -73,7 +73,9 @@ def main(argv=None) -> int:
     for name in names:
         data = yaml.safe_load((ROOT / "scenarios" / f"{name}.yaml").read_text())
         verbs = [("run", ["result.json"])] + (
-            [("basins", ["basins.json", "continuation.json"])] if "basins" in data or "capacity" in data else []
+            [("basins", ["basins.json", "continuation.json"])]
+            if "basins" in data or "capacity" in data or "rules" in data
+            else []
         )
         for verb, files in verbs:
             shipped = [ROOT / "plots" / name / f for f in files if (ROOT / "plots" / name / f).is_file()]

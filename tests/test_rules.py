@@ -207,3 +207,144 @@ def test_the_shipped_rule_studies_and_the_validation_page_agree():
     assert f"`N / (2 ln N) / N = {hd.theory.mceliece(200) / 200:.3f}`" in page
     h = -(0.6 * np.log(0.6) + 0.4 * np.log(0.4))  # item 16's straight boundary (tests/test_geometry.py)
     assert f"`S_bb = {h:.3f} < ln 2`" in page
+
+
+# ------------------------------------------------------------------ the rules side by side
+def test_the_radius_is_where_retrieval_falls_to_one_half():
+    """Worked by hand: retrieved 8/8, 6/8, 2/8 at 10%, 20%, 30% flipped; the
+    fraction falls through 1/2 between 20% and 30%, at 0.2 + 0.1 (0.75 - 0.5) / (0.75 - 0.25) = 0.25.
+    The interval ends come from Wilson bounds written here from the formula."""
+    from hopdyn.analysis.stats import radius_of
+
+    levels = [0.1, 0.2, 0.3]
+    groups = [np.ones(8, bool), np.arange(8) < 6, np.arange(8) < 2]
+    radius, (low, high), censored = radius_of(levels, groups)
+    assert radius == pytest.approx(0.25) and censored is False
+
+    def wilson(k, n, z=1.959963984540054):
+        p = k / n
+        c, h = p + z * z / (2 * n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+        return (c - h) / (1 + z * z / n), (c + h) / (1 + z * z / n)
+
+    lows = [wilson(k, 8)[0] for k in (8, 6, 2)]  # 0.676, 0.409, 0.071: below 1/2 from 20% on
+    assert lows[0] > 0.5 > lows[1]
+    assert low == pytest.approx(0.1 + 0.1 * (lows[0] - 0.5) / (lows[0] - lows[1]))
+    highs = [wilson(k, 8)[1] for k in (8, 6, 2)]  # 1, 0.93, 0.59: never below 1/2 (censored upper end)
+    assert high == pytest.approx(0.3) and min(highs) > 0.5
+    assert radius_of(levels, [np.zeros(8, bool)] * 3)[0] is None  # no basin at the smallest level
+    assert radius_of(levels, [np.ones(8, bool)] * 3)[::2] == (0.3, True)  # at least the largest
+
+
+@pytest.mark.parametrize(
+    "kwargs, argument",
+    [
+        ({"family": "bogus"}, "family"),
+        ({"loads": [-0.1]}, "loads[0]"),
+        ({"loads": []}, "loads"),
+        ({"N": [64, 1]}, "N[1]"),
+        ({"flips": [0.2, 0.1]}, "flips"),
+        ({"flips": [0.1, 0.7]}, "flips[1]"),
+        ({"trials": 0}, "trials"),
+        ({"settings": "async"}, "settings"),
+    ],
+)
+def test_capacity_checks_its_arguments_as_the_schema_does(kwargs, argument):
+    args = {"family": "hebbian", "N": 64, "loads": [0.1], **kwargs}
+    with pytest.raises(hd.AnalysisError) as e:
+        hd.capacity(**args)
+    assert str(e.value).startswith(argument + ":") and "\n" not in str(e.value)
+
+
+def test_compare_rules_counts_the_fixed_points_a_numpy_check_finds():
+    """Each rule's fixed-point fraction against a plain numpy test of
+    ``sign(W xi) == xi`` on the same patterns, with the weights from the
+    papers' formulas (above); the pseudo-inverse keeps every pattern at load
+    0.5, Hebb none; retrieval cannot grow with corruption."""
+    from hopdyn.core import patterns as P
+
+    s = hd.SolveSettings(method="async", max_sweeps=10, dtype="float64")
+    N, loads = 48, [0.1, 0.5]
+    rep = hd.compare_rules(["hebbian", "pseudo_inverse"], N, loads, flips=[0.05, 0.2, 0.4], trials=12, settings=s)
+    assert [r["label"] for r in rep["rules"]] == ["hebbian", "pseudo_inverse"]
+    for r in rep["rules"]:
+        for load, fixed in zip(loads, r["fixed"]):
+            K = round(load * N)
+            xi = P.random_patterns(P.rng(0, f"capacity:{r['family']}:{K}"), "binary", (K, N))
+            if r["family"] == "hebbian":
+                W = xi.T @ xi / N
+                np.fill_diagonal(W, 0.0)
+            else:
+                W = pseudo_inverse_reference(xi, keep_diagonal=False)
+            tested = xi[: min(12, K)]
+            assert fixed == pytest.approx(np.mean(np.all(np.sign(tested @ W) == tested, axis=1)))
+    hebb, pinv = rep["rules"]
+    assert pinv["fixed"] == [1.0, 1.0] and hebb["fixed"][1] == 0.0
+    assert pinv["theory"]["critical_load"] == 1.0 and hebb["theory"]["critical_load"] == pytest.approx(0.1379, abs=1e-4)
+    assert pinv["radius"][0] is not None and pinv["radius"][0] > 0.05
+
+
+def test_the_rules_section_from_yaml(tmp_path, capsys):
+    """A ``rules:`` section runs under ``hopdyn basins`` (basins.json,
+    rules.png); a bad one is one line naming the key, before any work."""
+    import json
+
+    text = """\
+name: rules-small
+patterns: {X: {random: {distribution: binary, shape: [4, 32]}}}
+neurons: {s: {shape: [32], lagrangian: {type: tanh, beta: 10.0}}}
+synapses: [{type: hebbian, connects: [s], patterns: X}]
+solver: {method: async, max_sweeps: 10}
+rules: {rules: [hebbian, perceptron], kappas: [0.0, 0.5], N: 32, loads: [0.1, 0.3], flips: [0.1, 0.3], trials: 6}
+"""
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    out = tmp_path / "o"
+    assert main(["basins", str(path), "--out", str(out), "-q"]) == 0
+    rep = json.loads((out / "basins.json").read_text())["rules"]
+    assert [r["label"] for r in rep["rules"]] == ["hebbian", "perceptron κ=0", "perceptron κ=0.5"]
+    assert rep["rules"][2]["theory"]["critical_load"] == pytest.approx(hd.theory.gardner_capacity(0.5))
+    assert (out / "rules.png").stat().st_size > 10_000
+    for bad, key in (
+        ("flips: [0.1, 0.3]", "flips: [0.3, 0.1]"),
+        ("rules: [hebbian, perceptron]", "rules: [hebbian, hebbian]"),
+        ("rules: [hebbian, perceptron]", "rules: [hebbian, polynomial]"),
+    ):
+        path.write_text(text.replace(*(bad, key)))
+        assert main(["basins", str(path), "--out", str(tmp_path / "bad"), "-q"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("rules.rules" in err[0] or "rules.flips" in err[0]), err
+        assert not (tmp_path / "bad").exists()
+
+
+def test_the_shipped_rule_comparison_and_the_validation_page_agree():
+    """Items 13-15's sentences about ``rules-comparison`` read from its basins.json."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rep = json.loads((root / "plots" / "rules-comparison" / "basins.json").read_text())["rules"]
+    rule = {r["label"]: r for r in rep["rules"]}
+    page = " ".join((root / "docs" / "validation.md").read_text().split())
+
+    def radius(label, load):
+        return rule[label]["radius"][rule[label]["loads"].index(load)]
+
+    pinv = rule["pseudo_inverse"]
+    assert all(f == 1.0 for f in pinv["fixed"])  # every pattern a fixed point at every load
+    assert (
+        f"falls from {radius('pseudo_inverse', 0.05):.2f} at load 0.05 to {radius('pseudo_inverse', 0.3):.2f}" in page
+    )
+    assert f"and {radius('pseudo_inverse', 0.6):.2f} at 0.6" in page
+    gone = [lo for lo, x in zip(pinv["loads"], pinv["radius"]) if x is None]
+    assert gone == [0.8, 0.95] and rep["flips"][0] == 0.05  # "below ... (0.05) from 0.8 on"
+    r0, r5 = radius("perceptron κ=0", 0.3), radius("perceptron κ=0.5", 0.3)
+    assert r5 > r0 and f"radius at load 0.3 is {r0:.2f} with `kappa = 0` and {r5:.2f} with `kappa = 0.5`" in page
+    k5 = rule["perceptron κ=0.5"]
+    assert f"fixed point up to load {k5['fixed_up_to']:g} and {100 * k5['fixed'][-1]:.0f}% are at 0.95" in page
+    assert f"`alpha_c(0.5) = {k5['theory']['critical_load']:.3f}`" in page
+    st, hb = rule["storkey"], rule["hebbian"]
+    assert f"up to load {st['fixed_up_to']:g} where Hebb's keeps them only up to {hb['fixed_up_to']:g}" in page
+    assert f"(radius {radius('storkey', 0.2):.2f} against {radius('hebbian', 0.2):.2f} at load 0.2)" in page
+    assert all(
+        s is None or (h is not None and s > h) or h is None for s, h in zip(st["radius"], hb["radius"]) if s is not None
+    )

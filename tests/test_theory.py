@@ -95,3 +95,26 @@ def test_bad_arguments_name_themselves(call, argument):
     with pytest.raises(hd.AnalysisError) as e:
         call()
     assert e.value.location == (argument,)
+
+
+def test_every_capacity_study_reports_and_draws_its_bound():
+    """``theory`` beside the measurement for each family, from the papers'
+    formulas written here; the figure draws it (or says it is off the axis)."""
+    import math
+
+    from hopdyn.figures.capacity import capacity_figure
+
+    s = hd.SolveSettings(method="async", max_sweeps=5)
+    heb = hd.capacity("hebbian", 32, [0.1, 0.2], trials=3, settings=s)
+    assert heb["theory"]["critical_load"] == pytest.approx(0.1379, abs=5e-5)
+    labels = [t.get_text() for t in capacity_figure(heb, "t").axes[0].get_legend().get_texts()]
+    assert any(lab.startswith("theory 0.138: Amit") for lab in labels), labels
+    d = hd.SolveSettings(method="dense_async", max_sweeps=5)
+    poly = hd.capacity("polynomial", [16, 24], [0.05], n=3, load_power=2, trials=2, flip=0.0, settings=d)
+    for N, ser in zip([16, 24], poly["series"]):  # N^(n-1) / (2 (2n-3)!! ln N) / N^2 with 3!! = 3
+        assert ser["theory"]["critical_load"] == pytest.approx(1 / (6 * math.log(N)), rel=1e-12)
+    ex = hd.capacity("exponential", 16, [0.5], flip=0.1, trials=2, settings=d)
+    info = 0.5 * (1.8 * math.log(1.8) + 0.2 * math.log(0.2))  # I(1 - 2 rho) at rho = 0.1
+    assert ex["theory"]["critical_load"] == pytest.approx(math.exp(16 * info / 2) / 16, rel=1e-12)
+    labels = [t.get_text() for t in capacity_figure(ex, "t").axes[0].get_legend().get_texts()]
+    assert any("beyond the loads tested" in lab for lab in labels), labels

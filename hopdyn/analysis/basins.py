@@ -22,7 +22,7 @@ from ..solvers.settings import SolveSettings
 from ..solvers.trajectory import STATUSES
 from .naming import Naming, entry_fields, label_attractors
 from .runner import CHUNKS, Chunking, chunk_size, finish_work, solve_ensemble
-from .stats import METHODS, wilson, wilson_of
+from .stats import METHODS, radius_of, wilson, wilson_of
 from .verify import in_float64
 
 
@@ -117,21 +117,6 @@ def retrieval_curve(labels, keys, source, level) -> dict | None:
     }
 
 
-def _half_crossing(levels: np.ndarray, p: np.ndarray) -> tuple[float | None, bool]:
-    """The largest corruption level at which ``p`` (by level) is still >= 1/2:
-    interpolated linearly where it first falls below 1/2; ``(max level, True)``
-    when it never does (a lower bound), ``(None, False)`` when it is below 1/2
-    from the smallest level on."""
-    below = np.flatnonzero(p < 0.5)
-    if below.size == 0:
-        return float(levels[-1]), True
-    i = int(below[0])
-    if i == 0:
-        return None, False
-    l0, l1, p0, p1 = levels[i - 1], levels[i], p[i - 1], p[i]
-    return float(l0 + (p0 - 0.5) * (l1 - l0) / (p0 - p1)), False
-
-
 def basin_radius(ok, source, level) -> dict:
     """Per stored pattern: the largest corruption level retrieved with probability
     >= 1/2 (``radius``, interpolated between the levels tested), with an
@@ -146,13 +131,10 @@ def basin_radius(ok, source, level) -> dict:
         rows = [ok[corrupted & (source == pat) & (level == lv)] for lv in levels]
         if any(r.size == 0 for r in rows):
             continue
-        bounds = np.array([wilson_of(r) for r in rows])
-        radius, censored = _half_crossing(levels, np.array([r.mean() for r in rows]))
-        low, _ = _half_crossing(levels, bounds[:, 0])
-        high, _ = _half_crossing(levels, bounds[:, 1])
+        radius, interval, censored = radius_of(levels, rows)
         out["patterns"].append(int(pat))
         out["radius"].append(radius)
-        out["interval"].append([low, high])
+        out["interval"].append(interval)
         out["censored"].append(censored)
     out["method"] = "largest level retrieved with probability >= 1/2; interval where the Wilson bounds cross 1/2"
     return out

@@ -10,9 +10,11 @@ from math import erfc, sqrt
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from ..core import patterns as P
+from ..core.errors import AnalysisError
+from ..model.checks import checked_call
 from ..model.lagrangians import Tanh
 from ..model.network import Network
 from ..model.neurons import Neuron
@@ -21,9 +23,32 @@ from ..model.synapses import Exponential, Hebbian, Polynomial
 from ..solvers.registry import get_method
 from ..solvers.settings import SolveSettings
 from ..solvers.simulate import simulate
-from .stats import METHODS, bootstrap_mean, wilson_of
+from .stats import METHODS, bootstrap_mean, radius_of, wilson_of
+from .theory import theory_for
 
 Units = Annotated[int, Field(ge=2, le=100_000)]
+
+
+def _increasing(values):
+    """A list whose items increase (corruption levels), for pydantic's ``AfterValidator``."""
+    if values is not None and any(b <= a for a, b in zip(values, values[1:])):
+        raise ValueError(f"should increase (got {list(values)})")
+    return values
+
+
+def _distinct(values):
+    """A list that names each item once, for pydantic's ``AfterValidator``."""
+    if len(set(values)) != len(values):
+        raise ValueError(f"should name each item once (got {list(values)})")
+    return values
+
+
+Flips = Annotated[
+    list[Annotated[float, Field(ge=0, le=0.5)]],
+    AfterValidator(_increasing),
+    Field(min_length=2, max_length=20),
+]
+"""Increasing fractions of flipped signs (the checks shared by the schema and the functions)."""
 
 
 def capacity_network(
@@ -191,6 +216,13 @@ def capacity(
     overlap: Annotated[
         float, Field(ge=0, le=1, description="overlap of sign(end state) with the pattern counted as retrieved")
     ] = 0.9,
+    flips: Annotated[
+        Flips | None,
+        Field(
+            description="fractions of flipped signs, increasing, at which retrieval is measured again on the same "
+            "patterns: the basin radius is where retrieval falls to one half",
+        ),
+    ] = None,
     settings: SolveSettings | None = None,
     seed: int = 0,
     on_step=None,
@@ -207,40 +239,65 @@ def capacity(
     spread across pattern sets).  ``critical_load`` is where the bit-error rate crosses
     ``error_rate``; with several N, ``scaling_exponent`` is the slope of
     log K_c against log N and ``finite_size`` the critical load where the
-    retrieval curves cross (``finite_size``).  ``on_step(done, total)`` reports progress."""
+    retrieval curves cross (``finite_size``).  With ``flips``, retrieval is
+    measured at each of those corruptions too (``by_flip``, Wilson intervals)
+    and ``radius`` is the basin radius it gives: the largest corruption
+    retrieved with probability >= 1/2, as ``basins`` measures it per pattern
+    (``stats.radius_of``; ``None`` below the smallest flip, ``radius_censored``
+    when retrieved at every flip).
+    ``on_step(done, total)`` reports progress."""
+    if settings is not None and not isinstance(settings, SolveSettings):
+        raise AnalysisError(f"should be a SolveSettings (got {type(settings).__name__})", ("settings",))
     settings = dataclasses.replace(settings or SolveSettings(), save=2)
     Ns = N if isinstance(N, list) else [N]
     total, done = len(Ns) * len(loads), [0]
 
+    networks: dict = {}
+
+    def solve(K: int, frac: float, units: int, key_n: str, rows: int, batch: int, flip_tag: str):
+        """End states of ``trials`` starts at load K with ``frac`` of signs
+        flipped (pattern sets keyed by family and K, flips by ``flip_tag``, so
+        every corruption level corrupts the same patterns)."""
+        ends, stored_rows, ceilings = [], [], []
+        r = 0
+        while sum(len(e) for e in ends) < trials:
+            tag = "" if r == 0 else f":set{r}"
+            xi = P.random_patterns(P.rng(seed, f"capacity:{family}:{key_n}{K}{tag}"), "binary", (K, units))
+            tested = min(trials - sum(len(e) for e in ends), K)
+            x0 = P.corrupt(xi[:tested], P.rng(seed, f"capacity:flip{flip_tag}:{key_n}{K}{tag}"), flip=frac)
+            # one compiled solve for every load and set: zero patterns and repeated starts pad the shapes
+            stored = np.concatenate([xi, np.zeros((max(rows, K) - K, units), xi.dtype)])
+            starts = np.concatenate([x0, np.repeat(x0[:1], batch - tested, axis=0)])
+            key = (units, K, r)  # the corruption levels of a load share its networks (a learning rule's weights)
+            if key not in networks:
+                if any(k[:2] != key[:2] for k in networks):
+                    networks.clear()  # one load's sets at a time
+                networks[key] = capacity_network(family, stored, n=n, beta=beta, gain=gain, kappa=kappa)
+            net = networks[key]
+            tr = simulate(net, {"s": starts}, settings)
+            ends.append(np.sign(np.asarray(tr.final_state["s"], np.float64))[:tested])
+            stored_rows.append(xi[:tested])
+            if frac > 0 and tested * K * units <= 2e9:
+                ceilings.append(nearest_ceiling(x0, xi, np.arange(tested)) * tested)
+            r += 1
+        end = np.concatenate(ends)
+        sets = np.repeat(np.arange(r), [len(e) for e in ends])
+        ceiling = float(sum(ceilings) / len(end)) if len(ceilings) == r else None
+        return end, np.concatenate(stored_rows), sets, r, ceiling
+
     def series(units: int, key_n: str) -> dict:
         keys = ("loads", "K", "starts", "realisations", "retrieved", "exact", "mean_overlap", "bit_error")
         extra = ("retrieved_sets_sd", "bit_error_sets_sd", "nearest_ceiling")
-        out = {k: [] for k in (*keys, *extra, "retrieved_interval", "exact_interval", "bit_error_interval")}
+        radius = ("by_flip", "by_flip_interval", "radius", "radius_interval", "radius_censored") if flips else ()
+        out = {k: [] for k in (*keys, *extra, "retrieved_interval", "exact_interval", "bit_error_interval", *radius)}
         Ks = [max(1, int(round(load * units**load_power))) for load in loads]
         method = get_method(settings.method)
         rows, batch = padded_shapes(family, Ks, trials, continuous=method is None or method.continuous)
         for K in Ks:
-            # trials beyond K draw fresh pattern sets (realisation 0 keeps the keys of one set)
-            ends, stored_rows, ceilings = [], [], []
-            r = 0
-            while sum(len(e) for e in ends) < trials:
-                tag = "" if r == 0 else f":set{r}"
-                xi = P.random_patterns(P.rng(seed, f"capacity:{family}:{key_n}{K}{tag}"), "binary", (K, units))
-                tested = min(trials - sum(len(e) for e in ends), K)
-                x0 = P.corrupt(xi[:tested], P.rng(seed, f"capacity:flip:{key_n}{K}{tag}"), flip=flip)
-                # one compiled solve for every load and set: zero patterns and repeated starts pad the shapes
-                stored = np.concatenate([xi, np.zeros((max(rows, K) - K, units), xi.dtype)])
-                starts = np.concatenate([x0, np.repeat(x0[:1], batch - tested, axis=0)])
-                net = capacity_network(family, stored, n=n, beta=beta, gain=gain, kappa=kappa)
-                tr = simulate(net, {"s": starts}, settings)
-                ends.append(np.sign(np.asarray(tr.final_state["s"], np.float64))[:tested])
-                stored_rows.append(xi[:tested])
-                if flip > 0 and tested * K * units <= 2e9:
-                    ceilings.append(nearest_ceiling(x0, xi, np.arange(tested)) * tested)
-                r += 1
-            end, target = np.concatenate(ends), np.concatenate(stored_rows)
+            end, target, sets, r, ceiling = solve(K, flip, units, key_n, rows, batch, "")
+            if ceiling is not None:
+                out["nearest_ceiling"].append(ceiling)
             m = np.sum(end * target, axis=1) / units
-            sets = np.repeat(np.arange(r), [len(e) for e in ends])
             out["loads"].append(K / units**load_power)
             out["K"].append(K)
             retrieved, exact = m >= overlap, np.all(end == target, axis=1)
@@ -258,8 +315,17 @@ def capacity(
             for name, v in (("retrieved", retrieved), ("bit_error", errors)):
                 means = [float(np.mean(v[sets == j])) for j in range(r)]
                 out[f"{name}_sets_sd"].append(float(np.std(means, ddof=1)) if r > 1 else None)
-            if len(ceilings) == r:
-                out["nearest_ceiling"].append(float(sum(ceilings) / len(end)))
+            if flips:  # retrieval against corruption on the same patterns, and the basin radius it gives
+                curve = []
+                for f in flips:
+                    e2, t2, *_ = solve(K, f, units, key_n, rows, batch, f"{f!r}")
+                    curve.append(np.sum(e2 * t2, axis=1) / units >= overlap)
+                out["by_flip"].append([float(np.mean(c)) for c in curve])
+                out["by_flip_interval"].append([wilson_of(c) for c in curve])
+                radius, interval, censored = radius_of(flips, curve)
+                out["radius"].append(radius)
+                out["radius_interval"].append(interval)
+                out["radius_censored"].append(censored)
             done[0] += 1
             if on_step:
                 on_step(done[0], total)
@@ -270,6 +336,9 @@ def capacity(
             # signal-to-noise: one synchronous update flips a bit with probability Phi(-sqrt(N/K))
             out["one_step_theory"] = [0.5 * erfc(sqrt(units / K) / sqrt(2)) for K in out["K"]]
         out["critical_load"] = _crossing(out["loads"], out["bit_error"], error_rate)
+        known = theory_for(family, units, load_power, kappa=kappa, n=n, flip=flip) if isinstance(N, list) else {}
+        if known:  # each N of a series beside its own bound
+            out["theory"] = known
         return out
 
     head = {
@@ -281,12 +350,9 @@ def capacity(
         "load_power": load_power,
         "method": settings.method,
     }
-    if family in ("storkey", "pseudo_inverse", "perceptron"):  # what theory says beside what was measured
-        from .theory import theory_for
-
-        known = theory_for(family, N if not isinstance(N, list) else max(N), load_power, kappa=kappa)
-        if known:
-            head["theory"] = known
+    known = theory_for(family, max(Ns), load_power, kappa=kappa, n=n, flip=flip)
+    if known:  # what theory says beside what was measured
+        head["theory"] = known
     if not isinstance(N, list):
         return {**head, "N": N, **series(N, "")}
     runs = [series(units, f"{units}:") for units in Ns]
@@ -321,3 +387,4 @@ function_arguments(
     out of range).
     """,
 )
+capacity = checked_call(capacity, AnalysisError, skip=("settings", "seed", "on_step"))

@@ -52,3 +52,31 @@ def bootstrap_mean(values, resamples: int = 2000, level: float = 0.95, seed: int
     means = v[gen.integers(0, v.size, size=(resamples, v.size))].mean(axis=1)
     tail = (1 - level) / 2
     return [float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))]
+
+
+def half_crossing(levels, p) -> tuple[float | None, bool]:
+    """The largest corruption level at which ``p`` (by level) is still >= 1/2:
+    interpolated linearly where it first falls below 1/2; ``(max level, True)``
+    when it never does (a lower bound), ``(None, False)`` when it is below 1/2
+    from the smallest level on."""
+    levels, p = np.asarray(levels, np.float64), np.asarray(p, np.float64)
+    below = np.flatnonzero(p < 0.5)
+    if below.size == 0:
+        return float(levels[-1]), True
+    i = int(below[0])
+    if i == 0:
+        return None, False
+    l0, l1, p0, p1 = levels[i - 1], levels[i], p[i - 1], p[i]
+    return float(l0 + (p0 - 0.5) * (l1 - l0) / (p0 - p1)), False
+
+
+def radius_of(levels, groups) -> tuple[float | None, list, bool]:
+    """A basin radius from retrieval at increasing corruption levels (``groups``:
+    one array of retrieved flags per level): the largest level retrieved with
+    probability >= 1/2 (``half_crossing``), the levels where the 95% Wilson
+    bounds cross 1/2 (pointwise bounds: an approximate interval), and whether
+    it is censored (retrieved at every level: at least the largest).  The one
+    definition of the radius, for ``basins``' patterns and ``capacity``'s loads."""
+    bounds = np.array([wilson_of(g) for g in groups])
+    radius, censored = half_crossing(levels, [np.mean(g) for g in groups])
+    return radius, [half_crossing(levels, bounds[:, 0])[0], half_crossing(levels, bounds[:, 1])[0]], censored

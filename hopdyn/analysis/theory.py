@@ -171,6 +171,14 @@ def theory_for(family: str, N: int, load_power: float = 1.0, **rule) -> dict:
             "critical_load": polynomial_capacity(N, n) / N**load_power,
             "source": f"Krotov & Hopfield 2016 (n = {n})",
         }
+    if family == "exponential":
+        rho = float(rule.get("flip", 0.0))
+        if rho >= 0.5:
+            return {}
+        return {
+            "critical_load": exponential_capacity(N, rho) / N**load_power,
+            "source": f"Demircigil et al. 2017 (exp(N I(1 - 2 rho) / 2), rho = {rho:g})",
+        }
     if family == "storkey" and load_power == 1:
         return {"critical_load": storkey_capacity(N) / N, "source": "Storkey 1997 (N / sqrt(2 ln N))"}
     if family == "pseudo_inverse":

@@ -180,3 +180,70 @@ def check_fields(obj, error=None) -> None:
         except pydantic.ValidationError as e:
             msg = e.errors(include_url=False)[0]["msg"].replace("Input should be", "should be")
             raise error(f"{msg} (got {_shown(value)})", (f"{owner}.{f.name}",)) from None
+
+
+def checked_call(fn, error=NetworkError, skip: tuple[str, ...] = ()):
+    """``fn`` with its pydantic-annotated arguments (``Annotated[..., Field(...)]``,
+    the annotations a scenario section is generated from) validated on every
+    call, so Python is held to the schema's constraints: a bad value raises
+    ``error`` naming the argument (``loads[0]: should be greater than 0 (got
+    -0.1)``).  The function receives the arguments as given; ``skip`` names
+    arguments it checks itself (settings objects, callbacks)."""
+    import pydantic
+
+    signature = inspect.signature(fn)
+    hints = typing.get_type_hints(fn, include_extras=True)
+    fields = {
+        name: (hints[name], ...)
+        for name in signature.parameters
+        if name in hints
+        and name not in skip
+        and any(isinstance(m, pydantic.fields.FieldInfo) for m in _meta(hints[name]))
+    }
+    model = pydantic.create_model(f"{fn.__name__}_arguments", **fields)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise error(str(e), (fn.__name__,)) from None
+        bound.apply_defaults()
+        try:
+            model.model_validate({k: v for k, v in bound.arguments.items() if k in fields})
+        except pydantic.ValidationError as e:
+            # a union reports each alternative: the deepest location is the most telling
+            located = [
+                ("".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in er["loc"] if _located(p)).lstrip("."), er)
+                for er in e.errors(include_url=False)
+            ]
+            where, first = max(located, key=lambda item: len(item[0]))
+            raise error(_said(first), (where,)) from None
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def _meta(annotation) -> tuple:
+    """The metadata of ``Annotated`` (and of an ``Annotated`` inside an optional)."""
+    out = tuple(getattr(annotation, "__metadata__", ()))
+    for arg in typing.get_args(annotation):
+        out += tuple(getattr(arg, "__metadata__", ()))
+    return out
+
+
+def _located(part) -> bool:
+    """Whether a pydantic location part is an argument or index (not a union member's label)."""
+    return isinstance(part, int) or not any(c in str(part) for c in "[]-") and str(part) not in ("int", "float", "list")
+
+
+def _said(err: dict) -> str:
+    """One pydantic error in the words the scenario loader uses."""
+    if err["type"] == "too_short":
+        least = err.get("ctx", {}).get("min_length", 1)
+        return f"expected at least {least} item{'s' if least != 1 else ''} (got {len(err.get('input') or [])})"
+    msg = err["msg"].removeprefix("Value error, ").replace("Input should be", "should be")
+    got = err.get("input")
+    if isinstance(got, np.generic):
+        got = got.item()
+    return msg if isinstance(got, (dict, list, np.ndarray)) else f"{msg} (got {got!r})"

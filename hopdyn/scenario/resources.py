@@ -109,6 +109,8 @@ def _check(sc, file: str, base: str, command: str) -> dict:
         out.update(_basins(sc, sizes, state, itemsize))
     if command == "basins" and sc.capacity is not None:
         out.update(_capacity(sc.capacity, itemsize))
+    if command == "basins" and sc.rules is not None:
+        out.update(_capacity(sc.rules, itemsize, "rules"))
     return out
 
 
@@ -136,18 +138,26 @@ def _basins(sc, sizes: dict, state: int, itemsize: int) -> dict:
     return {"ensemble": nbytes}
 
 
-def _capacity(cap, itemsize: int) -> dict:
-    worst, where = 0, ("capacity", "loads")
+def _capacity(cap, itemsize: int, section: str = "capacity") -> dict:
+    """The largest load of a ``capacity:`` sweep or a ``rules:`` comparison
+    (whose weights are ``N x N``, and whose corrupted starts need the
+    nearest-neighbour table when a flip is positive)."""
+    worst, where = 0, (section, "loads")
+    power = getattr(cap, "load_power", 1.0)
+    flipped = getattr(cap, "flip", 0.0) > 0 or bool(getattr(cap, "flips", None))
     for N in cap.N if isinstance(cap.N, list) else [cap.N]:
         for load in cap.loads:
-            K = max(1, int(round(load * N**cap.load_power)))
+            K = max(1, int(round(load * N**power)))
             trials = min(cap.trials, K)
             nbytes = (
-                3 * 8 * K * N + 8 * trials * N * 4 + solve_bytes(N, trials, 3, itemsize) + itemsize * trials * K * 4
+                3 * 8 * max(K, N) * N
+                + 8 * trials * N * 4
+                + solve_bytes(N, trials, 3, itemsize)
+                + itemsize * trials * K * 4
             )
-            if cap.flip > 0 and trials * K * N <= 2e9:
+            if flipped and trials * K * N <= 2e9:
                 nbytes += trials * K * N  # the nearest-neighbour ceiling's distance table (bytes)
             if nbytes > worst:
-                worst, where = nbytes, (("capacity", "N") if N * N > K * trials else ("capacity", "loads"))
-    require(worst, "the capacity sweep's largest load (its pattern matrices and solves)", where)
-    return {"capacity": worst, "budget": budget()}
+                worst, where = nbytes, ((section, "N") if N * N > K * trials else (section, "loads"))
+    require(worst, f"the {section} study's largest load (its pattern matrices and solves)", where)
+    return {section: worst, "budget": budget()}

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from ..analysis.capacity import capacity
+from ..analysis.rule_comparison import compare_rules
 from ..model.params import LAGRANGIANS, SYNAPSES, parameters, pattern_ref
 from ..solvers.registry import METHODS, method_names
 from ..solvers.settings import SolveSettings, SteadyState
@@ -557,6 +558,17 @@ def _models(lagrangians: tuple, synapses: tuple, methods: tuple):
         **cap,
     )
 
+    RulesSpec = create_model(
+        "RulesSpec",
+        __base__=_Model,
+        __doc__="Learning rules side by side: fixed points, retrieval and basin radius against the load.",
+        **{
+            name: _field(ann, list(default) if isinstance(default, tuple) else default)
+            for name, (ann, default) in parameters_of(compare_rules).items()
+            if name not in ("settings", "seed", "on_step")
+        },
+    )
+
     class Scenario(_Model):
         """A hopdyn scenario file."""
 
@@ -580,6 +592,9 @@ def _models(lagrangians: tuple, synapses: tuple, methods: tuple):
         outputs: OutputsSpec = Field(OutputsSpec(), description="figures, readouts and comparisons")
         basins: BasinsSpec | None = Field(None, description="an ensemble study: hopdyn basins")
         capacity: CapacitySpec | None = Field(None, description="a capacity sweep: hopdyn basins")
+        rules: RulesSpec | None = Field(
+            None, description="learning rules compared against the load: hopdyn basins (rules.png)"
+        )
         continuation: ContinuationSpec | None = Field(
             None, description="the basins: ensemble across values of one parameter: hopdyn basins"
         )

@@ -14,6 +14,7 @@ from ..analysis import ensembles as E
 from ..analysis.basins import Basins, basins
 from ..analysis.capacity import capacity
 from ..analysis.naming import Naming
+from ..analysis.rule_comparison import compare_rules
 from ..analysis.runner import Chunking
 from ..analysis.verify import verify
 from ..core.errors import AnalysisError, UnfinishedWork
@@ -278,6 +279,20 @@ def capacity_study(built: Built, on_step=None) -> dict:
     return report
 
 
+def rules_study(built: Built, on_step=None) -> dict:
+    """The ``rules:`` section through ``hd.compare_rules``, solved with the
+    scenario's ``solver:`` settings.
+
+    **Arguments:**
+
+    - ``built``: a loaded scenario with a ``rules:`` section
+    - ``on_step``: progress
+    """
+    return compare_rules(
+        **built.scenario.rules.model_dump(), settings=built.settings, seed=built.scenario.seed, on_step=on_step
+    )
+
+
 # ------------------------------------------------------------------ continuation
 def continuation_scenarios(path: str, overrides: list[str], sc) -> list:
     """The scenario at each value of the ``continuation:`` section (its
@@ -345,6 +360,8 @@ def run_continuation(
         )
     except AnalysisError as e:
         raise _scenario_error(built, e, "continuation", "continuation") from None
+    if summaries is None:  # not process 0 of a distributed run: its values are written
+        return None, None
     ids, _ = C.match(summaries, spec.distance, spec.min_overlap)
     layer, pname, _ = basin_target(built)
     report = {
@@ -361,7 +378,8 @@ def run_continuation(
 # ------------------------------------------------------------------ what a command asks
 def sample_overrides(sc, samples: int | None, file: str) -> list[str]:
     """``--samples N`` as the scenario keys it sets: the corruption and random
-    ensembles' samples, a grid of about N points, the capacity's trials."""
+    ensembles' samples, a grid of about N points, the capacity's and the
+    rule comparison's trials."""
     if samples is None:
         return []
     if samples < 1:
@@ -376,6 +394,8 @@ def sample_overrides(sc, samples: int | None, file: str) -> list[str]:
         extra.append(f"basins.ensemble.grid.resolution={max(2, int(round(samples**0.5)))}")
     if sc.capacity is not None:
         extra.append(f"capacity.trials={samples}")
+    if sc.rules is not None:
+        extra.append(f"rules.trials={samples}")
     return extra
 
 
