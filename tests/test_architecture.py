@@ -325,3 +325,61 @@ def test_a_solver_is_one_registration(tmp_path):
         np.testing.assert_allclose(np.asarray(heun.final_xhat["s"]), np.asarray(tsit5.final_xhat["s"]), atol=1e-4)
     finally:
         del METHODS["heun_test"]
+
+
+def test_an_analysis_and_a_figure_are_one_function_and_one_registration(tmp_path):
+    """The fourth and fifth of the five common changes, made here: an analysis
+    (a function on a ``Network`` and a study's arrays: the spread of end
+    states within each attractor) and a figure of it registered for the
+    ``basins`` study; ``hopdyn basins`` writes it with the command line
+    untouched, and its numbers hold what the mathematics says (the two
+    attractors of the two-neuron network are mirror images: equal energies,
+    and each end state of a converged start lies at its attractor)."""
+    import json
+
+    from matplotlib.figure import Figure
+
+    from hopdyn.cli import main
+    from hopdyn.figures.common import FIGURES
+
+    def spread_by_attractor(network, arrays, layer):
+        """Per attractor id: how many starts ended there, the largest distance of
+        an end state from their mean, and the energy at that mean."""
+        out = {}
+        for lab in sorted(set(arrays["labels"].tolist()) - {-1}):
+            ends = np.asarray(arrays[f"xhat_end/{layer}"])[arrays["labels"] == lab]
+            centre = ends.mean(axis=0)
+            # tanh(2 x) = xhat: the state whose activation is the mean end state
+            x = {layer: jnp.arctanh(jnp.asarray(np.clip(centre, -0.999999, 0.999999))) / 2.0}
+            out[int(lab)] = {
+                "starts": len(ends),
+                "spread": float(np.max(np.linalg.norm(ends - centre, axis=1))),
+                "energy": float(network.energy(x)),
+            }
+        return out
+
+    net = load_and_build("basins-two-neuron").network
+    seen = {}
+
+    def draw(report, arrays, title):
+        seen.update(spread_by_attractor(net, arrays, report["layer"]))
+        fig = Figure()
+        fig.subplots().bar([str(k) for k in seen], [v["starts"] for v in seen.values()])
+        return fig
+
+    hd.register_figure("basins", "attractor_spread.png", draw, when=lambda report, arrays: bool(report["attractors"]))
+    try:
+        out = tmp_path / "b"
+        code = main(
+            ["basins", "basins-two-neuron", "--out", str(out), "-q", "--set", "basins.ensemble.grid.resolution=9"]
+        )
+        assert code == 0 and (out / "attractor_spread.png").stat().st_size > 1000
+        assert "attractor_spread.png" in json.loads((out / "manifest.json").read_text())["files"]
+    finally:
+        del FIGURES["basins"]["attractor_spread.png"]
+    a, b = sorted(seen.values(), key=lambda v: -v["starts"])[
+        :2
+    ]  # the two stable states, +-(a, a); the saddle has the anti-diagonal
+    assert a["spread"] < 1e-3 and b["spread"] < 1e-3
+    assert a["energy"] == pytest.approx(b["energy"], abs=1e-6)
+    assert "attractor_spread" not in (ROOT / "cli.py").read_text()

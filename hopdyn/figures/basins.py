@@ -8,7 +8,7 @@ from matplotlib.lines import Line2D
 
 from ..analysis.naming import attractor_name
 from .colours import FAMILIES, attractor_colours, kind_colour, legend
-from .common import TIME_LABEL, _yerr
+from .common import TIME_LABEL, _yerr, figures_for, register_figure
 
 
 def basin_map_figure(report: dict, meta: dict, labels: np.ndarray, title: str) -> Figure:
@@ -126,17 +126,40 @@ def attractor_energy_figure(report: dict, title: str) -> Figure:
     return fig
 
 
+def _grid(arrays: dict) -> bool:
+    return bool(np.any(np.asarray(arrays["group"]) == 2))  # grid starts
+
+
+register_figure(
+    "basins",
+    "basin_map.png",
+    lambda report, arrays, title: basin_map_figure(
+        report, {k: arrays[k] for k in ("group", "source", "level", "grid_a", "grid_b")}, arrays["labels"], title
+    ),
+    when=lambda report, arrays: _grid(arrays),
+)
+register_figure(
+    "basins",
+    "retrieval.png",
+    lambda report, arrays, title: retrieval_figure(report, title),
+    when=lambda report, arrays: report["retrieval"] is not None,
+)
+register_figure(
+    "basins",
+    "convergence_times.png",
+    lambda report, arrays, title: convergence_figure(arrays["t_final"], arrays["status"], title),
+)
+register_figure(
+    "basins",
+    "attractor_energies.png",
+    lambda report, arrays, title: attractor_energy_figure(report, title),
+    when=lambda report, arrays: bool(report["attractors"]),
+)
+
+
 def basins_figures(report: dict, arrays: dict, title: str) -> list[tuple[str, Figure]]:
     """The figures a basin study writes, by file name: the basin map (when the
     ensemble has a grid), retrieval against corruption (corrupted starts), the
-    convergence times, and each attractor's energy."""
-    out = []
-    if np.any(np.asarray(arrays["group"]) == 2):  # grid starts
-        meta = {k: arrays[k] for k in ("group", "source", "level", "grid_a", "grid_b")}
-        out.append(("basin_map.png", basin_map_figure(report, meta, arrays["labels"], title)))
-    if report["retrieval"] is not None:
-        out.append(("retrieval.png", retrieval_figure(report, title)))
-    out.append(("convergence_times.png", convergence_figure(arrays["t_final"], arrays["status"], title)))
-    if report["attractors"]:
-        out.append(("attractor_energies.png", attractor_energy_figure(report, title)))
-    return out
+    convergence times, each attractor's energy, and any figure registered
+    for ``basins`` since (``register_figure``)."""
+    return figures_for("basins", report, arrays, title)

@@ -1,6 +1,11 @@
-"""What every family of figures shares: the time axis (log time when a run spans decades), a parameter axis, error bars from intervals."""
+"""What every family of figures shares: the time axis (log time when a run
+spans decades), a parameter axis, error bars from intervals, and the registry
+of the figures each study writes (``register_figure``, ``figures_for``)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -52,3 +57,53 @@ def _parameter_axis(ax, values, name: str) -> np.ndarray:
         ax.set_xscale("log")
     ax.set_xlabel(name)
     return x
+
+
+# ------------------------------------------------------------------ which figures a study writes
+class FigureSpec(NamedTuple):
+    """One figure a study writes: its file ``name``, ``draw(report, arrays,
+    title) -> Figure`` and ``when(report, arrays) -> bool`` (whether this
+    study's result has what the figure shows)."""
+
+    study: str
+    name: str
+    draw: Callable
+    when: Callable
+
+
+FIGURES: dict[str, dict[str, FigureSpec]] = {}
+"""The figures each study writes, by study (``basins``, ``continuation``,
+``capacity``, ``rules``) and file name, in the order they are drawn: each
+family module declares its own with ``register_figure``."""
+
+
+def register_figure(study: str, name: str, draw: Callable, when: Callable | None = None) -> FigureSpec:
+    """Declare that ``study`` writes the figure ``name`` whenever its result has
+    what the figure shows.  A family module registers its figures when it is
+    imported; a user (or a test) registers a new one the same way, and the
+    command writes it with no change to the command line.
+
+    **Arguments:**
+
+    - ``study``: ``basins``, ``continuation``, ``capacity`` or ``rules``
+    - ``name``: the file name in the output folder (``attractor_spread.png``)
+    - ``draw``: ``draw(report, arrays, title) -> Figure`` (``arrays``: the
+      study's ``.npz`` content, ``None`` for capacity and rules)
+    - ``when``: ``when(report, arrays) -> bool``; always drawn without it
+
+    **Returns:**
+
+    The ``FigureSpec`` registered (a later one of the same name replaces it).
+    """
+    spec = FigureSpec(study, name, draw, when or (lambda report, arrays: True))
+    FIGURES.setdefault(study, {})[name] = spec
+    return spec
+
+
+def figures_for(study: str, report: dict, arrays: dict | None, title: str) -> list[tuple[str, object]]:
+    """The figures ``study`` writes for this result, by file name (each drawn now)."""
+    return [
+        (spec.name, spec.draw(report, arrays, title))
+        for spec in FIGURES.get(study, {}).values()
+        if spec.when(report, arrays)
+    ]

@@ -8,7 +8,7 @@ from matplotlib.lines import Line2D
 
 from ..analysis.naming import attractor_name
 from .colours import FAMILIES, LEGEND_MOST, POOLED, UNDECIDED, attractor_colours, kind_colour, legend
-from .common import _parameter_axis
+from .common import _parameter_axis, figures_for, register_figure
 
 
 def _continuation_names(r: dict) -> list[str]:
@@ -159,15 +159,20 @@ def continuation_census_figure(r: dict, title: str) -> Figure:
     return fig
 
 
+register_figure(
+    "continuation", "continuation_fractions.png", lambda r, arrays, title: continuation_fractions_figure(r, title)
+)
+register_figure(
+    "continuation", "continuation_energies.png", lambda r, arrays, title: continuation_energies_figure(r, title)
+)
+register_figure(
+    "continuation", "continuation_census.png", lambda r, arrays, title: continuation_census_figure(r, title)
+)
+register_figure("continuation", "bifurcation.png", bifurcation_figure, when=lambda r, arrays: r["patterns"] is not None)
+
+
 def continuation_figures(r: dict, arrays: dict, title: str) -> list[tuple[str, Figure]]:
     """The figures a continuation writes, by file name: basin fractions,
-    energies and the census against the parameter, and (with stored
-    patterns) the bifurcation diagram."""
-    out = [
-        ("continuation_fractions.png", continuation_fractions_figure(r, title)),
-        ("continuation_energies.png", continuation_energies_figure(r, title)),
-        ("continuation_census.png", continuation_census_figure(r, title)),
-    ]
-    if r["patterns"] is not None:
-        out.append(("bifurcation.png", bifurcation_figure(r, arrays, title)))
-    return out
+    energies and the census against the parameter, (with stored patterns)
+    the bifurcation diagram, and any figure registered for ``continuation``."""
+    return figures_for("continuation", r, arrays, title)
