@@ -77,11 +77,12 @@ def _stale(removed: list[str], args) -> None:
         print(f"hopdyn: removed {', '.join(removed)}: written for another version of the scenario", file=sys.stderr)
 
 
-def _prepare(args, command: str, extra: list[str] | None = None):
+def _prepare(args, command: str, extra: list[str] | None = None, worker: bool = False):
     """Everything before the work, in order: load and validate the file, estimate
     the memory the command needs against the budget, check (and lock) the output
-    folder, then build the scenario.  Returns (built, output folder)."""
-    from .core.outputs import OutputFolder
+    folder — a worker of a distributed run only names it —, then build the
+    scenario.  Returns (built, output folder)."""
+    from .core.outputs import OutputFolder, WorkerFolder
     from .core.progress import note
     from .scenario import resources
     from .scenario.build import build, scenario_identity
@@ -92,7 +93,8 @@ def _prepare(args, command: str, extra: list[str] | None = None):
     overrides = list(args.set) + list(extra or [])
     sc, _ = load(path, overrides)  # a bad override is refused here, before anything
     resources.check(sc, os.path.basename(path), os.path.dirname(os.path.abspath(path)), command)
-    out = OutputFolder(args.out or os.path.join("plots", sc.name), command, scenario_identity(path, overrides))
+    where = args.out or os.path.join("plots", sc.name)
+    out = WorkerFolder(where) if worker else OutputFolder(where, command, scenario_identity(path, overrides))
     try:
         built = build(sc, path)
     except BaseException:
@@ -319,21 +321,26 @@ def cmd_basins(args) -> int:
     from .core.progress import bar, note, phase
     from .scenario import studies
     from .scenario.loader import ScenarioError, load
+    from .solvers.sharding import process_options, start_processes
 
+    options = process_options(args.distributed, args.coordinator, args.num_processes, args.process_id)
     _enable_x64()
-    if args.distributed:
-        import jax
-
-        jax.distributed.initialize()  # reads the cluster's environment (SLURM, Open MPI, ...)
     path = resolve(args.file)
     sc, _ = load(path, args.set)
     file = os.path.basename(path)
-    if sc.basins is None and sc.capacity is None:
-        raise ScenarioError(file, "basins", "the scenario has neither a basins: nor a capacity: section")
+    if sc.basins is None and sc.capacity is None and sc.rules is None:
+        raise ScenarioError(file, "basins", "the scenario has no basins:, capacity: or rules: section")
+    if args.distributed and sc.basins is None:
+        raise ScenarioError(file, "basins", "--distributed shares a basins: ensemble or a continuation; this has none")
     extra = studies.sample_overrides(sc, args.samples, file)
     if sc.continuation is not None:  # every value checked before any work
         studies.continuation_scenarios(path, [*args.set, *extra], load(path, [*args.set, *extra])[0])
-    built, out = _prepare(args, "basins", extra)
+    worker = False
+    if args.distributed:  # joined after the input is checked, before any JAX work
+        index, count = start_processes(options)
+        worker = index != 0
+        note(f"process {index} of {count}" + (": results are written by process 0" if worker else ""))
+    built, out = _prepare(args, "basins", extra, worker=worker)
     sc = built.scenario
     code = EXIT_OK
     with out:
@@ -348,6 +355,8 @@ def cmd_basins(args) -> int:
                 cont, arrays = studies.run_continuation(
                     built, path, [*args.set, *extra], out.path, _resume(args), on_value=counter.update, log=note
                 )
+            if cont is None:
+                return EXIT_OK  # a worker of a distributed run: process 0 writes the results
             out.write("continuation.npz", lambda p: write_npz(p, arrays))
             figures += continuation_figures(cont, arrays, sc.name)
             report = None
@@ -371,6 +380,13 @@ def cmd_basins(args) -> int:
             with bar(f"capacity of {sc.name}: loads", 0) as counter:
                 report["capacity"] = studies.capacity_study(built, on_step=counter.update)
             figures += capacity_figures(report["capacity"], sc.name)
+        if sc.rules is not None:
+            from .figures.capacity import rules_figures
+
+            report = report or {"scenario": sc.name}
+            with bar(f"learning rules of {sc.name}: loads", 0) as counter:
+                report["rules"] = studies.rules_study(built, on_step=counter.update)
+            figures += rules_figures(report["rules"], sc.name)
         with phase("writing results"):
             for name, fig in figures:
                 out.write(name, lambda p, fig=fig: write_figure(p, fig))
@@ -521,6 +537,13 @@ def _print_basins(r: dict, out: str) -> None:
                 print(
                     f"  {run['method']}: retrieval curves of N = {fs['N'][-2]}, {fs['N'][-1]} cross at load {fs['estimate']:.3f}{iv}"
                 )
+    for rule in r.get("rules", {}).get("rules", []):
+        radius = ", ".join(
+            f"{lo:.3g}: {'<' + format(r['rules']['flips'][0], 'g') if x is None else format(x, '.2f')}"
+            for lo, x in zip(rule["loads"], rule["radius"])
+        )
+        upto = "none" if rule["fixed_up_to"] is None else f"{rule['fixed_up_to']:.3g}"
+        print(f"  {rule['label']}: every pattern a fixed point up to load {upto}; basin radius by load: {radius}")
     print(f"  basins.json in {shown(out)}/")
 
 
@@ -564,7 +587,7 @@ def cmd_list(args) -> int:
         try:
             data = yaml.safe_load(f.read_text())
             desc = " ".join(str(data.get("description", "")).split())
-            verbs = "run, verify" + (", basins" if "basins" in data or "capacity" in data else "")
+            verbs = "run, verify" + (", basins" if "basins" in data or "capacity" in data or "rules" in data else "")
         except Exception:  # a listing never fails on one file
             desc, verbs = "(unreadable)", "-"
         indent = width + 2 + 19 + 1
@@ -747,8 +770,14 @@ def _basins_options(s) -> None:
     s.add_argument(
         "--distributed",
         action="store_true",
-        help="one process of a multi-host run (jax.distributed.initialize; chunks shared through --out)",
+        help="one process of a multi-process run: basin chunks, or continuation values, shared through --out "
+        "(the same folder for every process; process 0 writes the results). On a cluster JAX detects (SLURM, "
+        "Open MPI) nothing more is needed; elsewhere give the three options below, or set JAX_COORDINATOR_ADDRESS, "
+        "JAX_NUM_PROCESSES and JAX_PROCESS_ID",
     )
+    s.add_argument("--coordinator", metavar="HOST:PORT", help="with --distributed: where process 0 listens")
+    s.add_argument("--num-processes", type=int, metavar="N", help="with --distributed: how many processes")
+    s.add_argument("--process-id", type=int, metavar="I", help="with --distributed: this process's index, 0..N-1")
 
 
 def _train_options(s) -> None:

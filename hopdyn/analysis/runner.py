@@ -123,7 +123,6 @@ def solve_ensemble(
     - ``on_chunk``, ``log``: progress and what a resume found
     - ``wait_seconds``: how long a distributed run waits for other processes' chunks
     """
-    import jax
 
     c = chunking or Chunking()
     chunk, folder, resume, refill = c.size, c.folder, c.resume, c.refill
@@ -145,7 +144,9 @@ def solve_ensemble(
     }
     chunk = chunk_size(network, total, chunk)
     n_chunks = -(-total // chunk)
-    lead = jax.process_index() == 0  # under jax.distributed, process 0 prepares the folder
+    from ..solvers.sharding import process
+
+    lead = process()[0] == 0  # of several processes, process 0 prepares the folder
     say = log or (lambda message: None)
     work = None
     if folder is not None:
@@ -394,7 +395,7 @@ def _wait_for_files(paths: list[str], seconds: float) -> None:
             return
         if time.monotonic() > deadline:
             raise HopdynError(
-                f"basins: {len(missing)} chunk files never appeared (first: {missing[0]}); "
+                f"{len(missing)} files of other processes never appeared (first: {missing[0]}); "
                 "did every process of the distributed run start?"
             )
         time.sleep(1.0)

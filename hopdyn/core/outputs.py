@@ -333,6 +333,38 @@ def is_disk_full(e: OSError) -> bool:
     return e.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
+class WorkerFolder:
+    """What a process other than 0 of a distributed run holds of the output
+    folder: its path, nothing more.  Process 0 takes the folder's lock and
+    writes every result; the others write only their pieces (chunks, values)
+    into the work folder process 0 prepares inside it, so no process ever
+    contends for the lock and no result is written twice.
+
+    **Arguments:**
+
+    - ``path``: the output folder (the same ``--out`` every process is given).
+    """
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        self.staged: list[str] = []
+
+    def write(self, name: str, writer) -> None:
+        raise OutputError(f"{name}: only process 0 of a distributed run writes results", ("out",))
+
+    def commit(self) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 class WorkFolder:
     """The folder of partial results a long study keeps while it runs (chunks of
     a basin ensemble, values of a continuation, epochs of training), so that

@@ -66,6 +66,10 @@ class _Slot(NamedTuple):
     bad: Array
 
 
+# a slot round's program carries slots in and out: the compilation cache serialises their tree
+jax.export.register_namedtuple_serialization(_Slot, serialized_name="hopdyn.solvers.slots._Slot")
+
+
 def _parts(network: Network, p: _Params, method: str):
     m = get_method(method)
     term = dfx.ODETerm(lambda t, y, net: net.vector_field(y))

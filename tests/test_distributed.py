@@ -1,0 +1,125 @@
+"""Studies across processes (issue 33): ``hopdyn basins --distributed`` with
+the coordinator, process count and index named on the command line (or in
+JAX's style of environment variables), two local processes sharing one
+``--out``; what they write must be what one process writes, to the bit."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hopdyn.cli import main
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "scripts")
+sys.path.insert(0, SCRIPTS)
+from check_shipped import differences  # noqa: E402  the shipped-output comparison (wall-clock fields skipped)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def two_processes(args: list[str], out) -> None:
+    """Run ``hopdyn basins ARGS --out OUT`` as processes 1 and 0 of two."""
+    port = free_port()
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    base = [sys.executable, "-m", "hopdyn.cli", "basins", *args, "--out", str(out), "--distributed"]
+    procs = [
+        subprocess.Popen(
+            [*base, "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(i)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (1, 0)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-3000:]
+
+
+def same_results(one, two, json_name: str, npz_name: str) -> None:
+    a = json.loads((one / json_name).read_text())
+    b = json.loads((two / json_name).read_text())
+    assert differences(a, b, 0.0) == []
+    with np.load(one / npz_name) as x, np.load(two / npz_name) as y:
+        assert sorted(x.files) == sorted(y.files)
+        for k in x.files:
+            np.testing.assert_array_equal(x[k], y[k], err_msg=k)
+
+
+def test_a_basin_ensemble_over_two_processes_is_the_ensemble_of_one(tmp_path):
+    args = ["basins-two-neuron", "--set", "basins.ensemble.grid.resolution=12", "--set", "basins.chunk=32", "-q"]
+    assert main(["basins", *args, "--out", str(tmp_path / "one")]) == 0
+    two_processes(args, tmp_path / "two")
+    same_results(tmp_path / "one", tmp_path / "two", "basins.json", "basins.npz")
+    assert not (tmp_path / "two" / "basins.partial").exists()  # process 0 finished the shared work
+
+
+def test_a_continuation_over_two_processes_is_the_continuation_of_one(tmp_path):
+    """Values go to the processes in turn (each value's ensemble whole);
+    process 0 reads the others', matches attractors and writes."""
+    args = [
+        "ramsauer-regimes", "--set", "basins.ensemble.random.samples=16", "--set", "continuation.range.num=3", "-q",
+    ]  # fmt: skip
+    assert main(["basins", *args, "--out", str(tmp_path / "one")]) == 0
+    two_processes(args, tmp_path / "two")
+    same_results(tmp_path / "one", tmp_path / "two", "continuation.json", "continuation.npz")
+    assert not (tmp_path / "two" / "continuation.partial").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, env, said",
+    [
+        (["--coordinator", "127.0.0.1:5000"], {}, "--coordinator: needs --distributed"),
+        (["--distributed", "--coordinator", "h:70000", "--num-processes", "2", "--process-id", "0"], {}, "HOST:PORT"),
+        (["--distributed", "--coordinator", "h:7000", "--num-processes", "2"], {}, "--process-id: needed"),
+        (["--distributed", "--num-processes", "2"], {"JAX_COORDINATOR_ADDRESS": "h:7000"}, "--process-id: needed"),
+        (
+            ["--distributed"],
+            {"JAX_COORDINATOR_ADDRESS": "h:7", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "5"},
+            "0..1",
+        ),
+        (["--distributed", "--coordinator", "h:7", "--num-processes", "0", "--process-id", "0"], {}, ">= 1"),
+    ],
+)
+def test_a_bad_process_option_is_one_line_before_any_work(tmp_path, capsys, monkeypatch, extra, env, said):
+    for k in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+        monkeypatch.delenv(k, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    out = tmp_path / "o"
+    assert main(["basins", "basins-two-neuron", "--out", str(out), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and said in err[0], err
+    assert not out.exists()
+
+
+def test_no_cluster_and_no_options_is_one_line_saying_what_to_give(tmp_path):
+    """In a fresh process (JAX joins other processes only before its first
+    computation), outside any cluster JAX detects."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("JAX_COORD", "JAX_NUM_PROC", "JAX_PROCESS", "SLURM"))
+    }
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "hopdyn.cli", "basins", "basins-two-neuron", "--out", str(out), "--distributed"]
+    p = subprocess.run(cmd, env={**env, "JAX_PLATFORMS": "cpu"}, capture_output=True, text=True, timeout=300)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr[-2000:]
+    assert "--distributed: no cluster JAX can detect" in lines[0] and "--coordinator HOST:PORT" in lines[0]
+    assert not out.exists()
+
+
+def test_a_capacity_study_is_not_silently_run_alone(tmp_path, capsys):
+    assert (
+        main(["basins", "capacity-rules-storkey", "--out", str(tmp_path / "o"), "--distributed"]) == 2
+    )  # refused before anything: the study has no ensemble to share
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--distributed" in err[0], err
