@@ -43,6 +43,11 @@ def _distinct(values):
     return values
 
 
+Loads = Annotated[list[Annotated[float, Field(gt=0, allow_inf_nan=False)]], Field(min_length=1, max_length=100)]
+Gain = Annotated[float, Field(gt=0, allow_inf_nan=False, description="beta of the tanh neurons")]
+Overlap = Annotated[
+    float, Field(ge=0, le=1, description="overlap of sign(end state) with the pattern counted as retrieved")
+]
 Flips = Annotated[
     list[Annotated[float, Field(ge=0, le=0.5)]],
     AfterValidator(_increasing),
@@ -185,10 +190,7 @@ def capacity(
         Field(description="the memory's energy, or the learning rule of its weights"),
     ],
     N: Annotated[Units | list[Units], Field(description="number of units, or a list of them for a scaling series")],
-    loads: Annotated[
-        list[Annotated[float, Field(gt=0, allow_inf_nan=False)]],
-        Field(min_length=1, max_length=100, description="K / N^load_power values"),
-    ],
+    loads: Annotated[Loads, Field(description="K / N^load_power values")],
     *,
     load_power: Annotated[
         float,
@@ -209,13 +211,11 @@ def capacity(
         float,
         Field(gt=0, allow_inf_nan=False, description="exponential: inverse temperature of the log-sum-exp energy"),
     ] = 1.0,
-    gain: Annotated[float, Field(gt=0, allow_inf_nan=False, description="beta of the tanh neurons")] = 10.0,
+    gain: Gain = 10.0,
     kappa: Annotated[
         float, Field(ge=0, allow_inf_nan=False, description="perceptron: the margin every stability must exceed")
     ] = 0.0,
-    overlap: Annotated[
-        float, Field(ge=0, le=1, description="overlap of sign(end state) with the pattern counted as retrieved")
-    ] = 0.9,
+    overlap: Overlap = 0.9,
     flips: Annotated[
         Flips | None,
         Field(

@@ -15,7 +15,7 @@ from ..core.errors import AnalysisError
 from ..model.checks import checked_call
 from ..model.params import function_arguments
 from ..solvers.settings import SolveSettings
-from .capacity import Flips, Units, _distinct, capacity
+from .capacity import Flips, Gain, Loads, Overlap, Units, _distinct, capacity
 from .stats import METHODS
 
 RULES = ("hebbian", "storkey", "pseudo_inverse", "perceptron")
@@ -30,10 +30,7 @@ def compare_rules(
         Field(min_length=1, max_length=8, description="the learning rules compared (each once)"),
     ],
     N: Annotated[Units, Field(description="number of units")],
-    loads: Annotated[
-        list[Annotated[float, Field(gt=0, allow_inf_nan=False)]],
-        Field(min_length=1, max_length=100, description="K / N values, the same for every rule"),
-    ],
+    loads: Annotated[Loads, Field(description="K / N values, the same for every rule")],
     *,
     flips: Annotated[
         Flips,
@@ -46,10 +43,8 @@ def compare_rules(
         Field(min_length=1, max_length=8, description="the perceptron's margins: one curve each"),
     ] = (0.0,),
     trials: Annotated[int, Field(ge=1, le=100_000, description="starts per load and corruption")] = 40,
-    gain: Annotated[float, Field(gt=0, allow_inf_nan=False, description="beta of the tanh neurons")] = 10.0,
-    overlap: Annotated[
-        float, Field(ge=0, le=1, description="overlap of sign(end state) with the pattern counted as retrieved")
-    ] = 0.9,
+    gain: Gain = 10.0,
+    overlap: Overlap = 0.9,
     settings: SolveSettings | None = None,
     seed: int = 0,
     on_step=None,
