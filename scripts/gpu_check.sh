@@ -29,3 +29,10 @@ for B in 1024 8192 65536; do
   HOPDYN_BENCH_BATCH=$B timeout 1200 hopdyn bench --cases dense,dense-stiff,refill --out "$OUT/bench-$B" 2>&1 | tail -30 | tee "$OUT/bench-$B.txt"
 done
 HOPDYN_MATMUL_PRECISION=default timeout 600 hopdyn bench --cases dense --out "$OUT/bench-tf32" 2>&1 | tail -12 | tee "$OUT/bench-tf32.txt"
+# issue 33: the continuation case (1000 units, 10^4 starts x 20 values of beta) and, at the batch
+# of a GPU, one value of it with 65,536 starts in one chunk (time per value)
+timeout 900 hopdyn bench --cases continuation --out "$OUT/bench-continuation" 2>&1 | tail -12 | tee "$OUT/bench-continuation.txt"
+( time timeout 600 hopdyn basins ramsauer-regimes --out "$OUT/cont-65536" -q \
+    --set "patterns.X.random.shape=[12,1000]" --set "neurons.v.shape=[1000]" --set "patterns.X.random.norm=31.6228" \
+    --set basins.ensemble.random.samples=65536 --set basins.chunk=65536 --set continuation.range.num=2 ) \
+  2>&1 | tail -4 | tee "$OUT/cont-65536.txt"
