@@ -330,8 +330,8 @@ def cmd_basins(args) -> int:
     file = os.path.basename(path)
     if sc.basins is None and sc.capacity is None and sc.rules is None:
         raise ScenarioError(file, "basins", "the scenario has no basins:, capacity: or rules: section")
-    if args.distributed and sc.basins is None:
-        raise ScenarioError(file, "basins", "--distributed shares a basins: ensemble or a continuation; this has none")
+    if args.distributed and sc.rules is not None:
+        raise ScenarioError(file, "rules", "--distributed shares basins, continuation and capacity studies, not rules")
     extra = studies.sample_overrides(sc, args.samples, file)
     if sc.continuation is not None:  # every value checked before any work
         studies.continuation_scenarios(path, [*args.set, *extra], load(path, [*args.set, *extra])[0])
@@ -355,10 +355,9 @@ def cmd_basins(args) -> int:
                 cont, arrays = studies.run_continuation(
                     built, path, [*args.set, *extra], out.path, _resume(args), on_value=counter.update, log=note
                 )
-            if cont is None:
-                return EXIT_OK  # a worker of a distributed run: process 0 writes the results
-            out.write("continuation.npz", lambda p: write_npz(p, arrays))
-            figures += continuation_figures(cont, arrays, sc.name)
+            if cont is not None:  # else a worker of a distributed run: process 0 writes the results
+                out.write("continuation.npz", lambda p: write_npz(p, arrays))
+                figures += continuation_figures(cont, arrays, sc.name)
             report = None
         elif sc.basins is not None:
             from .figures.basins import basins_figures
@@ -367,19 +366,22 @@ def cmd_basins(args) -> int:
                 report, arrays = studies.run_basins(
                     built, out.path, resume=_resume(args), on_chunk=counter.update, log=note
                 )
-            if report is None:
-                return EXIT_OK  # a worker of a distributed run: process 0 writes the report
-            out.write("basins.npz", lambda p: write_npz(p, arrays))
-            figures += basins_figures(report, arrays, sc.name)
-            if not studies.basins_answered(report, built.settings):
-                code = EXIT_CHECK_FAILED  # the question was not answered for every start
+            if report is not None:  # else a worker of a distributed run: process 0 writes the report
+                out.write("basins.npz", lambda p: write_npz(p, arrays))
+                figures += basins_figures(report, arrays, sc.name)
+                if not studies.basins_answered(report, built.settings):
+                    code = EXIT_CHECK_FAILED  # the question was not answered for every start
         if sc.capacity is not None:
             from .figures.capacity import capacity_figures
 
-            report = report or {"scenario": sc.name}
             with bar(f"capacity of {sc.name}: loads", 0) as counter:
-                report["capacity"] = studies.capacity_study(built, on_step=counter.update)
-            figures += capacity_figures(report["capacity"], sc.name)
+                cap = studies.capacity_study(built, on_step=counter.update, out=out.path, resume=_resume(args))
+            if cap is not None:
+                report = report or {"scenario": sc.name}
+                report["capacity"] = cap
+                figures += capacity_figures(cap, sc.name)
+        if worker:
+            return EXIT_OK  # its pieces are written; process 0 writes the results
         if sc.rules is not None:
             from .figures.capacity import rules_figures
 

@@ -117,9 +117,44 @@ def test_no_cluster_and_no_options_is_one_line_saying_what_to_give(tmp_path):
     assert not out.exists()
 
 
-def test_a_capacity_study_is_not_silently_run_alone(tmp_path, capsys):
-    assert (
-        main(["basins", "capacity-rules-storkey", "--out", str(tmp_path / "o"), "--distributed"]) == 2
-    )  # refused before anything: the study has no ensemble to share
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--distributed" in err[0], err
+def test_a_rule_comparison_is_not_silently_run_alone(tmp_path, capsys):
+    assert main(["basins", "rules-comparison", "--out", str(tmp_path / "o"), "--distributed"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # refused before anything: rules are not shared yet
+    assert len(err) == 1 and "rules: --distributed shares basins, continuation and capacity" in err[0], err
+
+
+def test_a_capacity_sweep_over_two_processes_is_the_sweep_of_one(tmp_path):
+    """Loads go to the processes in turn; process 0 reads the others' and writes."""
+    args = ["capacity-rules-storkey", "--set", "capacity.loads=[0.1, 0.2, 0.3]", "--set", "capacity.trials=8", "-q"]
+    assert main(["basins", *args, "--out", str(tmp_path / "one")]) == 0
+    two_processes(args, tmp_path / "two")
+    a = json.loads((tmp_path / "one" / "basins.json").read_text())
+    b = json.loads((tmp_path / "two" / "basins.json").read_text())
+    assert differences(a, b, 0.0) == [] and len(b["capacity"]["loads"]) == 3
+    assert not (tmp_path / "two" / "capacity.partial").exists()
+
+
+def test_a_capacity_sweep_resumes_where_it_stopped(tmp_path):
+    """Each load is kept as it is done: an interrupted sweep resumed gives the
+    uninterrupted report, solving only the loads not kept; unfinished work is
+    never discarded silently."""
+    import hopdyn as hd
+
+    kw = dict(family="hebbian", N=48, loads=[0.05, 0.1, 0.2, 0.3], trials=6, flip=0.1)
+    kw["settings"] = hd.SolveSettings(method="async", max_sweeps=10)
+    whole = hd.capacity(**kw)
+    folder = tmp_path / "capacity.partial"
+
+    def stop(done, total):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        hd.capacity(**kw, folder=str(folder), on_step=stop)
+    assert sorted(p.name for p in folder.glob("load_*.npz")) == ["load_0000.npz", "load_0001.npz"]
+    with pytest.raises(hd.UnfinishedWork):
+        hd.capacity(**kw, folder=str(folder))
+    seen = []
+    resumed = hd.capacity(**kw, folder=str(folder), resume=True, on_step=lambda d, t: seen.append(d))
+    assert resumed == whole and not folder.exists()
+    assert seen == [1, 2, 3, 4]

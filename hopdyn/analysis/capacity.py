@@ -6,6 +6,7 @@ K / N^load_power grows.  Works from Python (``capacity``) as from a scenario's
 from __future__ import annotations
 
 import dataclasses
+import json
 from math import erfc, sqrt
 from typing import Annotated, Literal
 
@@ -23,10 +24,12 @@ from ..model.synapses import Exponential, Hebbian, Polynomial
 from ..solvers.registry import get_method
 from ..solvers.settings import SolveSettings
 from ..solvers.simulate import simulate
+from .runner import finish_work, pieces
 from .stats import METHODS, bootstrap_mean, radius_of, wilson_of
 from .theory import theory_for
 
 Units = Annotated[int, Field(ge=2, le=100_000)]
+LOADS = r"load_\d{4}\.npz"
 
 
 def _increasing(values):
@@ -226,7 +229,9 @@ def capacity(
     settings: SolveSettings | None = None,
     seed: int = 0,
     on_step=None,
-) -> dict:
+    folder: str | None = None,
+    resume: bool | None = None,
+) -> dict | None:
     """For each N and load: store K random +-1 patterns, start from ``trials`` of
     them with a fraction ``flip`` of signs flipped (when ``trials`` exceeds K,
     from every pattern of ``ceil(trials / K)`` independently drawn pattern sets,
@@ -250,7 +255,7 @@ def capacity(
         raise AnalysisError(f"should be a SolveSettings (got {type(settings).__name__})", ("settings",))
     settings = dataclasses.replace(settings or SolveSettings(), save=2)
     Ns = N if isinstance(N, list) else [N]
-    total, done = len(Ns) * len(loads), [0]
+    total = len(Ns) * len(loads)
 
     networks: dict = {}
 
@@ -285,52 +290,48 @@ def capacity(
         ceiling = float(sum(ceilings) / len(end)) if len(ceilings) == r else None
         return end, np.concatenate(stored_rows), sets, r, ceiling
 
-    def series(units: int, key_n: str) -> dict:
-        keys = ("loads", "K", "starts", "realisations", "retrieved", "exact", "mean_overlap", "bit_error")
-        extra = ("retrieved_sets_sd", "bit_error_sets_sd", "nearest_ceiling")
-        radius = ("by_flip", "by_flip_interval", "radius", "radius_interval", "radius_censored") if flips else ()
-        out = {k: [] for k in (*keys, *extra, "retrieved_interval", "exact_interval", "bit_error_interval", *radius)}
+    def one_load(units: int, key_n: str, K: int) -> dict:
+        """Everything measured at one load: one value per key of the report's lists."""
         Ks = [max(1, int(round(load * units**load_power))) for load in loads]
         method = get_method(settings.method)
         rows, batch = padded_shapes(family, Ks, trials, continuous=method is None or method.continuous)
-        for K in Ks:
-            end, target, sets, r, ceiling = solve(K, flip, units, key_n, rows, batch, "")
-            if ceiling is not None:
-                out["nearest_ceiling"].append(ceiling)
-            m = np.sum(end * target, axis=1) / units
-            out["loads"].append(K / units**load_power)
-            out["K"].append(K)
-            retrieved, exact = m >= overlap, np.all(end == target, axis=1)
-            errors = np.mean(end != target, axis=1)  # per start: bits of a start are not independent
-            out["starts"].append(int(len(end)))
-            out["realisations"].append(r)
-            out["retrieved"].append(float(np.mean(retrieved)))
-            out["retrieved_interval"].append(wilson_of(retrieved))
-            out["exact"].append(float(np.mean(exact)))
-            out["exact_interval"].append(wilson_of(exact))
-            out["mean_overlap"].append(float(np.mean(m)))
-            out["bit_error"].append(float(np.mean(end != target)))
-            out["bit_error_interval"].append(bootstrap_mean(errors, seed=seed))
-            # the spread across pattern sets (standard deviation of the per-set means)
-            for name, v in (("retrieved", retrieved), ("bit_error", errors)):
-                means = [float(np.mean(v[sets == j])) for j in range(r)]
-                out[f"{name}_sets_sd"].append(float(np.std(means, ddof=1)) if r > 1 else None)
-            if flips:  # retrieval against corruption on the same patterns, and the basin radius it gives
-                curve = []
-                for f in flips:
-                    e2, t2, *_ = solve(K, f, units, key_n, rows, batch, f"{f!r}")
-                    curve.append(np.sum(e2 * t2, axis=1) / units >= overlap)
-                out["by_flip"].append([float(np.mean(c)) for c in curve])
-                out["by_flip_interval"].append([wilson_of(c) for c in curve])
-                radius, interval, censored = radius_of(flips, curve)
-                out["radius"].append(radius)
-                out["radius_interval"].append(interval)
-                out["radius_censored"].append(censored)
-            done[0] += 1
-            if on_step:
-                on_step(done[0], total)
-        if not out["nearest_ceiling"]:
-            del out["nearest_ceiling"]
+        end, target, sets, r, ceiling = solve(K, flip, units, key_n, rows, batch, "")
+        m = np.sum(end * target, axis=1) / units
+        retrieved, exact = m >= overlap, np.all(end == target, axis=1)
+        errors = np.mean(end != target, axis=1)  # per start: bits of a start are not independent
+        got = {
+            "loads": K / units**load_power,
+            "K": K,
+            "starts": int(len(end)),
+            "realisations": r,
+            "retrieved": float(np.mean(retrieved)),
+            "retrieved_interval": wilson_of(retrieved),
+            "exact": float(np.mean(exact)),
+            "exact_interval": wilson_of(exact),
+            "mean_overlap": float(np.mean(m)),
+            "bit_error": float(np.mean(end != target)),
+            "bit_error_interval": bootstrap_mean(errors, seed=seed),
+            "nearest_ceiling": ceiling,
+        }
+        # the spread across pattern sets (standard deviation of the per-set means)
+        for name, v in (("retrieved", retrieved), ("bit_error", errors)):
+            means = [float(np.mean(v[sets == j])) for j in range(r)]
+            got[f"{name}_sets_sd"] = float(np.std(means, ddof=1)) if r > 1 else None
+        if flips:  # retrieval against corruption on the same patterns, and the basin radius it gives
+            curve = []
+            for f in flips:
+                e2, t2, *_ = solve(K, f, units, key_n, rows, batch, f"{f!r}")
+                curve.append(np.sum(e2 * t2, axis=1) / units >= overlap)
+            got["by_flip"] = [float(np.mean(c)) for c in curve]
+            got["by_flip_interval"] = [wilson_of(c) for c in curve]
+            got["radius"], got["radius_interval"], got["radius_censored"] = radius_of(flips, curve)
+        return got
+
+    def series(units: int, entries: list[dict]) -> dict:
+        out = {k: [e[k] for e in entries] for k in entries[0] if k != "nearest_ceiling"}
+        ceilings = [e["nearest_ceiling"] for e in entries if e["nearest_ceiling"] is not None]
+        if ceilings:
+            out["nearest_ceiling"] = ceilings
         one_update = settings.method == "sync" and settings.max_sweeps == 1 and flip == 0
         if family == "hebbian" and load_power == 1 and one_update:
             # signal-to-noise: one synchronous update flips a bit with probability Phi(-sqrt(N/K))
@@ -340,6 +341,38 @@ def capacity(
         if known:  # each N of a series beside its own bound
             out["theory"] = known
         return out
+
+    jobs = [
+        (units, f"{units}:" if isinstance(N, list) else "", max(1, int(round(load * units**load_power))))
+        for units in Ns
+        for load in loads
+    ]
+
+    def step(d: int, _total: int) -> None:
+        if on_step:
+            on_step(d, total)
+
+    entries = pieces(
+        len(jobs),
+        lambda j: one_load(*jobs[j]),
+        name="load_{:04d}.npz",
+        pattern=LOADS,
+        to_file=lambda e: {"entry": np.str_(json.dumps(e))},
+        from_file=lambda arrays: json.loads(str(arrays["entry"])),
+        folder=folder,
+        resume=resume,
+        identity=json.dumps([family, Ns, list(loads), load_power, flip, trials, n, beta, gain, kappa, overlap,
+                             flips, repr(settings), seed]),
+        on_piece=step,
+        what="load",
+        changed="the capacity sweep or its settings changed since the interrupted run; run without resuming",
+    )  # fmt: skip
+    if entries is None:
+        return None  # another process of a distributed run: process 0 merges the loads
+    if folder is not None:
+        finish_work(folder, LOADS)
+    per = len(loads)
+    runs = [series(units, entries[i * per : (i + 1) * per]) for i, units in enumerate(Ns)]
 
     head = {
         "intervals": METHODS,
@@ -354,8 +387,7 @@ def capacity(
     if known:  # what theory says beside what was measured
         head["theory"] = known
     if not isinstance(N, list):
-        return {**head, "N": N, **series(N, "")}
-    runs = [series(units, f"{units}:") for units in Ns]
+        return {**head, "N": N, **runs[0]}
     res = {**head, "N": Ns, "series": runs}
     if len(Ns) >= 2:
         res["finite_size"] = finite_size(runs, Ns, seed)
@@ -373,11 +405,15 @@ function_arguments(
         "settings": "the ``SolveSettings`` of every solve (an ODE method or a discrete rule)",
         "seed": "draws the patterns and the flips (per purpose, so a study is reproducible)",
         "on_step": "``on_step(done, total)`` reports progress",
+        "folder": "where each load's results are kept as it is done (``load_<i>.npz``), for ``resume`` and for "
+        "the processes of a distributed run, which share the loads",
+        "resume": "``True`` continues an interrupted sweep from ``folder`` (see ``hd.basins``' chunking)",
     },
     after="""
     **Returns:**
 
-    The ``capacity`` report of ``basins.json``: per N, loads, K, the fractions
+    ``None`` on a process other than 0 of a distributed run (its loads are
+    in ``folder``); otherwise the ``capacity`` report of ``basins.json``: per N, loads, K, the fractions
     retrieved and repaired with 95% intervals, bit-error rates, the critical
     load, and with several N the scaling exponent and the finite-size estimate.
 
@@ -387,4 +423,4 @@ function_arguments(
     out of range).
     """,
 )
-capacity = checked_call(capacity, AnalysisError, skip=("settings", "seed", "on_step"))
+capacity = checked_call(capacity, AnalysisError, skip=("settings", "seed", "on_step", "folder", "resume"))

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 
 import numpy as np
@@ -34,7 +33,7 @@ from ..model.network import Network
 from .basins import Basins, basins
 from .naming import KINDS as NAMED_KINDS
 from .naming import identity
-from .runner import _read_chunk, _wait_for_files, _write_chunk, fingerprint, finish_work
+from .runner import fingerprint, finish_work, pieces
 from .stats import METHODS, wilson
 
 MATCHING = (
@@ -138,82 +137,37 @@ def sweep(
     wait_seconds: float = 24 * 3600.0,
 ) -> list[dict] | None:
     """``solve(i)`` (a ``summarise`` dict) for ``i`` in ``range(n)``, each kept
-    in ``folder/value_<i>.npz`` as soon as it is done (with its index, the
-    sweep's ``identity`` and a checksum), so that ``resume=True`` reads the
-    values already done and solves only the rest.  Of several processes
-    (``jax.distributed``), each solves every ``count``-th value, whole (its
-    ensemble is not split further), and writes it; process 0 then reads the
-    others' values from ``folder`` (checked like its own) and returns them
-    all, the others ``None``."""
+    in ``folder/value_<i>.npz`` as soon as it is done, resumable and shared
+    between processes (``runner.pieces``: of several, each solves every
+    ``count``-th value, its ensemble whole, and process 0 returns them all,
+    the others ``None``)."""
     from ..solvers.compile import CompileLog
-    from ..solvers.sharding import alone, my_chunks, process
 
     say = log or (lambda message: None)
-    fp = hashlib.sha256(identity.encode()).hexdigest()
-    index, count = process()
-    if count > 1 and folder is None:
-        raise AnalysisError("a continuation shared by several processes needs a folder for its values", ("folder",))
-    work = None
-    if folder is not None:
-        from ..core.outputs import WorkFolder
 
-        if index != 0:
-            _wait_for_files([os.path.join(folder, "manifest.json")], wait_seconds)
-        work = WorkFolder(
-            folder,
-            VALUES,
-            fp,
-            resume,
-            lead=index == 0,
-            changed="the scenario, parameter or values changed since the interrupted run; run without resuming",
-        )
-        if work.problem:
-            say(work.problem)
-    got_all: dict[int, dict] = {}
-    reused = 0
+    def one(i: int) -> dict:
+        with CompileLog() as clog:
+            got = solve(i)
+        if i and any(s["function"] in SOLVES for s in clog.solves):
+            say(f"value {i + 1} compiled its own solve")
+        return got
 
-    def saved(i: int) -> dict | None:
-        nonlocal reused
-        name = f"value_{i:04d}.npz"
-        path = work.existing(name) if work is not None else None
-        if path is None:
-            return None
-        arrays, problem = _read_chunk(path, i, fp)
-        if problem:
-            say(f"value {i} ({path}) {problem}: solving it again")
-            work.remove(name)
-            return None
-        return _from_file(arrays)
-
-    for i in my_chunks(n):
-        got = saved(i) if resume else None
-        reused += got is not None
-        if got is None:
-            with CompileLog() as clog, alone():
-                got = solve(i)
-            if i and any(s["function"] in SOLVES for s in clog.solves):
-                say(f"value {i + 1} compiled its own solve")
-            if work is not None:
-                _write_chunk(work.where(f"value_{i:04d}.npz"), i, fp, _to_file(got))
-        got_all[i] = got
-        if on_value:
-            on_value(len(got_all), n)
-    if reused:
-        say(f"resumed: {reused} of {n} values read from {folder}")
-    if index != 0:
-        return None  # process 0 gathers the values
-    if count > 1:
-        _wait_for_files([os.path.join(folder, f"value_{i:04d}.npz") for i in range(n)], wait_seconds)
-        for i in range(n):
-            if i not in got_all:  # another process's value: checked like our own
-                got = saved(i)
-                if got is None:
-                    with alone():
-                        got = solve(i)
-                got_all[i] = got
-                if on_value:
-                    on_value(len(got_all), n)
-    return [got_all[i] for i in range(n)]
+    return pieces(
+        n,
+        one,
+        name="value_{:04d}.npz",
+        pattern=VALUES,
+        to_file=_to_file,
+        from_file=_from_file,
+        folder=folder,
+        resume=resume,
+        identity=identity,
+        on_piece=on_value,
+        log=log,
+        wait_seconds=wait_seconds,
+        what="value",
+        changed="the scenario, parameter or values changed since the interrupted run; run without resuming",
+    )
 
 
 # ------------------------------------------------------------------ matching

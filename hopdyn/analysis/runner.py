@@ -271,6 +271,92 @@ def solve_ensemble(
 CHUNKS = r"chunk_\d{5}\.npz"
 
 
+def pieces(
+    n: int,
+    solve,
+    *,
+    name: str,
+    pattern: str,
+    to_file,
+    from_file,
+    folder: str | None = None,
+    resume: bool | None = None,
+    identity: str = "",
+    on_piece=None,
+    log=None,
+    wait_seconds: float = 24 * 3600.0,
+    what: str = "piece",
+    changed: str = "the study changed since the interrupted run; run without resuming",
+) -> list | None:
+    """``solve(i)`` for ``i`` in ``range(n)`` — a continuation's values, a
+    capacity sweep's loads —, each kept in ``folder/name.format(i)`` as soon
+    as it is done (``to_file(result)``: arrays, with the piece's index, the
+    study's ``identity`` and a checksum), so that ``resume=True`` reads the
+    pieces already done (``from_file``) and solves only the rest.  Of several
+    processes (``jax.distributed``), each solves every ``count``-th piece,
+    alone (its own work is not split further), and writes it; process 0 then
+    reads the others' pieces from ``folder`` (checked like its own) and
+    returns them all, the others ``None``."""
+    from ..solvers.sharding import alone, my_chunks, process
+
+    say = log or (lambda message: None)
+    fp = hashlib.sha256(identity.encode()).hexdigest()
+    index, count = process()
+    if count > 1 and folder is None:
+        raise AnalysisError(f"a study shared by several processes needs a folder for its {what}s", ("folder",))
+    work = None
+    if folder is not None:
+        from ..core.outputs import WorkFolder
+
+        if index != 0:
+            _wait_for_files([os.path.join(folder, "manifest.json")], wait_seconds)
+        work = WorkFolder(folder, pattern, fp, resume, lead=index == 0, changed=changed)
+        if work.problem:
+            say(work.problem)
+    got: dict[int, object] = {}
+    reused = 0
+
+    def saved(i: int):
+        path = work.existing(name.format(i)) if work is not None else None
+        if path is None:
+            return None
+        arrays, problem = _read_chunk(path, i, fp)
+        if problem:
+            say(f"{what} {i} ({path}) {problem}: solving it again")
+            work.remove(name.format(i))
+            return None
+        return from_file(arrays)
+
+    def solved(i: int):
+        with alone():
+            out = solve(i)
+        if work is not None:
+            _write_chunk(work.where(name.format(i)), i, fp, to_file(out))
+        return out
+
+    for i in my_chunks(n):
+        got[i] = saved(i) if resume else None
+        reused += got[i] is not None
+        if got[i] is None:
+            got[i] = solved(i)
+        if on_piece:
+            on_piece(len(got), n)
+    if reused:
+        say(f"resumed: {reused} of {n} {what}s read from {folder}")
+    if index != 0:
+        return None  # process 0 gathers the pieces
+    if count > 1:
+        _wait_for_files([os.path.join(folder, name.format(i)) for i in range(n)], wait_seconds)
+        for i in range(n):
+            if i not in got:  # another process's piece: checked like our own
+                got[i] = saved(i)
+                if got[i] is None:
+                    got[i] = solved(i)
+                if on_piece:
+                    on_piece(len(got), n)
+    return [got[i] for i in range(n)]
+
+
 def finish_work(folder: str, pattern: str) -> None:
     """Remove a finished study's partial files (only those, and the folder only if hopdyn made it)."""
     from ..core.outputs import WorkFolder

@@ -549,7 +549,7 @@ def _models(lagrangians: tuple, synapses: tuple, methods: tuple):
     cap = {
         name: _field(ann, default)
         for name, (ann, default) in parameters_of(capacity).items()
-        if name not in ("settings", "seed", "on_step")
+        if name not in ("settings", "seed", "on_step", "folder", "resume")
     }
     CapacitySpec = create_model(
         "CapacitySpec",

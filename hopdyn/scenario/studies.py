@@ -253,14 +253,22 @@ def run_basins(
 
 
 # ------------------------------------------------------------------ capacity
-def capacity_study(built: Built, on_step=None) -> dict:
+def capacity_study(built: Built, on_step=None, out: str | None = None, resume: bool | None = None) -> dict | None:
     """The ``capacity:`` section through ``hd.capacity`` (and again with
-    ``outputs.compare``'s method, on the same patterns).
+    ``outputs.compare``'s method, on the same patterns).  With ``out``, each
+    load is kept in ``out/capacity.partial`` as it is done (``resume``
+    continues; the processes of a distributed run share the loads there).
 
     **Arguments:**
 
     - ``built``: a loaded scenario with a ``capacity:`` section
     - ``on_step``: progress
+    - ``out``, ``resume``: the output folder and whether to resume from it
+
+    **Returns:**
+
+    The ``capacity`` report, or ``None`` on a process other than 0 of a
+    distributed run.
     """
     spec = built.scenario.capacity
     compare = built.scenario.outputs.compare
@@ -271,9 +279,26 @@ def capacity_study(built: Built, on_step=None) -> dict:
     def step(offset):
         return (lambda done, total: on_step(offset + done, runs * per_run)) if on_step else None
 
-    report = capacity(**kwargs, settings=built.settings, seed=built.scenario.seed, on_step=step(0))
+    def where(name):
+        return dict(folder=os.path.join(out, name), resume=resume) if out is not None else {}
+
+    try:
+        report = capacity(
+            **kwargs, settings=built.settings, seed=built.scenario.seed, on_step=step(0), **where("capacity.partial")
+        )
+        if compare:
+            other = capacity(
+                **kwargs,
+                settings=built.with_method(compare),
+                seed=built.scenario.seed,
+                on_step=step(per_run),
+                **where("capacity-compare.partial"),
+            )
+    except AnalysisError as e:
+        raise _scenario_error(built, e, "capacity", "capacity") from None
+    if report is None:
+        return None
     if compare:
-        other = capacity(**kwargs, settings=built.with_method(compare), seed=built.scenario.seed, on_step=step(per_run))
         head = ("family", "flip", "overlap_threshold", "error_rate", "load_power")
         report["compare"] = {k: v for k, v in other.items() if k not in head}
     return report
