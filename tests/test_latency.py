@@ -348,3 +348,41 @@ def test_continuation_bench_quick_mode_reports_time_and_memory():
         assert c["starts"] == starts and c["values"] == 3 and c["programs"] == 1 and c["peak_rss_mb"] > 0
     assert r["met"] is False  # quick mode never claims the target
     assert r["memory_ratio"] > 0 and "| full | 200 |" in continuation_table(r)
+    b = r["bound"]  # what the machine allows: steps of one chunk at each value, XLA's cost of one step
+    assert len(b["steps_per_chunk"]) == 3 and min(b["steps_per_chunk"]) > 0 and b["chunks_per_value"] == 4
+    assert b["flops_per_step"] > 0 and b["bytes_per_step"] > 200 * 128 * 4  # at least the state, read once
+    step = max(b["flops_per_step"] / (b["matmul_gflops"] * 1e9), b["bytes_per_step"] / (b["bandwidth_gb_per_s"] * 1e9))
+    assert b["bound_seconds"] == pytest.approx(step * 4 * sum(b["steps_per_chunk"]), rel=0.01, abs=0.1)
+    assert r["times_bound"] > 1 and r["met_bound"] is False  # quick mode never claims the target
+    assert "Bound on this machine" in continuation_table(r)
+
+
+def test_the_continuation_paragraph_states_the_bench_numbers():
+    """docs/performance.md's continuation target: each number from bench.json."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    b = json.loads((root / "plots" / "bench" / "bench.json").read_text())["continuation"]
+    page = " ".join((root / "docs" / "performance.md").read_text().split())
+    full, quarter, bound = b["full"], b["quarter"], b["bound"]
+    for text in (
+        f"**{full['wall_seconds']:.0f} s** (target {b['target_seconds']:.0f} s: **not met**)",
+        f"peak memory {full['peak_rss_mb']:,.0f} MB, against {quarter['wall_seconds']:.0f} s and "
+        f"{quarter['peak_rss_mb']:,.0f} MB for 2,500 starts",
+        f"(ratio {b['memory_ratio']:.2f} for 4x the starts",
+        f"is {bound['flops_per_step'] / 1e9:.3f} GFLOP and {bound['bytes_per_step'] / 1e6:.0f} MB",
+        f"against {bound['matmul_gflops']:.1f} GFLOP/s",
+        f"and {bound['bandwidth_gb_per_s']:.1f} GB/s",
+        f"so {bound['step_bound_ms']:.2f} ms, {bound['limited_by']}-bound",
+        f"take {sum(bound['steps_per_chunk']):,} steps over the 20 values "
+        f"({min(bound['steps_per_chunk'])} to {max(bound['steps_per_chunk'])} per chunk",
+        f"× {bound['chunks_per_value']} chunks: **{bound['bound_seconds']:.0f} s**",
+        f"The run takes **{b['times_bound']:.0f}x** that",
+        f"the compiled Tsit5 step alone takes {bound['step_measured_ms']:.1f} ms",
+        f"spends {1e3 * full['wall_seconds'] / (sum(bound['steps_per_chunk']) * bound['chunks_per_value']):.0f} ms "
+        f"per chunk step ({full['wall_seconds']:.0f} s over "
+        f"{sum(bound['steps_per_chunk']) * bound['chunks_per_value']:,} chunk steps)",
+    ):
+        assert text in page, text
+    assert b["met"] is False and b["met_bound"] is False  # the page says "not met" for both
