@@ -1,7 +1,5 @@
 """Networks and hand-written references shared by the tests."""
 
-import jax.numpy as jnp
-import jax.random as jr
 import numpy as np
 
 import hopdyn as hd
@@ -10,19 +8,11 @@ DTYPES = ["float32", "float64"]
 
 
 def seed000(kind: str, K: int = 100, D: int = 30, tau_v: float = 1.0, tau_m: float = 1.0):
-    """Seed 000's CHN (identity memory layer) or DAM (softmax memory layer)."""
-    # Drawn in float32 as in the tutorial (under x64 the same key gives other numbers).
-    Xi = np.asarray(jr.uniform(jr.PRNGKey(55), (K, D), dtype=jnp.float32), dtype=np.float64)
-    mem = hd.Identity() if kind == "chn" else hd.Softmax(1.0)
-    net = hd.Network(
-        neurons={"v": hd.Neuron(D, hd.Sigmoid(1 / (2 * D)), tau_v), "m": hd.Neuron(K, mem, tau_m)},
-        synapses=[hd.Dense(("m", "v"), Xi)],
-    )
-    x0 = {
-        "v": np.asarray(jr.uniform(jr.PRNGKey(3), (D,), dtype=jnp.float32), np.float64),
-        "m": np.asarray(jr.normal(jr.PRNGKey(4), (K,), dtype=jnp.float32), np.float64),
-    }
-    return net, x0, Xi
+    """Seed 000's CHN (identity memory layer) or DAM (softmax memory layer): the
+    bench's reference network (``hopdyn.bench.harness.seed000``), one definition."""
+    from hopdyn.bench.harness import seed000 as reference
+
+    return reference(kind, K, D, tau_v, tau_m)
 
 
 def seed000_field(kind, Xi, v, m, tau_v=1.0, tau_m=1.0):

@@ -84,18 +84,43 @@ def dense_memory(K: int, D: int, B: int, tau_m: float, beta: float, dtype: str, 
     return net, {"v": x0.astype(dtype)}, xi
 
 
-def seed_dam(dtype: str):
-    """Seed 000's DAM: K = 100 uniform patterns, D = 30, one trajectory."""
-    from ..model.lagrangians import Sigmoid, Softmax
+def seed000(
+    kind: str = "dam", K: int = 100, D: int = 30, tau_v: float = 1.0, tau_m: float = 1.0, draw: str = "tutorial"
+):
+    """Seed 000's network, the one reference the bench and the tests share: a
+    sigmoid visible layer (``beta = 1/(2D)``) of D units and a memory layer of
+    K units — identity (``chn``, the classical network) or softmax (``dam``)
+    — coupled by K uniform patterns, and one start.  ``draw="tutorial"``
+    draws them as the seed tutorial does (JAX's generator, key 55 for the
+    patterns and keys 3 and 4 for the start, in float32: its published fixed
+    point, energy -1260.27, is this network's); ``draw="numpy"`` as the bench
+    has since its first table (numpy's generator seeded 55: patterns, then the
+    visible and memory starts), kept so that its recorded numbers stay
+    comparable.  Returns ``(network, x0, patterns)`` in float64, x0 unbatched."""
+    from ..model.lagrangians import Identity, Sigmoid, Softmax
     from ..model.synapses import Dense
 
-    rng = np.random.default_rng(55)
-    xi = rng.uniform(0, 1, (100, 30))
-    net = Network({"v": Neuron(30, Sigmoid(1 / 60)), "m": Neuron(100, Softmax(1.0))}, [Dense(("m", "v"), xi)]).astype(
-        dtype
-    )
-    x0 = {"v": rng.uniform(0, 1, (1, 30)).astype(dtype), "m": rng.normal(size=(1, 100)).astype(dtype)}
+    if draw == "tutorial":
+        import jax.random as jr
+
+        xi = np.asarray(jr.uniform(jr.PRNGKey(55), (K, D), dtype=jnp.float32), np.float64)
+        x0 = {
+            "v": np.asarray(jr.uniform(jr.PRNGKey(3), (D,), dtype=jnp.float32), np.float64),
+            "m": np.asarray(jr.normal(jr.PRNGKey(4), (K,), dtype=jnp.float32), np.float64),
+        }
+    else:
+        rng = np.random.default_rng(55)
+        xi = rng.uniform(0, 1, (K, D))
+        x0 = {"v": rng.uniform(0, 1, D), "m": rng.normal(size=K)}
+    memory = Identity() if kind == "chn" else Softmax(1.0)
+    net = Network({"v": Neuron(D, Sigmoid(1 / (2 * D)), tau_v), "m": Neuron(K, memory, tau_m)}, [Dense(("m", "v"), xi)])
     return net, x0, xi
+
+
+def seed_dam(dtype: str):
+    """Seed 000's DAM (``seed000``, the bench's draw) as the bench solves it: one trajectory, in ``dtype``."""
+    net, x0, xi = seed000("dam", draw="numpy")
+    return net.astype(dtype), {k: v[None].astype(dtype) for k, v in x0.items()}, xi
 
 
 # ------------------------------------------------------------------ baselines
