@@ -34,7 +34,7 @@ LOADS = r"load_\d{4}\.npz"
 
 def _increasing(values):
     """A list whose items increase (corruption levels), for pydantic's ``AfterValidator``."""
-    if values is not None and any(b <= a for a, b in zip(values, values[1:])):
+    if any(b <= a for a, b in zip(values, values[1:])):
         raise ValueError(f"should increase (got {list(values)})")
     return values
 
@@ -290,11 +290,8 @@ def capacity(
         ceiling = float(sum(ceilings) / len(end)) if len(ceilings) == r else None
         return end, np.concatenate(stored_rows), sets, r, ceiling
 
-    def one_load(units: int, key_n: str, K: int) -> dict:
+    def one_load(units: int, key_n: str, K: int, rows: int, batch: int) -> dict:
         """Everything measured at one load: one value per key of the report's lists."""
-        Ks = [max(1, int(round(load * units**load_power))) for load in loads]
-        method = get_method(settings.method)
-        rows, batch = padded_shapes(family, Ks, trials, continuous=method is None or method.continuous)
         end, target, sets, r, ceiling = solve(K, flip, units, key_n, rows, batch, "")
         m = np.sum(end * target, axis=1) / units
         retrieved, exact = m >= overlap, np.all(end == target, axis=1)
@@ -342,11 +339,12 @@ def capacity(
             out["theory"] = known
         return out
 
-    jobs = [
-        (units, f"{units}:" if isinstance(N, list) else "", max(1, int(round(load * units**load_power))))
-        for units in Ns
-        for load in loads
-    ]
+    method = get_method(settings.method)
+    jobs = []  # (units, key, K, pattern rows, batch): the shapes of one compiled program per N
+    for units in Ns:
+        Ks = [max(1, int(round(load * units**load_power))) for load in loads]
+        rows, batch = padded_shapes(family, Ks, trials, continuous=method is None or method.continuous)
+        jobs += [(units, f"{units}:" if isinstance(N, list) else "", K, rows, batch) for K in Ks]
 
     def step(d: int, _total: int) -> None:
         if on_step:

@@ -1,7 +1,8 @@
 """Learning rules side by side: for each rule (and each perceptron margin),
 the fraction of stored patterns that are fixed points, retrieval from
-corrupted patterns and the basin radius against the load, on the same
-pattern sets, with each rule's published bound beside the measurement.
+corrupted patterns and the basin radius against the load (the corruptions of
+a load share its pattern sets; each rule draws its own), with each rule's
+published bound beside the measurement.
 A scenario's ``rules:`` section is generated from ``compare_rules``'s
 signature; the work is ``capacity``'s, once per rule."""
 
@@ -17,10 +18,6 @@ from ..model.params import function_arguments
 from ..solvers.settings import SolveSettings
 from .capacity import Flips, Gain, Loads, Overlap, Units, _distinct, capacity
 from .stats import METHODS
-
-RULES = ("hebbian", "storkey", "pseudo_inverse", "perceptron")
-"""The rules ``compare_rules`` compares (the capacity families that store
-patterns in pairwise weights)."""
 
 
 def compare_rules(
@@ -58,15 +55,14 @@ def compare_rules(
     Gardner's ``alpha_c(kappa)``.  ``fixed_up_to``: the largest load at which
     every tested pattern was a fixed point (from the smallest load on)."""
     variants = [(rule, k) for rule in rules for k in (kappas if rule == "perceptron" else (0.0,))]
-    total, done = len(variants) * len(loads), [0]
+    total = len(variants) * len(loads)
     out = []
     for i, (rule, kappa) in enumerate(variants):
         offset = i * len(loads)
 
-        def step(d, _total, offset=offset):
-            done[0] = offset + d
+        def step(done, _total, offset=offset):
             if on_step:
-                on_step(done[0], total)
+                on_step(offset + done, total)
 
         cap = capacity(
             rule, N, list(loads), flip=0.0, flips=list(flips), trials=trials, gain=gain, kappa=kappa,

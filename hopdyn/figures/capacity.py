@@ -33,6 +33,11 @@ def _bit_errors(ax, x, err, style: str, label: str, who: str, interval=None) -> 
         )
 
 
+def _on_axis(critical: float, loads) -> bool:
+    """Whether a published critical load is near enough the loads tested to be drawn on their axis."""
+    return critical <= 1.5 * max(loads)
+
+
 def _theory_line(ax, cap: dict, color: str = "0.4") -> None:
     """The published critical load of ``cap["theory"]`` as a dotted vertical
     line, or said in the legend when it lies beyond the loads tested (an
@@ -42,7 +47,7 @@ def _theory_line(ax, cap: dict, color: str = "0.4") -> None:
         return
     loads = cap["loads"] if "loads" in cap else [lo for ser in cap["series"] for lo in ser["loads"]]
     label = f"theory {th['critical_load']:.3g}: {th['source']}"
-    if th["critical_load"] <= 1.5 * max(loads):
+    if _on_axis(th["critical_load"], loads):
         ax.axvline(th["critical_load"], color=color, ls=":", label=label)
     else:
         ax.plot([], [], ls=":", color=color, label=label + " (beyond the loads tested)")
@@ -154,15 +159,15 @@ def capacity_figures(cap: dict, title: str) -> list[tuple[str, Figure]]:
 def rules_figure(rep: dict, title: str) -> Figure:
     """Learning rules side by side against the load: the fraction of stored
     patterns that are fixed points (each rule's published bound in its legend
-    entry, and dotted in its colour where it lies on the axis), retrieval from the corruption nearest 10%, and the basin radius
-    (95% intervals throughout; a radius below the smallest corruption tested
+    entry, and dotted in its colour where it lies on the axis), retrieval from
+    the corruption nearest 10%, and the basin radius (95% intervals throughout; a radius below the smallest corruption tested
     is drawn open at 0, one retrieved at every corruption as a triangle at the
     largest)."""
     fig = Figure(figsize=(14, 4.4), layout="constrained")
     ax, bx, cx = fig.subplots(1, 3)
     flips = rep["flips"]
     j = int(np.argmin(np.abs(np.asarray(flips) - 0.1)))
-    top = max(max(r["loads"]) for r in rep["rules"])
+    tested = [lo for r in rep["rules"] for lo in r["loads"]]
     for i, r in enumerate(rep["rules"]):
         c = f"C{i}"
         th = r.get("theory") or {}
@@ -170,7 +175,7 @@ def rules_figure(rep: dict, title: str) -> Figure:
             r["loads"], r["fixed"], yerr=_yerr(r["fixed"], r["fixed_interval"]), fmt="o-", color=c, capsize=2,
             ms=4, label=r["label"] + (f" (bound {th['critical_load']:.3g})" if th else ""),
         )  # fmt: skip
-        if th and th["critical_load"] <= 1.5 * top:
+        if th and _on_axis(th["critical_load"], tested):
             ax.axvline(th["critical_load"], color=c, ls=":", lw=1)
         at = [row[j] for row in r["by_flip"]]
         bx.errorbar(
@@ -179,13 +184,9 @@ def rules_figure(rep: dict, title: str) -> Figure:
         )  # fmt: skip
         loads = np.asarray(r["loads"], np.float64)
         rad = np.array([np.nan if x is None else x for x in r["radius"]], np.float64)
-        iv = np.array([[np.nan if v is None else v for v in pair] for pair in r["radius_interval"]], np.float64)
-        iv = np.where(np.isnan(iv), 0.0, iv)
+        iv = np.array([[0.0 if v is None else v for v in pair] for pair in r["radius_interval"]], np.float64)
         shown = np.nan_to_num(rad, nan=0.0)
-        cx.errorbar(
-            loads, shown, yerr=np.vstack([np.maximum(shown - iv[:, 0], 0), np.maximum(iv[:, 1] - shown, 0)]),
-            fmt="-", color=c, capsize=2, label=r["label"],
-        )  # fmt: skip
+        cx.errorbar(loads, shown, yerr=_yerr(shown, iv), fmt="-", color=c, capsize=2, label=r["label"])
         solid = ~np.isnan(rad) & ~np.asarray(r["radius_censored"], bool)
         cx.plot(loads[solid], rad[solid], "o", color=c, ms=4)
         cx.plot(loads[np.isnan(rad)], np.zeros(int(np.isnan(rad).sum())), "o", mfc="none", color=c, ms=5)

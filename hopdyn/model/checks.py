@@ -218,7 +218,7 @@ def checked_call(fn, error=NetworkError, skip: tuple[str, ...] = ()):
                 for er in e.errors(include_url=False)
             ]
             where, first = max(located, key=lambda item: len(item[0]))
-            raise error(_said(first), (where,)) from None
+            raise error(pydantic_message(first), (where,)) from None
         return fn(*args, **kwargs)
 
     return wrapper
@@ -237,13 +237,21 @@ def _located(part) -> bool:
     return isinstance(part, int) or not any(c in str(part) for c in "[]-") and str(part) not in ("int", "float", "list")
 
 
-def _said(err: dict) -> str:
-    """One pydantic error in the words the scenario loader uses."""
-    if err["type"] == "too_short":
+def pydantic_message(err: dict) -> str:
+    """One pydantic error in hopdyn's words (the scenario loader's and the
+    checked functions'): an item count for a list too short, otherwise
+    pydantic's sentence with what was given — its value, or the type of a
+    mapping or list given where something else was expected."""
+    kind = err["type"]
+    if kind == "too_short":
         least = err.get("ctx", {}).get("min_length", 1)
         return f"expected at least {least} item{'s' if least != 1 else ''} (got {len(err.get('input') or [])})"
     msg = err["msg"].removeprefix("Value error, ").replace("Input should be", "should be")
     got = err.get("input")
     if isinstance(got, np.generic):
         got = got.item()
-    return msg if isinstance(got, (dict, list, np.ndarray)) else f"{msg} (got {got!r})"
+    if kind not in ("model_type", "dict_type") and not isinstance(got, (dict, list, np.ndarray)):
+        return f"{msg} (got {got!r})"
+    if kind in ("model_type", "dict_type", "list_type", "tuple_type"):
+        return f"{msg} (got {type(got).__name__})"
+    return msg

@@ -17,6 +17,7 @@ import pydantic
 import yaml
 
 from ..core.errors import HopdynError, format_location, printable
+from ..model.checks import pydantic_message
 from .schema import scenario_model
 
 MAX_FILE_BYTES = 10 * 2**20  # big data belongs in .npy files next to the scenario
@@ -282,7 +283,7 @@ def _allowed_keys(path: list, data: Any) -> list[str]:
 
 
 def _describe(err: dict, data: Any = None) -> str:
-    kind, msg = err["type"], err["msg"]
+    kind = err["type"]
     if kind == "missing":
         if err["loc"] and isinstance(err["loc"][-1], int):
             return f"too few items: nothing at index {err['loc'][-1]}"
@@ -301,18 +302,7 @@ def _describe(err: dict, data: Any = None) -> str:
         return f"unknown type {err['ctx'].get('tag')!r}; expected one of {tags}"
     if kind == "union_tag_not_found":
         return "needs a `type` key"
-    if kind == "too_short":
-        least = err.get("ctx", {}).get("min_length", 1)
-        return f"expected at least {least} item{'s' if least != 1 else ''} (got {len(err.get('input') or [])})"
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    msg = msg.replace("Input should be", "should be")
-    got = err.get("input")
-    if kind not in ("model_type", "dict_type") and not isinstance(got, (dict, list)):
-        msg += f" (got {got!r})"
-    elif kind in ("model_type", "dict_type", "list_type", "tuple_type"):
-        msg += f" (got {type(got).__name__})"
-    return msg
+    return pydantic_message(err)
 
 
 def _representable(data, dtype: str, file: str) -> None:
