@@ -4,8 +4,11 @@ with intervals, retrieval curves and basin radii.
 
 The interface follows Attractors.jl: an integer label per initial state (-1
 for a trajectory that did not reach a steady state) and ``{label: fraction}``
-summing to 1.  Labels are assigned once, after every chunk is solved, so they
-do not depend on how the ensemble was chunked or interrupted.
+summing to 1.  End states are named and clustered as the chunks arrive, in
+start order (``naming.Labeller``), and the labels fixed once every chunk is
+in, so they do not depend on how the ensemble was chunked or interrupted; with
+``keep_states=False`` nothing of a start but its label, status, time and
+energy outlives its chunk (memory bounded by the chunk, not the ensemble).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from ..core.progress import phase
 from ..model.network import Network
 from ..solvers.settings import SolveSettings
 from ..solvers.trajectory import STATUSES
-from .naming import Naming, entry_fields, label_attractors
+from .naming import Labeller, Naming, entry_fields
 from .runner import CHUNKS, Chunking, chunk_size, finish_work, solve_ensemble
 from .stats import METHODS, radius_of, wilson, wilson_of
 from .verify import in_float64
@@ -28,19 +31,23 @@ from .verify import in_float64
 
 # ------------------------------------------------------------------ labelling
 @in_float64
-def attractor_table(keys, labels, energies, x_end, network, classify: int = 32, method: str = "tsit5") -> list[dict]:
+def attractor_table(
+    keys, labels, energies, x_end, network, classify: int = 32, method: str = "tsit5", representatives=None
+) -> list[dict]:
     """One entry per attractor: label, kind, patterns, count, energy, and the
-    stability of a representative end state (the first 32 attractors): of the
-    ODE's fixed point, or against single flips for binary rules.
+    stability of a representative end state (its first start's; the first 32
+    attractors): of the ODE's fixed point, or against single flips for binary rules.
 
     **Arguments:**
 
     - ``keys``, ``labels``: what ``label_attractors`` returned
     - ``energies``: the end energy of each start
-    - ``x_end``: ``{layer: end states}``
+    - ``x_end``: ``{layer: end states}`` of every start (or ``None`` with ``representatives``)
     - ``network``: the ``Network``
     - ``classify``: how many attractors get a stability analysis
     - ``method``: the method that solved (binary rules: stability against single flips)
+    - ``representatives``: per label, ``{layer: end state}`` of its first start
+      (instead of every start's ``x_end``)
     """
     from ..solvers.discrete import flip_stability, free_layers
     from ..solvers.registry import get_method
@@ -65,7 +72,10 @@ def attractor_table(keys, labels, energies, x_end, network, classify: int = 32, 
         }
         entry.update(entry_fields(key))
         if lab < classify:
-            fp = fixed_point(network, {k: v[members[0]] for k, v in x_end.items()})
+            rep_state = (
+                representatives[lab] if representatives is not None else {k: v[members[0]] for k, v in x_end.items()}
+            )
+            fp = fixed_point(network, rep_state)
             entry["stability"] = fp["kind"]
             entry["unstable_directions"] = fp.get("unstable_directions", fp.get("unstable_units"))
         out.append(entry)
@@ -148,12 +158,64 @@ def _activations64(network: Network, layer: str, x: np.ndarray) -> np.ndarray:
     return np.asarray(jax.vmap(neuron.activation)(x))
 
 
+class _Tally:
+    """What ``basins`` keeps of each chunk as it arrives: per start its attractor
+    (as ``Labeller.add`` found it), status, time, end energy, ``nearest`` (the
+    largest |cosine| of its end activation with a stored pattern) and, when
+    ``keep`` is set, its end state and activation; per attractor its first
+    start, that start's end state and the running sum of its activations."""
+
+    def __init__(self, layer: str, keep: bool, patterns):
+        self.layer, self.keep, self.patterns = layer, keep, patterns
+        self.parts: list[dict] = []
+        self.first: list[int] = []  # per attractor (order first met): its first start
+        self.representatives: list[dict] = []  # ... that start's end state, every layer
+        self._sums: list[np.ndarray] = []
+        self._counts: list[int] = []
+        self._offset, self._width = 0, 0
+
+    def add(self, arrays: dict, x_end: dict, act: np.ndarray, found: np.ndarray) -> None:
+        part = {"found": found, **{k: arrays[k] for k in ("status", "t_final", "energy_end")}}
+        if self.patterns is not None:
+            from ..core.patterns import cosine_similarity
+
+            part["nearest"] = np.max(np.abs(cosine_similarity(act, self.patterns)), axis=1)
+        if self.keep:
+            part["xhat_end"] = act
+            part.update({f"x_end/{k}": v for k, v in x_end.items()})
+        self.parts.append(part)
+        self._width = act.shape[1]
+        for f in np.unique(found[found >= 0]):  # attractors met for the first time come in order
+            rows = found == f
+            if f == len(self.first):
+                j = int(np.argmax(rows))
+                self.first.append(self._offset + j)
+                self.representatives.append({k: np.array(v[j]) for k, v in x_end.items()})
+                self._sums.append(np.zeros(self._width))
+                self._counts.append(0)
+            self._sums[f] += act[rows].sum(axis=0)
+            self._counts[f] += int(rows.sum())
+        self._offset += len(found)
+
+    def per_start(self) -> dict:
+        """Every per-start array, the chunks joined in start order."""
+        return {k: np.concatenate([p[k] for p in self.parts]) for k in self.parts[0]}
+
+    def mean_activations(self) -> np.ndarray:
+        """``(attractors, n)``: the mean end activation of each attractor (order first met)."""
+        if not self._sums:
+            return np.zeros((0, self._width))
+        return np.stack(self._sums) / np.asarray(self._counts, np.float64)[:, None]
+
+
 # ------------------------------------------------------------------ the whole analysis
 class Basins(NamedTuple):
     """What ``basins`` returns: ``report`` (the ``basins.json`` content: samples,
     layer, attractors, fractions, undecided, chunks) and ``arrays`` (per start:
-    ``x0/<layer>``, ``xhat_end/<layer>``, ``x_end/<layer>``, ``labels``,
-    ``t_final``, ``status``, ``energy_end``).
+    ``x0/<layer>``, ``labels``, ``t_final``, ``status``, ``energy_end``,
+    ``nearest`` given patterns, and ``xhat_end/<layer>``, ``x_end/<layer>``
+    unless ``keep_states=False``; per attractor ``attractors/x_end/<layer>``
+    and ``attractors/xhat_mean/<layer>``).
 
     **Attributes:** ``report``, ``arrays``; ``labels``, ``fractions`` and
     ``attractors`` read from them.
@@ -193,6 +255,7 @@ def basins(
     naming: Naming | None = None,
     chunking: Chunking | None = None,
     classify: int = 32,
+    keep_states: bool = True,
     on_chunk: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Basins | None:
@@ -215,6 +278,9 @@ def basins(
       ``resume=True`` continues an interrupted study (``False`` discards it,
       ``None`` refuses it); slot refilling (``None``: decided after the first
       chunk, from how far its steps spread).
+    - ``keep_states``: keep every start's end state and activation in
+      ``arrays`` (``False``: a start keeps only its label, status, time and
+      energy, so memory is bounded by the chunk, not the ensemble).
     - ``classify``: how many attractors get a stability analysis; ``base``:
       the other layers' start; ``on_chunk(done, total)`` reports progress and
       ``log(message)`` says what a resume found (a damaged chunk solved again).
@@ -223,7 +289,12 @@ def basins(
 
     A ``Basins`` (``None`` on a worker process of a distributed run): the
     ``basins.json`` report (attractors, fractions with 95% Wilson intervals,
-    outcomes) and per-start arrays (labels, end states, statuses).  The report
+    outcomes) and arrays: per start its label, status, time, end energy,
+    ``nearest`` (the largest |cosine| of its end activation with a stored
+    pattern, given ``patterns``) and, with ``keep_states``, its end state and
+    activation; per attractor (by label) ``attractors/x_end/<layer>``, its
+    first start's end state, and ``attractors/xhat_mean/<layer>``, the mean
+    activation of its end states.  The report
     counts the starts by how their solve ended (``outcomes``), with ``failed``
     (NaN, divergence) and ``max_steps`` apart from ``undecided`` (no steady
     state, whatever the reason).
@@ -256,24 +327,38 @@ def basins(
             )
     naming = naming or Naming()
     chunking = chunking or Chunking()
-    res = solve_ensemble(network, {**starts, layer: x0}, base, settings, chunking, on_chunk, log=log)
-    if res is None:
-        return None
-    x_end = {k[len("x_end/") :]: v for k, v in res.items() if k.startswith("x_end/")}
     method = settings.method
-    if method != "auto" and get_method(method).binary:  # the end states are the units' +-1 values
-        act = np.asarray(x_end[layer], np.float64).reshape(len(x0), -1)
-    else:
-        act = _activations64(network, layer, np.asarray(x_end[layer], np.float64))
-        act = act.reshape(len(act), -1)
-    cmp = np.sign(act) if naming.binarize else act
-    with phase(f"labelling {len(cmp)} end states"):
-        labels, keys = label_attractors(
-            cmp, res["status"], patterns, naming.overlap, naming.cluster, naming.mixtures, naming.margin
-        )
+    binary = method != "auto" and get_method(method).binary  # the end states are the units' +-1 values
+    labeller = Labeller(patterns, naming.overlap, naming.cluster, naming.mixtures, naming.margin)
+    tally = _Tally(layer, keep_states, patterns)
+
+    def consume(i: int, arrays: dict) -> None:
+        x_end = {k[len("x_end/") :]: v for k, v in arrays.items() if k.startswith("x_end/")}
+        if binary:
+            act = np.asarray(x_end[layer], np.float64).reshape(len(x_end[layer]), -1)
+        else:
+            act = _activations64(network, layer, np.asarray(x_end[layer], np.float64))
+            act = act.reshape(len(act), -1)
+        found = labeller.add(np.sign(act) if naming.binarize else act, arrays["status"])
+        tally.add(arrays, x_end, act, found)
+
+    done = solve_ensemble(network, {**starts, layer: x0}, base, settings, chunking, on_chunk, log=log, consume=consume)
+    if done is None:
+        return None
+    res = tally.per_start()
+    labels, keys = labeller.labels(res.pop("found"))
+    by_label = np.empty(len(keys), np.int64)
+    by_label[labels[tally.first]] = np.arange(len(keys))  # label -> its index in order first met
     with phase(f"stability of {min(len(keys), classify)} attractors"):
         attractors = attractor_table(
-            keys, labels, res["energy_end"].astype(np.float64), x_end, network, classify=classify, method=method
+            keys,
+            labels,
+            res["energy_end"].astype(np.float64),
+            None,
+            network,
+            classify=classify,
+            method=method,
+            representatives=[tally.representatives[f] for f in by_label],
         )
     size = chunk_size(network, len(x0), chunking.size)
     report = {
@@ -292,13 +377,19 @@ def basins(
     }
     arrays = {
         f"x0/{layer}": x0,
-        f"xhat_end/{layer}": act,
         "labels": labels,
         "t_final": res["t_final"],
         "status": res["status"],
         "energy_end": res["energy_end"],
     }
-    arrays.update({f"x_end/{k}": v for k, v in x_end.items()})
+    if keep_states:
+        arrays[f"xhat_end/{layer}"] = res.pop("xhat_end")
+        arrays.update({k: v for k, v in res.items() if k.startswith("x_end/")})
+    if "nearest" in res:
+        arrays["nearest"] = res["nearest"]
+    arrays[f"attractors/xhat_mean/{layer}"] = tally.mean_activations()[by_label]
+    for k in tally.representatives[0] if keys else ():
+        arrays[f"attractors/x_end/{k}"] = np.stack([tally.representatives[f][k] for f in by_label])
     if chunking.folder is not None:
         finish_work(chunking.folder, CHUNKS)  # done: the chunks are in the result
     return Basins(report, arrays)

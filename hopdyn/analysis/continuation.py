@@ -77,29 +77,32 @@ def summarise(b: Basins, layer: str, patterns=None, program: str = "") -> dict:
     measured between values that ran the same starts) and ``program``
     (``program``'s hash: which values share a compiled solve)."""
     labels = np.asarray(b.labels, np.int64)
-    act = np.asarray(b.arrays[f"xhat_end/{layer}"], np.float64).reshape(len(labels), -1)
     energy = np.asarray(b.arrays["energy_end"], np.float64)
     atts = [dict(a) for a in b.attractors]
-    states = np.zeros((len(atts), act.shape[1]))
+    states = np.asarray(b.arrays[f"attractors/xhat_mean/{layer}"], np.float64)  # by label, as atts
     ranges = []
-    for k, a in enumerate(atts):
-        members = labels == a["label"]
-        states[k] = act[members].mean(axis=0)
-        ranges.append([float(energy[members].min()), float(energy[members].max())])
-    if patterns is not None:
+    for a in atts:
+        e = energy[labels == a["label"]]
+        ranges.append([float(e.min()), float(e.max())])
+    if patterns is None:
+        nearest = np.zeros(0)
+    elif "nearest" in b.arrays:  # basins measured it with the same patterns, chunk by chunk
+        nearest = np.asarray(b.arrays["nearest"], np.float64)
+    else:
         from ..core.patterns import cosine_similarity
 
+        act = np.asarray(b.arrays[f"xhat_end/{layer}"], np.float64).reshape(len(labels), -1)
         nearest = np.max(np.abs(cosine_similarity(act, np.asarray(patterns, np.float64))), axis=1)
-    else:
-        nearest = np.zeros(0)
     x0 = np.ascontiguousarray(np.asarray(b.arrays[f"x0/{layer}"], np.float64))
+    digest = hashlib.sha256(memoryview(x0).cast("B"))
+    digest.update(str(x0.shape).encode())
     return {
         "attractors": atts,
         "labels": labels,
         "states": states,
         "energy_ranges": ranges,
         "nearest": nearest,
-        "starts": hashlib.sha256(x0.tobytes() + str(x0.shape).encode()).hexdigest(),
+        "starts": digest.hexdigest(),
         "samples": int(len(labels)),
         "program": program,
     }
@@ -390,7 +393,7 @@ def continuation(
 
     def solve(i: int) -> dict:
         net = at(i)
-        b = basins(net, starts, layer=layer, **{"classify": 0, **basins_options})
+        b = basins(net, starts, layer=layer, **{"classify": 0, "keep_states": False, **basins_options})
         return summarise(b, layer, patterns, program(net, starts, basins_options.get("settings")))
 
     identity = ""

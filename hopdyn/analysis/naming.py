@@ -172,6 +172,67 @@ def name_states(act, patterns, overlap: float = 0.95, mixtures: int = 5, margin:
     return [k if c >= overlap else None for k, c in zip(keys, cos)]
 
 
+class Labeller:
+    """``label_attractors`` one chunk of end states at a time, in start order,
+    so an ensemble is labelled as its chunks arrive and only the chunk in hand
+    is held: ``add`` names each steady state of a chunk (``describe``) and
+    clusters the unnamed ones against the founders met so far; ``labels``
+    turns the per-start indices ``add`` returned into the integer labels
+    ``label_attractors`` gives the whole ensemble at once (the same labels,
+    since naming is per state and clustering goes in start order either way).
+
+    **Arguments:** as ``label_attractors`` (``patterns``, ``overlap``,
+    ``cluster``, ``mixtures``, ``margin``).
+    """
+
+    def __init__(self, patterns=None, overlap=0.95, cluster=0.05, mixtures=5, margin=MARGIN):
+        self.patterns, self.overlap, self.cluster = patterns, overlap, cluster
+        self.mixtures, self.margin = mixtures, margin
+        self.found: list = []  # attractor keys in the order first met
+        self._index: dict = {}
+        self._centres: list[np.ndarray] = []
+
+    def add(self, act, status) -> np.ndarray:
+        """Per start of this chunk, the index in ``found`` of its attractor (-1: no steady state).
+
+        **Arguments:**
+
+        - ``act``: ``(B, n)`` end activations of the chunk's starts
+        - ``status``: their status codes (0: steady state)
+        """
+        from ..solvers.trajectory import STATUSES
+
+        steady = np.asarray(status) == STATUSES.index("steady_state")
+        act = np.asarray(act, np.float64).reshape(len(act), -1)
+        it = iter(name_states(act[steady], self.patterns, self.overlap, self.mixtures, self.margin))
+        out = np.full(len(act), -1, np.int64)
+        for i in np.flatnonzero(steady):
+            key = next(it)
+            if key is None:
+                a = act[i]
+                k = next(
+                    (j for j, c in enumerate(self._centres) if np.sqrt(np.mean((a - c) ** 2)) <= self.cluster), None
+                )
+                if k is None:
+                    self._centres.append(a.copy())
+                    k = len(self._centres) - 1
+                key = ("other", k)
+            if key not in self._index:
+                self._index[key] = len(self.found)
+                self.found.append(key)
+            out[i] = self._index[key]
+        return out
+
+    def labels(self, found_ids) -> tuple[np.ndarray, list]:
+        """``(labels, keys)`` from the indices ``add`` returned (concatenated in
+        start order): named attractors in pattern order, ``other`` ones in the
+        order first met, -1 where no steady state was reached."""
+        distinct = sorted(self.found, key=lambda k: (KINDS.index(k[0]), k[1]))
+        where = {k: n for n, k in enumerate(distinct)}
+        order = np.array([where[k] for k in self.found] + [-1], np.int64)  # index -1 stays -1
+        return order[np.asarray(found_ids, np.int64)], distinct
+
+
 def label_attractors(
     act: np.ndarray,
     status: np.ndarray,
@@ -185,7 +246,7 @@ def label_attractors(
     Each steady end state is named by its best description (``describe``); end
     states that no description matches to ``overlap`` are clustered: an end
     state joins the first cluster whose founding state lies within RMS
-    distance ``cluster``.
+    distance ``cluster``.  (``Labeller`` does the same a chunk at a time.)
 
     **Arguments:**
 
@@ -197,31 +258,8 @@ def label_attractors(
     - ``mixtures``: the largest odd sign mixture tried
     - ``margin``: cosines closer than this are ties, decided for fewer patterns
     """
-    from ..solvers.trajectory import STATUSES
-
-    steady = np.asarray(status) == STATUSES.index("steady_state")
-    act = np.asarray(act, np.float64).reshape(len(act), -1)
-    named = name_states(act[steady], patterns, overlap, mixtures, margin)
-    it = iter(named)
-    centres, names = [], []
-    for i, a in enumerate(act):
-        if not steady[i]:
-            names.append(None)
-            continue
-        key = next(it)
-        if key is None:
-            d = [np.sqrt(np.mean((a - c) ** 2)) for c in centres]
-            k = next((j for j, dj in enumerate(d) if dj <= cluster), None)
-            if k is None:
-                centres.append(a)
-                k = len(centres) - 1
-            key = ("other", k)
-        names.append(key)
-    # Named attractors in pattern order; 'other' ones in the order first met.
-    distinct = sorted({k for k in names if k is not None}, key=lambda k: (KINDS.index(k[0]), k[1]))
-    index = {k: n for n, k in enumerate(distinct)}
-    labels = np.array([index[k] if k is not None else -1 for k in names], np.int64)
-    return labels, distinct
+    labeller = Labeller(patterns, overlap, cluster, mixtures, margin)
+    return labeller.labels(labeller.add(act, status))
 
 
 def entry_fields(key) -> dict:

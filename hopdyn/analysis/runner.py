@@ -87,7 +87,7 @@ def fingerprint(network: Network, starts: dict, base: dict, settings: SolveSetti
     for d in (starts, base):
         for k in sorted(d):
             h.update(k.encode())
-            h.update(np.ascontiguousarray(np.asarray(d[k], np.float64)).tobytes())
+            h.update(_buffer(np.asarray(d[k], np.float64)))
     h.update(repr(settings).encode())
     h.update(str(chunk).encode())
     return h.hexdigest()
@@ -102,6 +102,7 @@ def solve_ensemble(
     on_chunk: Callable[[int, int], None] | None = None,
     wait_seconds: float = 86400.0,
     log: Callable[[str], None] | None = None,
+    consume: Callable[[int, dict], None] | None = None,
 ) -> dict[str, np.ndarray] | None:
     """Solve every start (``starts``: ``{layer: (M, *shape)}``; the other layers
     start from ``base``, unbatched, default zero) in chunks of one compiled,
@@ -112,6 +113,11 @@ def solve_ensemble(
     checksum of its arrays, and one that fails them is solved again (and said
     so through ``log``).  Returns ``status``, ``t_final``, ``energy_end`` and
     ``x_end/<layer>`` per start (``None`` on a worker of a distributed run).
+    With ``consume``, each chunk's arrays go to ``consume(i, arrays)`` instead,
+    in chunk order, as soon as they and every chunk before them are done, and
+    nothing is kept (returns ``{}``): memory stays that of a few chunks
+    whatever the number of starts (a chunk done out of order waits on disk
+    when there is a folder).
 
     **Arguments:**
 
@@ -122,6 +128,7 @@ def solve_ensemble(
     - ``chunking``: a ``Chunking`` (chunk size, work folder, resume, slot refilling)
     - ``on_chunk``, ``log``: progress and what a resume found
     - ``wait_seconds``: how long a distributed run waits for other processes' chunks
+    - ``consume``: takes each chunk's arrays in order (``(index, arrays)``) instead of returning them all
     """
 
     c = chunking or Chunking()
@@ -147,6 +154,8 @@ def solve_ensemble(
     from ..solvers.sharding import process
 
     lead = process()[0] == 0  # of several processes, process 0 prepares the folder
+    if process()[1] > 1 and folder is None:
+        raise AnalysisError("an ensemble shared by several processes needs a folder for its chunks", ("folder",))
     say = log or (lambda message: None)
     work = None
     if folder is not None:
@@ -219,19 +228,43 @@ def solve_ensemble(
     from ..solvers import slots as S
     from ..solvers.sharding import my_chunks
 
-    parts = {}
+    done: set[int] = set()
+    kept: dict[int, dict] = {}
+    waiting: dict[int, dict | None] = {}  # done out of order (None: read again from the folder in turn)
+    turn = 0  # the next chunk to hand over
+
+    def hand(i: int, arrays: dict) -> None:
+        if consume is not None:
+            consume(i, arrays)
+        else:
+            kept[i] = arrays
+
+    def deliver(i: int, arrays: dict) -> None:
+        """Chunk ``i`` is done: progress, and (process 0) handed over in chunk order."""
+        nonlocal turn
+        done.add(i)
+        if on_chunk:
+            on_chunk(len(done), n_chunks)
+        if not lead:
+            return
+        waiting[i] = arrays if (work is None or i == turn) else None
+        while turn in waiting:
+            arrays = waiting.pop(turn)
+            if arrays is None:
+                arrays = saved(turn) or solve_chunk(turn)
+            hand(turn, arrays)
+            turn += 1
+
     mine = list(my_chunks(n_chunks))
     todo = []
     for i in mine:
         got = saved(i) if work is not None else None
         if got is not None:
-            parts[i] = got
-            if on_chunk:
-                on_chunk(len(parts), n_chunks)
+            deliver(i, got)
         else:
             todo.append(i)
-    if work is not None and len(parts):
-        say(f"resumed: {len(parts)} of {len(mine)} chunks read from {folder}")
+    if work is not None and len(done):
+        say(f"resumed: {len(done)} of {len(mine)} chunks read from {folder}")
     use = refill if refill is not None else False
     if refill is None and S.supported(settings, network) and n_chunks > 1:
         # auto: the study's first chunk in lock-step, slots for the rest when its steps
@@ -243,29 +276,25 @@ def solve_ensemble(
             use = bool(recorded)
         elif 0 in todo:
             todo.remove(0)
-            parts[0], use = solve_chunk(0, decides=True)
-            if on_chunk:
-                on_chunk(len(parts), n_chunks)
+            first, use = solve_chunk(0, decides=True)
+            deliver(0, first)
+            del first
     if use and todo and S.supported(settings, network):
-        parts.update(
-            _solve_refilled(
-                network, starts, base, settings, chunk, todo, total, work, fp, on_chunk, n_chunks, len(parts)
-            )
-        )
+        _solve_refilled(network, starts, base, settings, chunk, todo, total, work, fp, deliver)
         todo = []
     for i in todo:
-        parts[i] = solve_chunk(i)
-        if on_chunk:
-            on_chunk(len(parts), n_chunks)
+        deliver(i, solve_chunk(i))
     if not lead:
         return None  # process 0 gathers the chunks
     if folder is not None:
         _wait_for_files([os.path.join(folder, f"chunk_{i:05d}.npz") for i in range(n_chunks)], wait_seconds)
         for i in range(n_chunks):
-            if i not in parts:  # another process's chunk: checked like our own
-                parts[i] = saved(i) or solve_chunk(i)
-    keys = list(parts[0])
-    return {k: np.concatenate([parts[i][k] for i in range(n_chunks)]) for k in keys}
+            if i not in done:  # another process's chunk: checked like our own, handed over in turn
+                deliver(i, None)
+    if consume is not None:
+        return {}
+    keys = list(kept[0])
+    return {k: np.concatenate([kept[i][k] for i in range(n_chunks)]) for k in keys}
 
 
 CHUNKS = r"chunk_\d{5}\.npz"
@@ -369,10 +398,20 @@ REFILL_SPREAD = 2.0
 took at least this many times the median steps."""
 
 
-def _solve_refilled(network, starts, base, settings, chunk, todo, total, work, fp, on_chunk, n_chunks, done_before):
+def _solve_refilled(network, starts, base, settings, chunk, todo, total, work, fp, deliver):
     """The chunks ``todo`` solved in ``chunk`` slots that are refilled as starts
-    finish (``solvers.slots``); each chunk's arrays are written (and reported)
-    as soon as all its starts are done, as the lock-step path does."""
+    finish (``solvers.slots``); each chunk's arrays are written and handed to
+    ``deliver(i, arrays)`` as soon as all its starts are done, as the lock-step
+    path does.  The chunks go through the slots in groups whose starts and end
+    states fit ``MEMORY_BUDGET``, so memory does not grow with the ensemble
+    (each member's result does not depend on its slot or neighbours)."""
+    state = sum(n.size for n in network.neurons.values())
+    group = max(1, MEMORY_BUDGET // max(1, 3 * 8 * state * chunk))
+    for g in range(0, len(todo), group):
+        _refill_group(network, starts, base, settings, chunk, todo[g : g + group], total, work, fp, deliver)
+
+
+def _refill_group(network, starts, base, settings, chunk, todo, total, work, fp, deliver):
     from ..solvers.slots import solve_in_slots
 
     members = np.concatenate([np.arange(i * chunk, min(total, (i + 1) * chunk)) for i in todo])
@@ -382,7 +421,6 @@ def _solve_refilled(network, starts, base, settings, chunk, todo, total, work, f
     x0 = {k: np.asarray(v) for k, v in net.init_state(x0).items()}
     owner = np.repeat(np.arange(len(todo)), [min(total, (i + 1) * chunk) - i * chunk for i in todo])
     left = {j: int(np.sum(owner == j)) for j in range(len(todo))}
-    parts = {}
 
     def arrays_of(rows, out):
         a = {"status": out["status"][rows], "t_final": out["t_final"][rows], "energy_end": out["energy_end"][rows]}
@@ -394,14 +432,12 @@ def _solve_refilled(network, starts, base, settings, chunk, todo, total, work, f
             left[j] -= int(np.sum(owner[ended] == j))
             if left[j] == 0:
                 i = todo[j]
-                parts[i] = arrays_of(np.flatnonzero(owner == j), out)
+                arrays = arrays_of(np.flatnonzero(owner == j), out)
                 if work is not None:
-                    _write_chunk(work.where(f"chunk_{i:05d}.npz"), i, fp, parts[i])
-                if on_chunk:
-                    on_chunk(done_before + len(parts), n_chunks)
+                    _write_chunk(work.where(f"chunk_{i:05d}.npz"), i, fp, arrays)
+                deliver(i, arrays)
 
     solve_in_slots(net, x0, settings, chunk, on_done=on_done)
-    return parts
 
 
 def _wait_for_choice(work, key: str, seconds: float):
@@ -427,12 +463,18 @@ def resolve_ensemble_auto(network, starts: dict, base: dict | None, settings):
     return resolve_auto(net, first, settings)
 
 
+def _buffer(a: np.ndarray) -> memoryview:
+    """An array's bytes for hashing, without the copy ``tobytes`` makes."""
+    a = np.ascontiguousarray(a)
+    return memoryview(a).cast("B") if a.size else memoryview(b"")
+
+
 def _checksum(arrays: dict) -> str:
     h = hashlib.sha256()
     for k in sorted(arrays):
         a = np.ascontiguousarray(arrays[k])
         h.update(f"{k}:{a.dtype.str}:{a.shape}".encode())
-        h.update(a.tobytes())
+        h.update(_buffer(a))
     return h.hexdigest()
 
 

@@ -130,8 +130,10 @@ def _basins(sc, sizes: dict, state: int, itemsize: int) -> dict:
         parts.append((ens.grid.resolution**2, ("basins", "ensemble", "grid", "resolution")))
     total = sum(m for m, _ in parts)
     key = max(parts)[1]
-    # the starts (float64), their end states and activations, labels and metadata
-    nbytes = 8 * total * (size + 3 * state + 16)
+    # the starts (float64) and per start its label, status, time, energy and metadata; a basins
+    # study also keeps every end state and activation (basins.npz), a continuation does not
+    kept = 0 if sc.continuation is not None else 3 * state
+    nbytes = 8 * total * (size + kept + 16)
     require(nbytes, f"an ensemble of {total} starts of {size} values", key)
     chunk = b.chunk or 1
     require(solve_bytes(state, chunk, 3, itemsize), f"a chunk of {chunk} trajectories", ("basins", "chunk"))

@@ -180,7 +180,7 @@ def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray, dict,
         plane = tuple(_grid_point(pt, patterns, size, built.file, i) for i, pt in enumerate(g.through))
         x, a, b = E.grid_starts(*plane, extent=g.extent, resolution=g.resolution)
         add(x, 2, -1, np.nan, a, b)
-    x0 = np.concatenate(starts).reshape((-1,) + shape)
+    x0 = (starts[0] if len(starts) == 1 else np.concatenate(starts)).reshape((-1,) + shape)  # one part: no copy
     meta = {k: np.asarray(v, np.float64 if k in ("level", "grid_a", "grid_b") else np.int64) for k, v in meta.items()}
     return x0, meta, plane
 
@@ -193,6 +193,7 @@ def run_basins(
     log=None,
     folder: str | None = None,
     classify: int = 32,
+    keep_states: bool = True,
 ) -> tuple[dict, dict]:
     """The ``basins:`` section: its ensemble through ``hd.basins``, plus the
     retrieval curve and where each attractor sits on a grid's plane.  Returns
@@ -203,7 +204,7 @@ def run_basins(
 
     - ``built``: a loaded scenario (``load_scenario``)
     - ``out``: its output folder (chunks go to ``out/basins.partial``)
-    - ``resume``, ``on_chunk``, ``log``, ``folder``, ``classify``: as ``hd.basins``
+    - ``resume``, ``on_chunk``, ``log``, ``folder``, ``classify``, ``keep_states``: as ``hd.basins``
     """
     spec = built.scenario.basins
     layer, pname, patterns = basin_target(built)
@@ -228,6 +229,7 @@ def run_basins(
                 refill=None if spec.refill == "auto" else spec.refill,
             ),
             classify=classify,
+            keep_states=keep_states,
             on_chunk=on_chunk,
             log=log,
         )
@@ -247,7 +249,7 @@ def run_basins(
 
             report["geometry"] = basin_geometry(labels.reshape(grid, grid))
         for att in report["attractors"]:
-            x = res.arrays[f"x_end/{layer}"][att["representative"]]
+            x = res.arrays[f"attractors/x_end/{layer}"][att["label"]]
             att["plane_coordinates"], att["plane_residual"] = E.plane_coordinates(x, plane)
     return report, arrays
 
@@ -375,7 +377,7 @@ def run_continuation(
         # no stability analysis per value: continuation.json does not report it, and on large
         # networks it costs more than the ensemble (a dense Jacobian per attractor)
         where = os.path.join(folder, f"value_{i:04d}.basins")
-        rep, arrays = run_basins(one, out, resume, log=log, folder=where, classify=0)
+        rep, arrays = run_basins(one, out, resume, log=log, folder=where, classify=0, keep_states=False)
         key = C.program(one.network, {layer: arrays[f"x0/{layer}"]}, one.settings)
         return C.summarise(Basins(rep, arrays), layer, patterns, key)
 

@@ -1,0 +1,108 @@
+"""Ensembles labelled as their chunks arrive (issue 33, item 1): the same labels
+as labelling every end state at once, whatever the chunking; ``basins`` with
+``keep_states=False`` gives the same study without holding any start's end
+state; chunks reach ``consume`` in start order even when slots finish them out
+of order.  References: a plain-numpy construction of the states (their true
+clusters) and numpy's own cosines, not the code's output."""
+
+import numpy as np
+import pytest
+
+import hopdyn as hd
+from hopdyn.analysis import naming
+from hopdyn.analysis import runner as R
+
+
+def _states(rng, n=40, k=5):
+    """Noisy patterns and negations (named), four unnamed clusters (true centre
+    index known), and starts that reached no steady state, shuffled."""
+    P = np.sign(rng.normal(size=(k, n)))
+    rows, truth = [], []
+    for _ in range(60):
+        j, s = rng.integers(k), rng.choice([-1, 1])
+        rows.append(s * P[j] + 0.05 * rng.normal(size=n))
+        truth.append(("pattern" if s > 0 else "negated", int(j)))
+    centres = 3 * rng.normal(size=(4, n))
+    for _ in range(60):
+        c = rng.integers(4)
+        rows.append(centres[c] + 0.004 * rng.normal(size=n))
+        truth.append(("centre", int(c)))
+    for _ in range(10):
+        rows.append(rng.normal(size=n))
+        truth.append(None)
+    order = rng.permutation(len(rows))
+    act = np.array(rows)[order]
+    truth = [truth[i] for i in order]
+    status = np.array([0 if t is not None else 2 for t in truth])
+    return P, act, status, truth
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1000])
+def test_labels_in_chunks_equal_labels_of_the_whole(chunk):
+    P, act, status, truth = _states(np.random.default_rng(0))
+    whole, keys = naming.label_attractors(act, status, P, cluster=0.05)
+    labeller = naming.Labeller(P, cluster=0.05)
+    found = np.concatenate([labeller.add(act[i : i + chunk], status[i : i + chunk]) for i in range(0, len(act), chunk)])
+    labels, keys_chunked = labeller.labels(found)
+    np.testing.assert_array_equal(labels, whole)
+    assert keys_chunked == keys
+    # and both are right: a label per true attractor, -1 where no steady state was reached
+    for t in set(truth) - {None}:
+        members = [i for i, u in enumerate(truth) if u == t]
+        assert len(set(labels[members])) == 1
+        key = keys[labels[members[0]]]
+        assert key == t if t[0] != "centre" else key[0] == "other"
+    assert np.all((labels < 0) == (status != 0))
+    assert len({k for k in keys if k[0] == "other"}) == 4
+
+
+def _memory(n=24, k=3, seed=2):
+    rng = np.random.default_rng(seed)
+    X = np.sign(rng.normal(size=(k, n)))
+    net = hd.Network({"v": hd.Neuron((n,), hd.Identity())}, [hd.Exponential(("v",), X, beta=0.5, logsumexp=True)])
+    starts = 1.5 * rng.normal(size=(150, n))
+    return net, X, starts
+
+
+def test_basins_without_states_is_the_same_study(tmp_path):
+    net, X, starts = _memory()
+    kw = dict(layer="v", patterns=X, settings=hd.SolveSettings(t1=300.0, dtype="float64"))
+    full = hd.basins(net, starts, chunking=hd.Chunking(size=32), **kw)
+    lean = hd.basins(net, starts, chunking=hd.Chunking(size=32, folder=str(tmp_path / "w")), keep_states=False, **kw)
+    assert lean.report == full.report
+    assert not any(k.startswith(("x_end/", "xhat_end/")) for k in lean.arrays)
+    for k in ("labels", "status", "t_final", "energy_end", "nearest"):
+        np.testing.assert_array_equal(lean.arrays[k], full.arrays[k])
+    ends = np.asarray(full.arrays["xhat_end/v"], np.float64)
+    cos = ends @ X.T / np.linalg.norm(ends, axis=1)[:, None] / np.linalg.norm(X, axis=1)[None, :]
+    np.testing.assert_allclose(lean.arrays["nearest"], np.max(np.abs(cos), axis=1), rtol=1e-12)
+    for a in full.attractors:  # per attractor: its first start's end state, the mean of its activations
+        members = np.flatnonzero(full.labels == a["label"])
+        assert a["representative"] == members[0]
+        np.testing.assert_array_equal(lean.arrays["attractors/x_end/v"][a["label"]], full.arrays["x_end/v"][members[0]])
+        np.testing.assert_allclose(
+            lean.arrays["attractors/xhat_mean/v"][a["label"]], ends[members].mean(axis=0), rtol=1e-12
+        )
+    assert len(full.attractors) >= 2
+
+
+def test_chunks_reach_consume_in_start_order(tmp_path, monkeypatch):
+    net, X, starts = _memory(seed=4)
+    starts[3] *= 1e-9  # a start next to the saddle at 0 takes far longer: slots finish chunks out of order
+    s = hd.SolveSettings(t1=300.0, dtype="float64")
+    whole = R.solve_ensemble(net, {"v": starts}, settings=s, chunking=R.Chunking(size=16, refill=True))
+    written, write = [], R._write_chunk
+    monkeypatch.setattr(R, "_write_chunk", lambda path, i, fp, arrays: (written.append(i), write(path, i, fp, arrays)))
+    seen = []
+    got = R.solve_ensemble(
+        net,
+        {"v": starts},
+        settings=s,
+        chunking=R.Chunking(size=16, folder=str(tmp_path / "w"), refill=True),
+        consume=lambda i, arrays: seen.append((i, arrays)),
+    )
+    assert got == {}
+    assert written != sorted(written)  # done out of order (waited on disk), handed over in order:
+    assert [i for i, _ in seen] == list(range(len(seen))) and len(seen) == -(-len(starts) // 16)
+    for k, v in whole.items():
+        np.testing.assert_array_equal(np.concatenate([a[k] for _, a in seen]), v)
