@@ -402,11 +402,14 @@ def _solve_refilled(network, starts, base, settings, chunk, todo, total, work, f
     """The chunks ``todo`` solved in ``chunk`` slots that are refilled as starts
     finish (``solvers.slots``); each chunk's arrays are written and handed to
     ``deliver(i, arrays)`` as soon as all its starts are done, as the lock-step
-    path does.  The chunks go through the slots in groups whose starts and end
-    states fit ``MEMORY_BUDGET``, so memory does not grow with the ensemble
-    (each member's result does not depend on its slot or neighbours)."""
+    path does.  The chunks go through the slots in groups (at least two
+    chunks, so slots have starts to refill from) whose starts and end states
+    fit a quarter of ``MEMORY_BUDGET``, so memory does not grow with the
+    ensemble (each member's result does not depend on its slot or neighbours;
+    a slow start holds up only its group's last round)."""
     state = sum(n.size for n in network.neurons.values())
-    group = max(1, MEMORY_BUDGET // max(1, 3 * 8 * state * chunk))
+    per_chunk = 32 * state * chunk  # its starts in float64 and in the solve's dtype, its end states, copies
+    group = max(2, (MEMORY_BUDGET // 4) // max(1, per_chunk))
     for g in range(0, len(todo), group):
         _refill_group(network, starts, base, settings, chunk, todo[g : g + group], total, work, fp, deliver)
 

@@ -55,6 +55,70 @@ def _best(fn, *args, reps: int = 10) -> float:
     return best
 
 
+def _where_the_time_goes(net, settings, y0) -> dict:
+    """Milliseconds per step of one chunk at the last value, three ways: hopdyn's
+    solve (``simulate``), what a Diffrax user writes (``jit(vmap(diffeqsolve))``
+    with Tsit5, a PID controller at the same tolerances, Diffrax's steady-state
+    event on the same test and ``SaveAt(t1=True)``), and the same Tsit5 solve
+    of the chunk lumped into one state (one step size for every member, no
+    ``vmap``: not what an ensemble may do, the floor of a Diffrax solve)."""
+    import dataclasses
+
+    import diffrax as dfx
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ..solvers.simulate import simulate
+
+    s = dataclasses.replace(settings, save=2)
+    ss = s.steady
+
+    def hop():
+        tr = simulate(net, y0, s)
+        jax.block_until_ready(tr.final_state)
+        return int(np.max(np.asarray(tr.n_steps)))
+
+    def rms(d):
+        return jnp.sqrt(sum(jnp.mean(v**2) for v in d.values()))
+
+    ctrl = dfx.PIDController(rtol=s.rtol, atol=s.atol)
+    event = dfx.Event(lambda t, y, args, **kw: rms(net.vector_field(y)) < ss.atol + ss.rtol * rms(y))
+    term = dfx.ODETerm(lambda t, y, args: net.vector_field(y))
+    t1, max_steps = float(s.t1), int(s.max_steps)
+
+    @jax.jit
+    def by_hand(x):
+        one = lambda y: dfx.diffeqsolve(  # noqa: E731
+            term, dfx.Tsit5(), 0.0, t1, None, y, stepsize_controller=ctrl, saveat=dfx.SaveAt(t1=True),
+            event=event, max_steps=max_steps, throw=False,
+        )  # fmt: skip
+        return jax.vmap(one)(x).stats["num_steps"]
+
+    steps = hop()
+    lumped_term = dfx.ODETerm(lambda t, y, args: jax.vmap(net.vector_field)(y))
+
+    @jax.jit
+    def lumped(x):  # as many steps as the ensemble's slowest member took (toward t1, no stop test)
+        sol = dfx.diffeqsolve(
+            lumped_term, dfx.Tsit5(), 0.0, t1, None, x, stepsize_controller=ctrl, saveat=dfx.SaveAt(t1=True),
+            max_steps=steps, throw=False,
+        )  # fmt: skip
+        return sol.stats["num_steps"]
+
+    t_hop = _best(lambda: jnp.asarray(hop()), reps=3)
+    t_hand = _best(by_hand, y0, reps=3)
+    hand_steps = int(np.max(np.asarray(by_hand(y0))))
+    t_lump = _best(lumped, y0, reps=3)
+    lump_steps = int(lumped(y0))
+    return {
+        "hopdyn_ms_per_step": round(1e3 * t_hop / steps, 2),
+        "by_hand_ms_per_step": round(1e3 * t_hand / hand_steps, 2),
+        "lumped_ms_per_step": round(1e3 * t_lump / lump_steps, 2),
+        "steps_at_last_value": [steps, hand_steps, lump_steps],
+    }
+
+
 def bound(units: int, starts: int, values: int, chunk: int, log=print) -> dict:
     """What the case cannot beat on this machine: XLA's flops and bytes for one
     Tsit5 step of one chunk (the cost analysis of that compiled step, at the
@@ -99,6 +163,7 @@ def bound(units: int, starts: int, values: int, chunk: int, log=print) -> dict:
         tr = simulate(one.network.astype(dtype), y0, one.settings)
         steps.append(int(np.max(np.asarray(tr.n_steps))))
     chunks = -(-starts // chunk)
+    where_time = _where_the_time_goes(one.network.astype(dtype), one.settings, y0)
     out = {
         "flops_per_step": flops,
         "bytes_per_step": nbytes,
@@ -110,6 +175,7 @@ def bound(units: int, starts: int, values: int, chunk: int, log=print) -> dict:
         "steps_per_chunk": steps,
         "chunks_per_value": chunks,
         "bound_seconds": round(step_bound * chunks * sum(steps), 1),
+        **where_time,
     }
     log(f"continuation bound: {out}")
     return out
@@ -191,4 +257,10 @@ def continuation_table(r: dict) -> str:
             f"{b['chunks_per_value']} chunks: {b['bound_seconds']:.0f} s"
             + (f"; the full run took {r['times_bound']:.2g}x that." if "times_bound" in r else ".")
         )
+        if "hopdyn_ms_per_step" in b:
+            rows.append(
+                f"One chunk at the last value: hopdyn {b['hopdyn_ms_per_step']:.3g} ms per step, a Diffrax user's "
+                f"jit(vmap(diffeqsolve)) {b['by_hand_ms_per_step']:.3g} ms, the same Tsit5 solve lumped into one "
+                f"state (no vmap) {b['lumped_ms_per_step']:.3g} ms."
+            )
     return "\n".join(rows)
