@@ -128,6 +128,7 @@ def test_bench_quick_writes_its_table_and_json(tmp_path, capsys):
     (case,) = r["cases"]
     h = case["hopdyn"]
     assert case["name"] == "seed-dam" and h["error"] < 1e-4 and h["same_fixed_point_as_reference"] == 1.0
+    assert h["peak_product"] == [1, 30, 100]  # its bound measured on its own products: batch x D against K
     for k in ("diffrax", "euler_scan", "euler_scan_trajectory", "python_loop", "solve_ivp"):
         assert case["baselines"][k]["ratio"] > 0
     d = case["baselines"]["diffrax"]  # the hand-written Diffrax solve reaches the same end states
@@ -198,3 +199,15 @@ def test_bench_measures_the_peak_beside_each_case_and_flags_a_fraction_above_it(
         "seed-dam", net, x0, flops_per_eval=fpe, peak=lambda: 1e9, baselines=(), log=lambda *a: None, **opts
     )
     assert 0 < r["hopdyn"]["fraction_of_matmul_peak"] < 1 and "measurement_fault" not in r["hopdyn"]
+
+
+@pytest.mark.parametrize("K,D,B", [(250, 256, 8), (100, 30, 1)])
+def test_the_bench_counts_an_evaluation_as_its_products_and_little_else(K, D, B):
+    """XLA's flops of one evaluation of the dense memory's field per member:
+    its two products are 4 K D (closed form), the rest (tanh, softmax, leaks)
+    a few flops per unit, so the count lies between 4 K D and 4 K D + 40 (K + D)."""
+    from hopdyn.bench import harness as _bench
+
+    net, x0, _ = _bench.dense_memory(K, D, B, 1.0, 10.0, "float32")
+    f = _bench.field_flops(net, x0)
+    assert 4 * K * D <= f <= 4 * K * D + 40 * (K + D)

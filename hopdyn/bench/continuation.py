@@ -181,8 +181,10 @@ def bound(units: int, starts: int, values: int, chunk: int, log=print) -> dict:
     return out
 
 
-def _one(units: int, starts: int, values: int, chunk: int, folder: str) -> dict:
-    sets = _sets(units, starts, values, chunk)
+def _probe(sets: list[str], folder: str) -> tuple[dict, dict, float] | dict:
+    """``hopdyn basins ramsauer-regimes --set ...`` in a new process: its
+    ``continuation.json``, the probe's line (exit code, peak memory) and the
+    wall time; or ``{"error": ...}``."""
     argv = [sys.executable, "-c", PROBE, "basins", "ramsauer-regimes", "-q", "--out", folder]
     for s in sets:
         argv += ["--set", s]
@@ -195,7 +197,14 @@ def _one(units: int, starts: int, values: int, chunk: int, folder: str) -> dict:
     if probe["code"] != 0:
         return {"error": (done.stderr or "exit code {}".format(probe["code"])).strip().splitlines()[-1:]}
     with open(os.path.join(folder, "continuation.json")) as f:
-        r = json.load(f)
+        return json.load(f), probe, wall
+
+
+def _one(units: int, starts: int, values: int, chunk: int, folder: str) -> dict:
+    got = _probe(_sets(units, starts, values, chunk), folder)
+    if isinstance(got, dict):
+        return got
+    r, probe, wall = got
     return {
         "units": units,
         "starts": starts,
@@ -208,6 +217,50 @@ def _one(units: int, starts: int, values: int, chunk: int, folder: str) -> dict:
         "undecided": int(sum(r["undecided"])),
         "programs": r["programs"],
     }
+
+
+def million_bench(quick: bool = False, log=print) -> dict:
+    """Memory bounded by the chunk at scale: the shipped ``ramsauer-regimes``
+    study (64 units, default chunks) at its first two values of beta with
+    10^4 and 10^6 random starts (``quick``: 10^3 and 10^4), ``hopdyn basins``
+    in a new process each, peak resident memory against the default memory
+    budget (half of the memory available when the bench starts)."""
+    from ..core.budget import budget
+
+    rows = []
+    for starts in (1_000, 10_000) if quick else (10_000, 1_000_000):
+        with tempfile.TemporaryDirectory(prefix="hopdyn-bench-million-") as tmp:
+            got = _probe([f"basins.ensemble.random.samples={starts}", "continuation.range.num=2"], tmp)
+        if isinstance(got, dict):
+            rows.append({"starts": starts, **got})
+            continue
+        r, probe, wall = got
+        row = {
+            "starts": starts,
+            "values": len(r["values"]),
+            "wall_seconds": round(wall, 1),
+            "peak_rss_mb": round(probe["peak_rss_mb"], 1),
+            "samples": r["samples"],
+        }
+        log(f"ensemble memory: {row}")
+        rows.append(row)
+    out = {"mode": "quick" if quick else "full", "rows": rows, "budget_mb": round(budget() / 2**20)}
+    if all("error" not in row for row in rows):
+        out["fits_budget"] = rows[-1]["peak_rss_mb"] <= out["budget_mb"]
+    return out
+
+
+def million_table(r: dict) -> str:
+    rows = ["| starts × values | wall | peak memory |", "| --- | --- | --- |"]
+    for row in r["rows"]:
+        if "error" in row:
+            rows.append(f"| {row['starts']:,} | failed: {row['error']} | |")
+        else:
+            rows.append(
+                f"| {row['starts']:,} × {row['values']} | {row['wall_seconds']:.0f} s | {row['peak_rss_mb']:,.0f} MB |"
+            )
+    rows += ["", f"Default memory budget on this machine: {r['budget_mb']:,} MB."]
+    return "\n".join(rows)
 
 
 def continuation_bench(quick: bool = False, log=print) -> dict:

@@ -40,6 +40,14 @@ PARTS = (
         False,
         "the 1000-unit, 10^4-start, 20-value target (about 20 minutes)",
     ),  # fmt: skip
+    Part(
+        "ensemble-memory",
+        "continuation",
+        "million_bench",
+        "million_table",
+        False,
+        "10^6 starts of the shipped ramsauer-regimes at two values, against 10^4 (a few minutes)",
+    ),  # fmt: skip
 )
 NAMES = SOLVER_CASES + tuple(p.name for p in PARTS)
 
