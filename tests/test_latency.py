@@ -406,3 +406,6 @@ def test_the_million_start_paragraph_states_the_bench_numbers():
     page = (root / "docs" / "performance.md").read_text()
     assert million_table(m) in page
     assert m["mode"] == "full" and m["fits_budget"] and m["rows"][-1]["samples"] == [1_000_000] * 2
+    few, many = m["rows"]
+    per_start = (many["peak_rss_mb"] - few["peak_rss_mb"]) * 2**20 / (many["starts"] - few["starts"]) / 1e3
+    assert f"about {per_start:.1f} kB per start" in " ".join(page.split())

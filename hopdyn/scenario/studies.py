@@ -160,7 +160,7 @@ def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray, dict,
         n = len(x)
         starts.append(x)
         for k, v in (("group", group), ("source", source), ("level", level), ("grid_a", a), ("grid_b", b)):
-            meta[k] += list(np.broadcast_to(v, n))
+            meta[k].append(np.broadcast_to(v, n))  # arrays, not lists of numpy scalars (~100 bytes each)
 
     if ens.corruption is not None:
         c = ens.corruption
@@ -181,7 +181,10 @@ def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray, dict,
         x, a, b = E.grid_starts(*plane, extent=g.extent, resolution=g.resolution)
         add(x, 2, -1, np.nan, a, b)
     x0 = (starts[0] if len(starts) == 1 else np.concatenate(starts)).reshape((-1,) + shape)  # one part: no copy
-    meta = {k: np.asarray(v, np.float64 if k in ("level", "grid_a", "grid_b") else np.int64) for k, v in meta.items()}
+    meta = {
+        k: np.concatenate(v).astype(np.float64 if k in ("level", "grid_a", "grid_b") else np.int64)
+        for k, v in meta.items()
+    }
     return x0, meta, plane
 
 
