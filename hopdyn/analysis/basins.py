@@ -158,6 +158,13 @@ def _activations64(network: Network, layer: str, x: np.ndarray) -> np.ndarray:
     return np.asarray(jax.vmap(neuron.activation)(x))
 
 
+def nearest_cosines(act, patterns) -> np.ndarray:
+    """Per end activation (rows of ``act``), its largest |cosine| with a stored pattern."""
+    from ..core.patterns import cosine_similarity
+
+    return np.max(np.abs(cosine_similarity(act, np.asarray(patterns, np.float64))), axis=1)
+
+
 class _Tally:
     """What ``basins`` keeps of each chunk as it arrives: per start its attractor
     (as ``Labeller.add`` found it), status, time, end energy, ``nearest`` (the
@@ -165,8 +172,8 @@ class _Tally:
     ``keep`` is set, its end state and activation; per attractor its first
     start, that start's end state and the running sum of its activations."""
 
-    def __init__(self, layer: str, keep: bool, patterns):
-        self.layer, self.keep, self.patterns = layer, keep, patterns
+    def __init__(self, keep: bool, patterns):
+        self.keep, self.patterns = keep, patterns
         self.parts: list[dict] = []
         self.first: list[int] = []  # per attractor (order first met): its first start
         self.representatives: list[dict] = []  # ... that start's end state, every layer
@@ -177,9 +184,7 @@ class _Tally:
     def add(self, arrays: dict, x_end: dict, act: np.ndarray, found: np.ndarray) -> None:
         part = {"found": found, **{k: arrays[k] for k in ("status", "t_final", "energy_end")}}
         if self.patterns is not None:
-            from ..core.patterns import cosine_similarity
-
-            part["nearest"] = np.max(np.abs(cosine_similarity(act, self.patterns)), axis=1)
+            part["nearest"] = nearest_cosines(act, self.patterns)
         if self.keep:
             part["xhat_end"] = act
             part.update({f"x_end/{k}": v for k, v in x_end.items()})
@@ -330,7 +335,7 @@ def basins(
     method = settings.method
     binary = method != "auto" and get_method(method).binary  # the end states are the units' +-1 values
     labeller = Labeller(patterns, naming.overlap, naming.cluster, naming.mixtures, naming.margin)
-    tally = _Tally(layer, keep_states, patterns)
+    tally = _Tally(keep_states, patterns)
 
     def consume(i: int, arrays: dict) -> None:
         x_end = {k[len("x_end/") :]: v for k, v in arrays.items() if k.startswith("x_end/")}

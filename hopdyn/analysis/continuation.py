@@ -30,10 +30,10 @@ import numpy as np
 
 from ..core.errors import AnalysisError
 from ..model.network import Network
-from .basins import Basins, basins
+from .basins import Basins, basins, nearest_cosines
 from .naming import KINDS as NAMED_KINDS
 from .naming import identity
-from .runner import fingerprint, finish_work, pieces
+from .runner import array_bytes, fingerprint, finish_work, pieces
 from .stats import METHODS, wilson
 
 MATCHING = (
@@ -88,13 +88,10 @@ def summarise(b: Basins, layer: str, patterns=None, program: str = "") -> dict:
         nearest = np.zeros(0)
     elif "nearest" in b.arrays:  # basins measured it with the same patterns, chunk by chunk
         nearest = np.asarray(b.arrays["nearest"], np.float64)
-    else:
-        from ..core.patterns import cosine_similarity
-
-        act = np.asarray(b.arrays[f"xhat_end/{layer}"], np.float64).reshape(len(labels), -1)
-        nearest = np.max(np.abs(cosine_similarity(act, np.asarray(patterns, np.float64))), axis=1)
-    x0 = np.ascontiguousarray(np.asarray(b.arrays[f"x0/{layer}"], np.float64))
-    digest = hashlib.sha256(memoryview(x0).cast("B"))
+    else:  # a Basins made without them
+        nearest = nearest_cosines(np.asarray(b.arrays[f"xhat_end/{layer}"]).reshape(len(labels), -1), patterns)
+    x0 = np.asarray(b.arrays[f"x0/{layer}"], np.float64)
+    digest = hashlib.sha256(array_bytes(x0))
     digest.update(str(x0.shape).encode())
     return {
         "attractors": atts,

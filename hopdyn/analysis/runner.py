@@ -87,7 +87,7 @@ def fingerprint(network: Network, starts: dict, base: dict, settings: SolveSetti
     for d in (starts, base):
         for k in sorted(d):
             h.update(k.encode())
-            h.update(_buffer(np.asarray(d[k], np.float64)))
+            h.update(array_bytes(np.asarray(d[k], np.float64)))
     h.update(repr(settings).encode())
     h.update(str(chunk).encode())
     return h.hexdigest()
@@ -466,7 +466,7 @@ def resolve_ensemble_auto(network, starts: dict, base: dict | None, settings):
     return resolve_auto(net, first, settings)
 
 
-def _buffer(a: np.ndarray) -> memoryview:
+def array_bytes(a: np.ndarray) -> memoryview:
     """An array's bytes for hashing, without the copy ``tobytes`` makes."""
     a = np.ascontiguousarray(a)
     return memoryview(a).cast("B") if a.size else memoryview(b"")
@@ -477,7 +477,7 @@ def _checksum(arrays: dict) -> str:
     for k in sorted(arrays):
         a = np.ascontiguousarray(arrays[k])
         h.update(f"{k}:{a.dtype.str}:{a.shape}".encode())
-        h.update(_buffer(a))
+        h.update(array_bytes(a))
     return h.hexdigest()
 
 

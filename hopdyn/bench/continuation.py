@@ -43,18 +43,6 @@ def _sets(units: int, starts: int, values: int, chunk: int) -> list[str]:
     ]
 
 
-def _best(fn, *args, reps: int = 10) -> float:
-    import jax
-
-    jax.block_until_ready(fn(*args))
-    best = float("inf")
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def _where_the_time_goes(net, settings, y0) -> dict:
     """Milliseconds per step of one chunk at the last value, three ways: hopdyn's
     solve (``simulate``), what a Diffrax user writes (``jit(vmap(diffeqsolve))``
@@ -70,6 +58,7 @@ def _where_the_time_goes(net, settings, y0) -> dict:
     import numpy as np
 
     from ..solvers.simulate import simulate
+    from .harness import best_seconds
 
     s = dataclasses.replace(settings, save=2)
     ss = s.steady
@@ -106,10 +95,10 @@ def _where_the_time_goes(net, settings, y0) -> dict:
         )  # fmt: skip
         return sol.stats["num_steps"]
 
-    t_hop = _best(lambda: jnp.asarray(hop()), reps=3)
-    t_hand = _best(by_hand, y0, reps=3)
+    t_hop = best_seconds(lambda: jnp.asarray(hop()), reps=3)
+    t_hand = best_seconds(by_hand, y0, reps=3)
     hand_steps = int(np.max(np.asarray(by_hand(y0))))
-    t_lump = _best(lumped, y0, reps=3)
+    t_lump = best_seconds(lumped, y0, reps=3)
     lump_steps = int(lumped(y0))
     return {
         "hopdyn_ms_per_step": round(1e3 * t_hop / steps, 2),
@@ -137,6 +126,7 @@ def bound(units: int, starts: int, values: int, chunk: int, log=print) -> dict:
 
     from ..scenario.build import load_and_build
     from ..solvers.simulate import simulate
+    from .harness import best_seconds
 
     built = load_and_build("ramsauer-regimes", _sets(units, starts, values, chunk))
     spec = built.scenario.continuation
@@ -153,10 +143,10 @@ def bound(units: int, starts: int, values: int, chunk: int, log=print) -> dict:
     flops, nbytes = float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
     a = jnp.ones((chunk, units), dtype)
     b = jnp.ones((units, 12), dtype)
-    matmul = 2 * chunk * units * 12 / _best(jax.jit(lambda x, w: x @ w), a, b)
-    bandwidth = 3 * a.size * a.dtype.itemsize / _best(jax.jit(lambda x, y: x * 1.5 + y), a, a)
+    matmul = 2 * chunk * units * 12 / best_seconds(jax.jit(lambda x, w: x @ w), a, b)
+    bandwidth = 3 * a.size * a.dtype.itemsize / best_seconds(jax.jit(lambda x, y: x * 1.5 + y), a, a)
     step_bound = max(flops / matmul, nbytes / bandwidth)
-    step_seconds = _best(step, y0, state)
+    step_seconds = best_seconds(step, y0, state)
     steps = []
     for value in spec.all_values():  # the slowest member's steps of one chunk at each value
         one = load_and_build("ramsauer-regimes", [*_sets(units, starts, values, chunk), f"{spec.parameter}={value}"])

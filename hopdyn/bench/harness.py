@@ -53,18 +53,22 @@ def machine() -> dict:
     }
 
 
-def matmul_peak(dtype="float32", n: int = 2048, reps: int = 5) -> float:
-    """Measured GFLOP/s of an ``n x n`` matrix product (best of ``reps``).  The
-    bench samples it beside every case, interleaved with the case's repeats."""
-    a = jnp.ones((n, n), dtype)
-    f = jax.jit(lambda x: x @ x)
-    f(a).block_until_ready()
+def best_seconds(fn, *args, reps: int = 10) -> float:
+    """The fastest of ``reps`` timed calls of ``fn(*args)`` (each waited for),
+    after one call that compiles it."""
+    jax.block_until_ready(fn(*args))
     best = np.inf
     for _ in range(reps):
         t = time.perf_counter()
-        f(a).block_until_ready()
+        jax.block_until_ready(fn(*args))
         best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
+    return best
+
+
+def matmul_peak(dtype="float32", n: int = 2048, reps: int = 5) -> float:
+    """Measured GFLOP/s of an ``n x n`` matrix product (best of ``reps``)."""
+    a = jnp.ones((n, n), dtype)
+    return 2 * n**3 / best_seconds(jax.jit(lambda x: x @ x), a, reps=reps) / 1e9
 
 
 def product_rate(m: int, k: int, n: int, dtype="float32", iters: int = 32, reps: int = 3) -> float:
@@ -79,13 +83,7 @@ def product_rate(m: int, k: int, n: int, dtype="float32", iters: int = 32, reps:
     w = jnp.asarray(q.T if n <= k else q, dtype)  # (n, k)
     x = jnp.asarray(rng.normal(size=(m, k)), dtype)
     f = jax.jit(lambda x, w: jax.lax.fori_loop(0, iters, lambda i, y: (y @ w.T) @ w, x))
-    f(x, w).block_until_ready()
-    best = np.inf
-    for _ in range(reps):
-        t = time.perf_counter()
-        f(x, w).block_until_ready()
-        best = min(best, time.perf_counter() - t)
-    return 4 * m * k * n * iters / best / 1e9
+    return 4 * m * k * n * iters / best_seconds(f, x, w, reps=reps) / 1e9
 
 
 def field_flops(net: Network, x0: dict) -> float:
