@@ -520,7 +520,7 @@ def _models(lagrangians: tuple, synapses: tuple, methods: tuple):
             Field(
                 defaults.method,
                 description="auto (measure stiffness, choose the solver), an ODE solver "
-                "(tsit5, dopri5, dopri8, kvaerno5, rkc, etd, euler), or a discrete rule: async/sync "
+                "(tsit5, tsit5-diffrax, dopri5, dopri8, kvaerno5, rkc, etd, euler), or a discrete rule: async/sync "
                 "(binary units, quadratic energy), dense_async (polynomial/exponential memory), "
                 "retrieval (each layer jumps to its equilibrium)",
             ),

@@ -109,6 +109,12 @@ def _diffrax(cls_name: str):
     return make
 
 
+def _tsit5(net, p):
+    from .tsit5 import Tsit5
+
+    return Tsit5()
+
+
 def _rkc(net, p):
     from .rkc import RKC2
 
@@ -135,11 +141,21 @@ _rk_fsal = lambda state: state[1]  # noqa: E731  Diffrax's Runge-Kutta FSAL stat
 register(
     Method(
         "tsit5",
+        _tsit5,
+        fsal=lambda state: state,
+        evals_per_step=6,
+        evals_init=1,
+        description="Tsitouras 5(4), explicit, its stages written out (solvers/tsit5.py)",
+    )
+)
+register(
+    Method(
+        "tsit5-diffrax",
         _diffrax("Tsit5"),
         fsal=_rk_fsal,
         evals_per_step=6,
         evals_init=1,
-        description="Tsitouras 5(4), explicit",
+        description="Diffrax's own Tsit5 (the same pair, its stages in one stacked buffer): a reference for tsit5",
     )
 )
 register(
