@@ -213,6 +213,9 @@ def test_checks_leave_transformations_over_parameters_alone():
     "call, argument",
     [
         (lambda n: hd.basins(n, "abc", layer="v"), "starts"),
+        (lambda n: hd.basins(n, np.zeros((2, 8)), layer="v", keep_states="no"), "keep_states"),
+        (lambda n: hd.basins(n, np.zeros((2, 8)), layer="v", classify=-1), "classify"),
+        (lambda n: hd.basins(n, np.zeros((2, 8)), layer="v", classify=2.5), "classify"),
         (lambda n: hd.simulate(n, "abc"), "x0"),
         (lambda n: hd.equilibrium(n, "abc"), "x0"),
         (lambda n: hd.equilibrium(n, {"v": np.full(8, np.nan)}, method="tsit5"), "x0"),

@@ -14,12 +14,14 @@ energy outlives its chunk (memory bounded by the chunk, not the ensemble).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 import numpy as np
+from pydantic import Field
 
 from ..core.errors import AnalysisError
 from ..core.progress import phase
+from ..model.checks import checked_call
 from ..model.network import Network
 from ..solvers.settings import SolveSettings
 from ..solvers.trajectory import STATUSES
@@ -259,8 +261,8 @@ def basins(
     pattern_name: str | None = None,
     naming: Naming | None = None,
     chunking: Chunking | None = None,
-    classify: int = 32,
-    keep_states: bool = True,
+    classify: Annotated[int, Field(ge=0, strict=True)] = 32,
+    keep_states: Annotated[bool, Field(strict=True)] = True,
     on_chunk: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> Basins | None:
@@ -308,7 +310,8 @@ def basins(
 
     ``AnalysisError`` / ``NetworkError`` naming the argument (starts that are
     not numbers, an unknown layer, patterns of another width, a ``folder``
-    that is a file); on ``resume``, when the folder holds another study."""
+    that is a file, a negative or non-integer ``classify``, a ``keep_states``
+    that is not a bool); on ``resume``, when the folder holds another study."""
 
     from ..model.checks import check_states
     from ..solvers.registry import get_method
@@ -398,3 +401,6 @@ def basins(
     if chunking.folder is not None:
         finish_work(chunking.folder, CHUNKS)  # done: the chunks are in the result
     return Basins(report, arrays)
+
+
+basins = checked_call(basins, AnalysisError, skip=("settings", "naming", "chunking", "on_chunk", "log"))

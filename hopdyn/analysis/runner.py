@@ -154,18 +154,9 @@ def solve_ensemble(
     from ..solvers.sharding import process
 
     lead = process()[0] == 0  # of several processes, process 0 prepares the folder
-    if process()[1] > 1 and folder is None:
-        raise AnalysisError("an ensemble shared by several processes needs a folder for its chunks", ("folder",))
     say = log or (lambda message: None)
-    work = None
-    if folder is not None:
-        from ..core.outputs import WorkFolder
-
-        if not lead:
-            _wait_for_files([os.path.join(folder, "manifest.json")], wait_seconds)
-        work = WorkFolder(folder, CHUNKS, fingerprint(network, starts, base, settings, chunk), resume, lead=lead)
-        if work.problem:
-            say(work.problem)
+    fp = fingerprint(network, starts, base, settings, chunk) if folder is not None else ""
+    work = open_work(folder, CHUNKS, fp, resume, "chunk", wait_seconds, say)
     fp = work.identity if work is not None else ""
     if settings.method == AUTO:  # chosen once per study (and replayed on resume): every chunk runs one solve
         recorded = work.choice("method") if work is not None else None
@@ -331,17 +322,7 @@ def pieces(
     say = log or (lambda message: None)
     fp = hashlib.sha256(identity.encode()).hexdigest()
     index, count = process()
-    if count > 1 and folder is None:
-        raise AnalysisError(f"a study shared by several processes needs a folder for its {what}s", ("folder",))
-    work = None
-    if folder is not None:
-        from ..core.outputs import WorkFolder
-
-        if index != 0:
-            _wait_for_files([os.path.join(folder, "manifest.json")], wait_seconds)
-        work = WorkFolder(folder, pattern, fp, resume, lead=index == 0, changed=changed)
-        if work.problem:
-            say(work.problem)
+    work = open_work(folder, pattern, fp, resume, what, wait_seconds, say, changed)
     got: dict[int, object] = {}
     reused = 0
 
@@ -384,6 +365,30 @@ def pieces(
                 if on_piece:
                     on_piece(len(got), n)
     return [got[i] for i in range(n)]
+
+
+def open_work(folder, pattern, fp, resume, what, wait_seconds, say, changed=None):
+    """The work folder of a study (``None`` without ``folder``), the same for an
+    ensemble's chunks and a study's pieces: a study shared by several
+    processes without a folder is refused (one line naming ``folder``);
+    process 0 prepares the folder and the others wait for its manifest; what
+    a resume found (another study's files, a damaged manifest) is said
+    through ``say``."""
+    from ..solvers.sharding import process
+
+    index, count = process()
+    if count > 1 and folder is None:
+        raise AnalysisError(f"a study shared by several processes needs a folder for its {what}s", ("folder",))
+    if folder is None:
+        return None
+    from ..core.outputs import WorkFolder
+
+    if index != 0:
+        _wait_for_files([os.path.join(folder, "manifest.json")], wait_seconds)
+    work = WorkFolder(folder, pattern, fp, resume, lead=index == 0, **({} if changed is None else {"changed": changed}))
+    if work.problem:
+        say(work.problem)
+    return work
 
 
 def finish_work(folder: str, pattern: str) -> None:
