@@ -58,7 +58,7 @@ def _numbers(owner: str, name: str, value, what: str) -> np.ndarray | None:
             f"should be {what} (got {_shown(value) if a.dtype.kind != 'O' else type(value).__name__})",
             (f"{owner}.{name}",),
         )
-    return a.astype(np.float64)
+    return a.astype(np.float64, copy=False)  # no copy of float64 input (an ensemble of starts can be GBs)
 
 
 def check_argument(owner: str, name: str, annotation, value) -> None:
