@@ -44,12 +44,13 @@ def _sets(units: int, starts: int, values: int, chunk: int) -> list[str]:
 
 
 def _where_the_time_goes(net, settings, y0) -> dict:
-    """Milliseconds per step of one chunk at the last value, three ways: hopdyn's
-    solve (``simulate``), what a Diffrax user writes (``jit(vmap(diffeqsolve))``
+    """Milliseconds per step of one chunk at the last value, four ways: hopdyn's
+    solve (``simulate``), the same with Diffrax's Tsit5 step in place of
+    hopdyn's (``method: tsit5-diffrax``), what a Diffrax user writes (``jit(vmap(diffeqsolve))``
     with Tsit5, a PID controller at the same tolerances, Diffrax's steady-state
-    event on the same test and ``SaveAt(t1=True)``), and the same Tsit5 solve
+    event on the same test and ``SaveAt(t1=True)``), and hopdyn's Tsit5 solve
     of the chunk lumped into one state (one step size for every member, no
-    ``vmap``: not what an ensemble may do, the floor of a Diffrax solve)."""
+    ``vmap``: not what an ensemble may do, the floor of an adaptive solve)."""
     import dataclasses
 
     import diffrax as dfx
@@ -58,13 +59,14 @@ def _where_the_time_goes(net, settings, y0) -> dict:
     import numpy as np
 
     from ..solvers.simulate import simulate
+    from ..solvers.tsit5 import Tsit5
     from .harness import best_seconds
 
     s = dataclasses.replace(settings, save=2)
     ss = s.steady
 
-    def hop():
-        tr = simulate(net, y0, s)
+    def hop(method=s.method):
+        tr = simulate(net, y0, dataclasses.replace(s, method=method))
         jax.block_until_ready(tr.final_state)
         return int(np.max(np.asarray(tr.n_steps)))
 
@@ -90,35 +92,61 @@ def _where_the_time_goes(net, settings, y0) -> dict:
     @jax.jit
     def lumped(x):  # as many steps as the ensemble's slowest member took (toward t1, no stop test)
         sol = dfx.diffeqsolve(
-            lumped_term, dfx.Tsit5(), 0.0, t1, None, x, stepsize_controller=ctrl, saveat=dfx.SaveAt(t1=True),
+            lumped_term, Tsit5(), 0.0, t1, None, x, stepsize_controller=ctrl, saveat=dfx.SaveAt(t1=True),
             max_steps=steps, throw=False,
         )  # fmt: skip
         return sol.stats["num_steps"]
 
     t_hop = best_seconds(lambda: jnp.asarray(hop()), reps=3)
+    t_ref = best_seconds(lambda: jnp.asarray(hop("tsit5-diffrax")), reps=3)  # the same solve, Diffrax's step
+    ref_steps = hop("tsit5-diffrax")
     t_hand = best_seconds(by_hand, y0, reps=3)
     hand_steps = int(np.max(np.asarray(by_hand(y0))))
     t_lump = best_seconds(lumped, y0, reps=3)
     lump_steps = int(lumped(y0))
     return {
         "hopdyn_ms_per_step": round(1e3 * t_hop / steps, 2),
+        "hopdyn_diffrax_step_ms_per_step": round(1e3 * t_ref / ref_steps, 2),
         "by_hand_ms_per_step": round(1e3 * t_hand / hand_steps, 2),
         "lumped_ms_per_step": round(1e3 * t_lump / lump_steps, 2),
-        "steps_at_last_value": [steps, hand_steps, lump_steps],
+        "steps_at_last_value": [steps, hand_steps, lump_steps, ref_steps],
     }
 
 
+def step_cost(net, y0) -> tuple[float, float]:
+    """Flops and bytes any Tsit5 step of the batch ``y0`` must spend, whatever
+    its implementation: six evaluations of the field as XLA counts one (its
+    cost analysis at the batch's shapes and dtype), and each stage point formed
+    from the stages its tableau row uses — the step's start and each of those
+    stages read once, the point written once, a multiply and an add per term —
+    and the error estimate likewise.  (The cost analysis of a whole compiled
+    step is not a bound: it counts what that implementation does, and counts
+    a loop over stages, as Diffrax's step is written, once.)"""
+    import jax
+
+    from ..solvers.tsit5 import B_ERROR, A
+
+    cost = jax.jit(jax.vmap(net.vector_field)).lower(y0).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    elements = sum(v.size for v in jax.tree.leaves(y0))
+    itemsize = jax.tree.leaves(y0)[0].dtype.itemsize
+    rows = [sum(c != 0.0 for c in row) for row in (*A, B_ERROR)]
+    flops = 6 * float(cost.get("flops", 0.0)) + elements * sum(2 * r for r in rows)
+    nbytes = 6 * float(cost.get("bytes accessed", 0.0)) + elements * itemsize * sum(r + 2 for r in rows)
+    return flops, nbytes
+
+
 def bound(units: int, starts: int, values: int, chunk: int, log=print) -> dict:
-    """What the case cannot beat on this machine: XLA's flops and bytes for one
-    Tsit5 step of one chunk (the cost analysis of that compiled step, at the
-    case's shapes and dtype), this machine's rates measured on the case's own
-    operations — the chunk's matrix product ``(chunk x units) @ (units x 12)``
-    and one elementwise pass over a chunk's state — and the steps the case
-    takes (one chunk solved in process at each value, its slowest member's
-    steps, since a lock-step chunk steps until its slowest finishes).  The
-    step's bound is the larger of its flops at the product's rate and its
-    bytes at the pass's bandwidth; the case's is that times the steps of
-    every chunk at every value."""
+    """What the case cannot beat on this machine: the flops and bytes any Tsit5
+    step of one chunk must spend (``step_cost``), this machine's rates
+    measured on the case's own operations — the chunk's matrix product
+    ``(chunk x units) @ (units x 12)`` and one elementwise pass over a chunk's
+    state — and the steps the case takes (one chunk solved in process at each
+    value, its slowest member's steps, since a lock-step chunk steps until its
+    slowest finishes).  The step's bound is the larger of its flops at the
+    product's rate and its bytes at the pass's bandwidth; the case's is that
+    times the steps of every chunk at every value.  Beside it, the compiled
+    step alone, hopdyn's and Diffrax's."""
     import diffrax as dfx
     import jax
     import jax.numpy as jnp
@@ -126,6 +154,7 @@ def bound(units: int, starts: int, values: int, chunk: int, log=print) -> dict:
 
     from ..scenario.build import load_and_build
     from ..solvers.simulate import simulate
+    from ..solvers.tsit5 import Tsit5
     from .harness import best_seconds
 
     built = load_and_build("ramsauer-regimes", _sets(units, starts, values, chunk))
@@ -134,19 +163,20 @@ def bound(units: int, starts: int, values: int, chunk: int, log=print) -> dict:
     net = built.network.astype(dtype)
     y0 = {"v": jnp.asarray(np.random.default_rng(0).normal(size=(chunk, units)), dtype)}
     term = dfx.ODETerm(lambda t, y, args: jax.vmap(net.vector_field)(y))
-    solver = dfx.Tsit5()
     t0, t1 = jnp.asarray(0.0, dtype), jnp.asarray(0.1, dtype)  # times in the state's dtype (under x64 too)
-    state = solver.init(term, t0, t1, y0, None)
-    step = jax.jit(lambda y, s: solver.step(term, t0, t1, y, None, s, made_jump=False)[:2])
-    cost = step.lower(y0, state).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
-    flops, nbytes = float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
+
+    def step_seconds(solver):  # one compiled step of the chunk, lumped (no vmap)
+        state = solver.init(term, t0, t1, y0, None)
+        step = jax.jit(lambda y, s: solver.step(term, t0, t1, y, None, s, made_jump=False)[:2])
+        return best_seconds(step, y0, state)
+
+    flops, nbytes = step_cost(net, y0)
     a = jnp.ones((chunk, units), dtype)
     b = jnp.ones((units, 12), dtype)
     matmul = 2 * chunk * units * 12 / best_seconds(jax.jit(lambda x, w: x @ w), a, b)
     bandwidth = 3 * a.size * a.dtype.itemsize / best_seconds(jax.jit(lambda x, y: x * 1.5 + y), a, a)
     step_bound = max(flops / matmul, nbytes / bandwidth)
-    step_seconds = best_seconds(step, y0, state)
+    hop_step, diffrax_step = step_seconds(Tsit5()), step_seconds(dfx.Tsit5())
     steps = []
     for value in spec.all_values():  # the slowest member's steps of one chunk at each value
         one = load_and_build("ramsauer-regimes", [*_sets(units, starts, values, chunk), f"{spec.parameter}={value}"])
@@ -161,7 +191,8 @@ def bound(units: int, starts: int, values: int, chunk: int, log=print) -> dict:
         "bandwidth_gb_per_s": round(bandwidth / 1e9, 2),
         "limited_by": "memory" if nbytes / bandwidth >= flops / matmul else "arithmetic",
         "step_bound_ms": round(1e3 * step_bound, 3),
-        "step_measured_ms": round(1e3 * step_seconds, 3),
+        "step_measured_ms": round(1e3 * hop_step, 3),
+        "diffrax_step_ms": round(1e3 * diffrax_step, 3),
         "steps_per_chunk": steps,
         "chunks_per_value": chunks,
         "bound_seconds": round(step_bound * chunks * sum(steps), 1),
@@ -292,18 +323,26 @@ def continuation_table(r: dict) -> str:
     if b:
         rows.append("")
         rows.append(
-            f"Bound on this machine: one Tsit5 step of a chunk is {b['flops_per_step'] / 1e9:.3g} GFLOP and "
-            f"{b['bytes_per_step'] / 1e6:.0f} MB (XLA's cost analysis) against {b['matmul_gflops']:.3g} GFLOP/s "
+            f"Bound on this machine: one Tsit5 step of a chunk needs {b['flops_per_step'] / 1e9:.3g} GFLOP and "
+            f"{b['bytes_per_step'] / 1e6:.0f} MB (six fields as XLA counts one, and the stages) against {b['matmul_gflops']:.3g} GFLOP/s "
             f"(the chunk's own product) and {b['bandwidth_gb_per_s']:.3g} GB/s (a pass over a chunk's state): "
             f"{b['step_bound_ms']:.3g} ms, {b['limited_by']}-bound (the compiled step alone takes "
-            f"{b['step_measured_ms']:.3g} ms); {sum(b['steps_per_chunk'])} steps per chunk over the values × "
+            f"{b['step_measured_ms']:.3g} ms"
+            + (f", Diffrax's Tsit5 step {b['diffrax_step_ms']:.3g} ms" if "diffrax_step_ms" in b else "")
+            + f"); {sum(b['steps_per_chunk'])} steps per chunk over the values × "
             f"{b['chunks_per_value']} chunks: {b['bound_seconds']:.0f} s"
             + (f"; the full run took {r['times_bound']:.2g}x that." if "times_bound" in r else ".")
         )
         if "hopdyn_ms_per_step" in b:
             rows.append(
-                f"One chunk at the last value: hopdyn {b['hopdyn_ms_per_step']:.3g} ms per step, a Diffrax user's "
-                f"jit(vmap(diffeqsolve)) {b['by_hand_ms_per_step']:.3g} ms, the same Tsit5 solve lumped into one "
+                f"One chunk at the last value: hopdyn {b['hopdyn_ms_per_step']:.3g} ms per step"
+                + (
+                    f" ({b['hopdyn_diffrax_step_ms_per_step']:.3g} ms with Diffrax's Tsit5 step)"
+                    if "hopdyn_diffrax_step_ms_per_step" in b
+                    else ""
+                )
+                + f", a Diffrax user's "
+                f"jit(vmap(diffeqsolve)) {b['by_hand_ms_per_step']:.3g} ms, hopdyn's Tsit5 solve lumped into one "
                 f"state (no vmap) {b['lumped_ms_per_step']:.3g} ms."
             )
     return "\n".join(rows)
