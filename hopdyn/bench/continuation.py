@@ -125,14 +125,14 @@ def step_cost(net, y0) -> tuple[float, float]:
     import jax
 
     from ..solvers.tsit5 import B_ERROR, A
+    from .harness import field_cost
 
-    cost = jax.jit(jax.vmap(net.vector_field)).lower(y0).compile().cost_analysis()
-    cost = cost[0] if isinstance(cost, list) else cost
+    field_flops, field_bytes = field_cost(net, y0)
     elements = sum(v.size for v in jax.tree.leaves(y0))
     itemsize = jax.tree.leaves(y0)[0].dtype.itemsize
     rows = [sum(c != 0.0 for c in row) for row in (*A, B_ERROR)]
-    flops = 6 * float(cost.get("flops", 0.0)) + elements * sum(2 * r for r in rows)
-    nbytes = 6 * float(cost.get("bytes accessed", 0.0)) + elements * itemsize * sum(r + 2 for r in rows)
+    flops = 6 * field_flops + elements * sum(2 * r for r in rows)
+    nbytes = 6 * field_bytes + elements * itemsize * sum(r + 2 for r in rows)
     return flops, nbytes
 
 

@@ -86,13 +86,20 @@ def product_rate(m: int, k: int, n: int, dtype="float32", iters: int = 32, reps:
     return 4 * m * k * n * iters / best_seconds(f, x, w, reps=reps) / 1e9
 
 
-def field_flops(net: Network, x0: dict) -> float:
-    """Flops of one vector-field evaluation per member: XLA's cost analysis of
-    the batched field compiled at the case's shapes and dtype, over the batch."""
-    y = {k: jnp.asarray(v) for k, v in net.init_state(x0).items()}
+def field_cost(net: Network, y: dict) -> tuple[float, float]:
+    """Flops and bytes of one evaluation of the batched field at ``y``
+    (``{layer: (batch, ...)}``): XLA's cost analysis of it, compiled at those
+    shapes and dtype."""
     cost = jax.jit(jax.vmap(net.vector_field)).lower(y).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
-    return float(cost.get("flops", 0.0)) / next(iter(y.values())).shape[0]
+    return float(cost.get("flops", 0.0)), float(cost.get("bytes accessed", 0.0))
+
+
+def field_flops(net: Network, x0: dict) -> float:
+    """Flops of one vector-field evaluation per member: ``field_cost`` of the
+    batched field at the case's shapes and dtype, over the batch."""
+    y = {k: jnp.asarray(v) for k, v in net.init_state(x0).items()}
+    return field_cost(net, y)[0] / next(iter(y.values())).shape[0]
 
 
 def dense_memory(K: int, D: int, B: int, tau_m: float, beta: float, dtype: str, seed: int = 0):
