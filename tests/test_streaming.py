@@ -127,3 +127,71 @@ def test_checking_the_starts_does_not_copy_them():
     finally:
         tracemalloc.stop()
     assert peak < starts.nbytes / 4, peak
+
+
+@pytest.mark.parametrize("distribution", ["normal", "uniform", "binary"])
+def test_drawn_rows_are_the_whole_draw(distribution):
+    """A ``DrawnRows`` read in pieces, in order, skipping and going back, gives
+    the numbers of numpy's whole draw from the same generator."""
+    from hopdyn.core.patterns import DrawnRows, random_patterns, rng
+
+    whole = random_patterns(rng(7, "basins:random"), distribution, (300, 6), -1.5, 2.0, 0.3, 1.7)
+    rows = DrawnRows(7, "basins:random", distribution, (300, 6), -1.5, 2.0, 0.3, 1.7)
+    assert rows.shape == (300, 6) and len(rows) == 300 and np.shape(rows) == (300, 6)
+    np.testing.assert_array_equal(np.concatenate([rows[0:1], rows[1:64], rows[64:250], rows[250:]]), whole)
+    np.testing.assert_array_equal(rows[200:230], whole[200:230])  # skipping ahead
+    np.testing.assert_array_equal(rows[10:20], whole[10:20])  # going back
+    np.testing.assert_array_equal(rows[-1], whole[-1])
+    np.testing.assert_array_equal(np.asarray(rows), whole)
+    np.testing.assert_array_equal(rows.reshape(-1, 2, 3)[5:9], whole[5:9].reshape(4, 2, 3))
+    assert rows.identity() != DrawnRows(8, "basins:random", distribution, (300, 6), -1.5, 2.0, 0.3, 1.7).identity()
+    with pytest.raises(ValueError):
+        rows.reshape(-1, 4)
+
+
+def test_basins_from_drawn_rows_is_the_same_study(tmp_path, monkeypatch):
+    """Random starts drawn a chunk at a time (``random_starts(lazy=True)``) give
+    the study of the same starts drawn whole — in lock-step chunks, in refilled
+    slots and resumed — and no read draws more than a chunk's rows."""
+    from hopdyn.core.patterns import DrawnRows
+
+    net, X, _ = _memory()
+    lazy = hd.random_starts(150, 24, "normal", std=1.5, seed=3, lazy=True)
+    whole = hd.random_starts(150, 24, "normal", std=1.5, seed=3)
+    assert isinstance(lazy, DrawnRows) and isinstance(whole, np.ndarray)
+    reads, rows = [], DrawnRows.rows
+    monkeypatch.setattr(
+        DrawnRows, "rows", lambda self, a, b: (reads.append(min(b, len(self)) - a), rows(self, a, b))[1]
+    )
+    kw = dict(layer="v", patterns=X, settings=hd.SolveSettings(t1=300.0, dtype="float64"), keep_states=False)
+    for refill in (False, True):
+        ref = hd.basins(net, whole, chunking=hd.Chunking(size=32, refill=refill), **kw)
+        reads.clear()
+        folder = str(tmp_path / f"w{refill}")
+        got = hd.basins(net, lazy, chunking=hd.Chunking(size=32, refill=refill, folder=folder), **kw)
+        assert got.report == ref.report
+        for k in ("labels", "status", "t_final", "energy_end", "nearest"):
+            np.testing.assert_array_equal(got.arrays[k], ref.arrays[k])
+        assert isinstance(got.arrays["x0/v"], DrawnRows) and reads and max(reads) <= 32, reads
+    # an interrupted study resumes from its chunks: the starts' identity is in the fingerprint
+    s = hd.SolveSettings(t1=300.0, dtype="float64")
+    base = {}
+    fp = R.fingerprint(net, {"v": lazy}, base, s, 32)
+    assert fp == R.fingerprint(net, {"v": hd.random_starts(150, 24, "normal", std=1.5, seed=3, lazy=True)}, base, s, 32)
+    assert fp != R.fingerprint(net, {"v": hd.random_starts(150, 24, "normal", std=1.5, seed=4, lazy=True)}, base, s, 32)
+
+
+def test_each_chunk_gives_back_what_its_solve_freed(monkeypatch):
+    """The C heap's free pages go back to the system once per chunk handed over
+    (the continuation bench's resident memory grew with the chunks run: glibc
+    keeps freed blocks of every thread's arena)."""
+    from hopdyn.core import budget
+
+    budget.release_free_memory()  # harmless where there is no malloc_trim; on glibc it runs
+    calls = []
+    monkeypatch.setattr(R, "release_free_memory", lambda: calls.append(1))
+    net, X, starts = _memory()
+    R.solve_ensemble(
+        net, {"v": starts}, settings=hd.SolveSettings(t1=300.0, dtype="float64"), chunking=R.Chunking(size=32)
+    )
+    assert len(calls) == -(-len(starts) // 32)

@@ -33,7 +33,7 @@ from ..model.network import Network
 from .basins import Basins, basins, nearest_cosines
 from .naming import KINDS as NAMED_KINDS
 from .naming import identity
-from .runner import array_bytes, fingerprint, finish_work, pieces
+from .runner import fingerprint, finish_work, pieces, rows_bytes
 from .stats import METHODS, wilson
 
 MATCHING = (
@@ -90,9 +90,9 @@ def summarise(b: Basins, layer: str, patterns=None, program: str = "") -> dict:
         nearest = np.asarray(b.arrays["nearest"], np.float64)
     else:  # a Basins made without them
         nearest = nearest_cosines(np.asarray(b.arrays[f"xhat_end/{layer}"]).reshape(len(labels), -1), patterns)
-    x0 = np.asarray(b.arrays[f"x0/{layer}"], np.float64)
-    digest = hashlib.sha256(array_bytes(x0))
-    digest.update(str(x0.shape).encode())
+    x0 = b.arrays[f"x0/{layer}"]
+    digest = hashlib.sha256(rows_bytes(x0))
+    digest.update(str(np.shape(x0)).encode())
     return {
         "attractors": atts,
         "labels": labels,

@@ -60,7 +60,8 @@ def random_starts(
     mean: float = 0.0,
     std: float = 1.0,
     seed: int = 0,
-) -> np.ndarray:
+    lazy: bool = False,
+) -> np.ndarray | P.DrawnRows:
     """Random initial states.
 
     **Arguments:**
@@ -69,11 +70,14 @@ def random_starts(
     - ``distribution``: ``uniform`` (on ``[low, high]``), ``normal`` (``mean``,
       ``std``) or ``binary`` (+-1).
     - ``seed``: draws them.
+    - ``lazy``: return a ``DrawnRows`` that draws each chunk's rows when the
+      chunk is solved (the same numbers; memory of a chunk, not of the ensemble).
 
     **Returns:**
 
     ``(samples, size)`` states."""
-    return P.random_patterns(P.rng(seed, "basins:random"), distribution, (samples, size), low, high, mean, std)
+    rows = P.DrawnRows(seed, "basins:random", distribution, (samples, size), low, high, mean, std)
+    return rows if lazy else np.asarray(rows)
 
 
 def grid_starts(p0, p1, p2, extent=(-1.5, 1.5), resolution: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

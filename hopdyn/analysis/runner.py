@@ -16,8 +16,10 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
+from ..core.budget import release_free_memory
 from ..core.errors import AnalysisError
 from ..core.io import write_npz
+from ..core.patterns import DrawnRows
 from ..model.network import Network
 from ..model.params import Doc, dataclass_arguments
 from ..solvers.registry import AUTO
@@ -87,7 +89,7 @@ def fingerprint(network: Network, starts: dict, base: dict, settings: SolveSetti
     for d in (starts, base):
         for k in sorted(d):
             h.update(k.encode())
-            h.update(array_bytes(np.asarray(d[k], np.float64)))
+            h.update(rows_bytes(d[k]))
     h.update(repr(settings).encode())
     h.update(str(chunk).encode())
     return h.hexdigest()
@@ -229,6 +231,7 @@ def solve_ensemble(
             consume(i, arrays)
         else:
             kept[i] = arrays
+        release_free_memory()  # what the chunk's solve freed goes back (memory bounded by the chunk)
 
     def deliver(i: int, arrays: dict) -> None:
         """Chunk ``i`` is done: progress, and (process 0) handed over in chunk order."""
@@ -342,6 +345,7 @@ def pieces(
             out = solve(i)
         if work is not None:
             _write_chunk(work.where(name.format(i)), i, fp, to_file(out))
+        release_free_memory()
         return out
 
     for i in my_chunks(n):
@@ -425,7 +429,10 @@ def _refill_group(network, starts, base, settings, chunk, todo, total, work, fp,
     members = np.concatenate([np.arange(i * chunk, min(total, (i + 1) * chunk)) for i in todo])
     net = network.astype(settings.dtype or network.dtype)
     x0 = {k: np.broadcast_to(v, (len(members),) + v.shape) for k, v in base.items()}
-    x0.update({k: np.asarray(v)[members] for k, v in starts.items()})
+    # the group's chunks, read in turn (a DrawnRows draws only these rows)
+    x0.update(
+        {k: np.concatenate([np.asarray(v[i * chunk : (i + 1) * chunk]) for i in todo]) for k, v in starts.items()}
+    )
     x0 = {k: np.asarray(v) for k, v in net.init_state(x0).items()}
     owner = np.repeat(np.arange(len(todo)), [min(total, (i + 1) * chunk) - i * chunk for i in todo])
     left = {j: int(np.sum(owner == j)) for j in range(len(todo))}
@@ -469,6 +476,15 @@ def resolve_ensemble_auto(network, starts: dict, base: dict | None, settings):
     net = network.astype(dtype)
     first = net.init_state({**(base or {}), **{k: np.asarray(v[0]) for k, v in starts.items()}}, dtype=dtype)
     return resolve_auto(net, first, settings)
+
+
+def rows_bytes(x) -> bytes | memoryview:
+    """What identifies an ensemble's starts for a hash: their float64 bytes, or
+    for a ``DrawnRows`` what decides its numbers (drawing them to hash them
+    would cost a pass over the ensemble)."""
+    if isinstance(x, DrawnRows):
+        return x.identity().encode()
+    return array_bytes(np.asarray(x, np.float64))
 
 
 def array_bytes(a: np.ndarray) -> memoryview:

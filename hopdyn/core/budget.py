@@ -106,3 +106,29 @@ def require(nbytes: float, what: str, location: Location = ()) -> None:
             "(set it with --memory-budget or HOPDYN_MEMORY_BUDGET)",
             location,
         )
+
+
+_TRIM = []  # glibc's malloc_trim, looked up once ([None] where there is none)
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``;
+    nothing elsewhere).
+
+    Why: an ensemble allocates and frees the same few-MB arrays chunk after
+    chunk from several threads (numpy's and XLA's CPU buffers go through
+    malloc).  glibc keeps such freed blocks in its heaps for reuse, spread over
+    one arena per thread, so the resident memory of a long study grows with
+    the number of chunks it has run rather than staying that of one chunk
+    (measured by ``hopdyn bench --cases continuation``, docs/performance.md).
+    Called once a chunk or a study's piece is handed over."""
+    if not _TRIM:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _TRIM.append(ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim)
+        except (OSError, AttributeError):  # not glibc (musl, macOS, Windows): nothing to do
+            _TRIM.append(None)
+    if _TRIM[0] is not None:
+        _TRIM[0](0)

@@ -60,6 +60,93 @@ def random_patterns(
     return _renorm(_draw(gen, distribution, shape, low, high, mean, std), norm)
 
 
+class DrawnRows:
+    """``random_patterns(rng(seed, purpose), distribution, shape, ...)`` without
+    holding it: a read-only array of float64 rows, each slice drawn when it is
+    read, so an ensemble of random starts costs the memory of the chunk being
+    solved instead of the whole ensemble's.
+
+    The rows are the same numbers as the whole draw, because the generator's
+    stream is consumed row after row (``tests/test_starts.py`` checks every
+    distribution against the whole draw).  Reading rows in order draws each
+    once; reading before the last row read starts the generator again from
+    its seed, and skipping rows draws and discards them a block at a time.
+    ``identity`` names the rows by what decides them (their definition and
+    numpy's version), which a resumed study compares instead of hashing the
+    numbers.  ``np.asarray`` draws the whole array.
+
+    **Arguments:** ``seed``, ``purpose``: as ``rng``; ``distribution``,
+    ``shape`` (rows first), ``low``, ``high``, ``mean``, ``std``: as
+    ``random_patterns`` (no clusters, no norm).
+    """
+
+    dtype = np.dtype(np.float64)
+    _BLOCK = 2**20  # values drawn at once when rows are skipped
+
+    def __init__(self, seed, purpose, distribution, shape, low=0.0, high=1.0, mean=0.0, std=1.0):
+        if distribution not in ("uniform", "normal", "binary"):
+            raise PatternError(f"unknown distribution {distribution!r}, expected uniform, normal or binary")
+        self.shape = tuple(int(s) for s in shape)
+        self._row = int(np.prod(self.shape[1:], dtype=np.int64))
+        self._args = (int(seed), str(purpose), distribution, float(low), float(high), float(mean), float(std))
+        self._gen, self._next = None, 0
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def identity(self) -> str:
+        """What decides the numbers: the definition, the shape and numpy's version."""
+        return repr(("DrawnRows", self._args, self.shape, np.__version__))
+
+    def reshape(self, *shape):
+        """The same rows in another row shape (rows first; ``-1`` allowed)."""
+        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        rows = self.shape[0]
+        known = int(np.prod([s for s in shape[1:] if s != -1], dtype=np.int64))
+        tail = tuple(self._row // known if s == -1 else s for s in shape[1:])
+        if shape[0] not in (-1, rows) or int(np.prod(tail, dtype=np.int64)) != self._row:
+            raise ValueError(f"cannot reshape rows of shape {self.shape} into {shape}")
+        seed, purpose, distribution, low, high, mean, std = self._args
+        return DrawnRows(seed, purpose, distribution, (rows, *tail), low, high, mean, std)
+
+    def _draw(self, rows: int) -> np.ndarray:
+        _, _, distribution, low, high, mean, std = self._args
+        out = _draw(self._gen, distribution, (rows, self._row), low, high, mean, std)
+        self._next += rows
+        return out
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start`` to ``stop`` (a new array, ``(stop - start, *shape[1:])``)."""
+        start, stop = max(0, int(start)), min(len(self), int(stop))
+        stop = max(start, stop)
+        if self._gen is None or start < self._next:
+            self._gen, self._next = rng(self._args[0], self._args[1]), 0
+        while self._next < start:  # skipped rows are drawn and discarded, a block at a time
+            self._draw(min(start - self._next, max(1, self._BLOCK // max(1, self._row))))
+        return self._draw(stop - start).reshape((stop - start, *self.shape[1:]))
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + (len(self) if key < 0 else 0)
+            if not 0 <= i < len(self):
+                raise IndexError(f"row {key} out of range ({len(self)} rows)")
+            return self.rows(i, i + 1)[0]
+        if isinstance(key, slice) and key.step in (None, 1):
+            start, stop, _ = key.indices(len(self))
+            return self.rows(start, stop)
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.rows(0, len(self))
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"DrawnRows(shape={self.shape}, {self._args[2]}, seed={self._args[0]}, purpose={self._args[1]!r})"
+
+
 def _renorm(x: np.ndarray, norm: float | None) -> np.ndarray:
     if norm is None:
         return x

@@ -18,6 +18,7 @@ from ..analysis.rule_comparison import compare_rules
 from ..analysis.runner import Chunking
 from ..analysis.verify import verify
 from ..core.errors import AnalysisError, UnfinishedWork
+from ..core.patterns import DrawnRows
 from ..model.params import SYNAPSES, parameters, pattern_ref
 from .build import Built
 from .loader import ScenarioError
@@ -144,8 +145,9 @@ def _grid_point(pt, patterns, size, file, i) -> np.ndarray:
     return -patterns[pt.pattern] if pt.negated else patterns[pt.pattern].copy()
 
 
-def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray, dict, tuple | None]:
-    """Initial internal states of ``layer`` ``(M, *shape)``, per-start metadata
+def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray | DrawnRows, dict, tuple | None]:
+    """Initial internal states of ``layer`` ``(M, *shape)`` (random starts alone:
+    a ``DrawnRows`` that draws each chunk when it is solved), per-start metadata
     (``group``: 0 corruption, 1 random, 2 grid; ``source`` pattern; ``level``;
     grid coordinates ``grid_a``/``grid_b``, NaN elsewhere) and the grid's plane
     ``(p0, p1, p2)`` (None without a grid)."""
@@ -174,7 +176,8 @@ def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray, dict,
         add(x, 0, src, lv)
     if ens.random is not None:
         r = ens.random
-        add(E.random_starts(r.samples, size, r.distribution, r.low, r.high, r.mean, r.std, sc.seed), 1)
+        alone = ens.corruption is None and ens.grid is None  # drawn chunk by chunk as they are solved
+        add(E.random_starts(r.samples, size, r.distribution, r.low, r.high, r.mean, r.std, sc.seed, lazy=alone), 1)
     if ens.grid is not None:
         g = ens.grid
         plane = tuple(_grid_point(pt, patterns, size, built.file, i) for i, pt in enumerate(g.through))
