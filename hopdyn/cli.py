@@ -975,10 +975,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet = getattr(args, "quiet", False) or not verb.solves
         log = contextlib.nullcontext()
         if verb.solves:
-            from .core.budget import return_large_blocks_at_once
             from .solvers.compile import CompileLog, enable_compilation_cache
-
-            return_large_blocks_at_once()
 
             enable_compilation_cache(None if getattr(args, "no_compilation_cache", False) else "default")
             log = args.compile_log = CompileLog()

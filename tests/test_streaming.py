@@ -196,32 +196,3 @@ def test_each_chunk_gives_back_what_its_solve_freed(monkeypatch):
     )
     assert len(calls) == -(-len(starts) // 32)
 
-
-def test_the_command_gives_large_blocks_back_when_freed():
-    """``return_large_blocks_at_once`` (called by every solving command): a
-    freed 4 MB array leaves the process at once.  Without it glibc raises its
-    mmap threshold at the first large free and keeps the next 4 MB block in its
-    heap (the control measures that, so the test can fail)."""
-    import subprocess
-    import sys
-
-    from hopdyn.core import budget
-
-    if budget._glibc() is None:
-        pytest.skip("not glibc: nothing to set")
-    code = """
-import sys, numpy as np
-from hopdyn.core.budget import return_large_blocks_at_once
-def rss():
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
-if sys.argv[1] == "1":
-    return_large_blocks_at_once()
-a = np.ones(4 * 2**20 // 8); del a
-before = rss()
-b = np.ones(4 * 2**20 // 8); del b
-print(rss() - before)
-"""
-    kept = [float(subprocess.run([sys.executable, "-c", code, m], capture_output=True, text=True, check=True).stdout)
-            for m in ("0", "1")]  # fmt: skip
-    assert kept[0] >= 3.0 and kept[1] < 1.0, kept

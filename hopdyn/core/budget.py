@@ -108,8 +108,7 @@ def require(nbytes: float, what: str, location: Location = ()) -> None:
         )
 
 
-_LIBC = []  # glibc's malloc_trim and mallopt, looked up once ([None] where there is none)
-M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+_LIBC = []  # glibc's malloc_trim, looked up once ([None] where there is none)
 
 
 def _glibc():
@@ -119,7 +118,7 @@ def _glibc():
 
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-            _LIBC.append((libc.malloc_trim, libc.mallopt))
+            _LIBC.append(libc.malloc_trim)
         except (OSError, AttributeError):  # not glibc (musl, macOS, Windows): nothing to do
             _LIBC.append(None)
     return _LIBC[0]
@@ -138,17 +137,5 @@ def release_free_memory() -> None:
     Called once a chunk or a study's piece is handed over."""
     libc = _glibc()
     if libc is not None:
-        libc[0](0)
+        libc(0)
 
-
-def return_large_blocks_at_once(threshold: int = 2**20) -> None:
-    """In the ``hopdyn`` command's own process: every block of at least
-    ``threshold`` bytes is its own mapping, given back when freed (glibc's
-    ``M_MMAP_THRESHOLD`` fixed, which also stops glibc from raising it to 32
-    MB after the first large free).  A chunk's arrays are a few MB, so they
-    never stay behind in a heap between chunks; ``release_free_memory``
-    returns what smaller blocks leave.  Not done on import: a Python user's
-    process keeps its own allocator settings."""
-    libc = _glibc()
-    if libc is not None:
-        libc[1](M_MMAP_THRESHOLD, int(threshold))
