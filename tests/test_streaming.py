@@ -195,4 +195,3 @@ def test_each_chunk_gives_back_what_its_solve_freed(monkeypatch):
         net, {"v": starts}, settings=hd.SolveSettings(t1=300.0, dtype="float64"), chunking=R.Chunking(size=32)
     )
     assert len(calls) == -(-len(starts) // 32)
-

@@ -138,4 +138,3 @@ def release_free_memory() -> None:
     libc = _glibc()
     if libc is not None:
         libc(0)
-
