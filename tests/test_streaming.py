@@ -195,3 +195,24 @@ def test_each_chunk_gives_back_what_its_solve_freed(monkeypatch):
         net, {"v": starts}, settings=hd.SolveSettings(t1=300.0, dtype="float64"), chunking=R.Chunking(size=32)
     )
     assert len(calls) == -(-len(starts) // 32)
+
+
+@pytest.mark.parametrize(
+    "kw, where",
+    [
+        (dict(samples=0), "samples"),
+        (dict(size=2.5), "size"),
+        (dict(distribution="weird"), "distribution"),
+        (dict(std=0.0), "std"),
+        (dict(low=float("nan")), "low"),
+        (dict(lazy="yes"), "lazy"),
+    ],
+)
+def test_random_starts_checks_its_arguments_as_the_scenario_does(kw, where):
+    """``hd.random_starts`` is held to ``basins.ensemble.random``'s constraints
+    and names the argument (a hopdyn error, not numpy's)."""
+    args = dict(samples=4, size=3, distribution="normal", lazy=True)
+    args.update(kw)
+    with pytest.raises(hd.AnalysisError) as e:
+        hd.random_starts(**args)
+    assert e.value.location[0] == where, e.value

@@ -4,10 +4,15 @@ seeded per purpose (``patterns.rng``), so a study is reproducible."""
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 import numpy as np
+from pydantic import Field
 
 from ..core import patterns as P
 from ..core.errors import AnalysisError
+from ..model.checks import checked_call
+from ..model.params import Finite, Positive
 
 
 def corrupted_starts(
@@ -52,15 +57,15 @@ def corrupted_starts(
 
 
 def random_starts(
-    samples: int,
-    size: int,
-    distribution: str = "uniform",
-    low: float = -1.0,
-    high: float = 1.0,
-    mean: float = 0.0,
-    std: float = 1.0,
-    seed: int = 0,
-    lazy: bool = False,
+    samples: Annotated[int, Field(ge=1, strict=True)],
+    size: Annotated[int, Field(ge=1, strict=True)],
+    distribution: Annotated[Literal["uniform", "normal", "binary"], Field()] = "uniform",
+    low: Finite = -1.0,
+    high: Finite = 1.0,
+    mean: Finite = 0.0,
+    std: Positive = 1.0,
+    seed: Annotated[int, Field(strict=True)] = 0,
+    lazy: Annotated[bool, Field(strict=True)] = False,
 ) -> np.ndarray | P.DrawnRows:
     """Random initial states.
 
@@ -75,9 +80,18 @@ def random_starts(
 
     **Returns:**
 
-    ``(samples, size)`` states."""
+    ``(samples, size)`` states.
+
+    **Raises:**
+
+    ``AnalysisError`` naming the argument (the scenario's ``basins.ensemble.random``
+    constraints: ``samples``/``size`` integers >= 1, a known ``distribution``,
+    finite bounds, ``std`` > 0, ``lazy`` a bool)."""
     rows = P.DrawnRows(seed, "basins:random", distribution, (samples, size), low, high, mean, std)
     return rows if lazy else np.asarray(rows)
+
+
+random_starts = checked_call(random_starts, AnalysisError)
 
 
 def grid_starts(p0, p1, p2, extent=(-1.5, 1.5), resolution: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
