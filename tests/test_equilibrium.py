@@ -260,3 +260,28 @@ def test_a_layer_clamped_by_clamp_outside_jit_differentiates_like_finite_differe
         batched = jax.jit(jax.vmap(loss))  # the references: one compiled program
         fd = ((np.asarray(batched(W + E)) - np.asarray(batched(W - E))) / (2 * h)).reshape(g.shape)
     assert np.max(np.abs(g - fd)) < 1e-5 * max(1.0, np.max(np.abs(fd)))
+
+
+def test_a_second_gradient_reuses_the_compiled_solve(monkeypatch):
+    """``jax.grad`` of a loss through ``hd.equilibrium``, called again without
+    ``jit`` (a training loop as docs/learning.md writes it), reuses the compiled
+    solve and adjoint instead of tracing them again (measured before: 64 s for
+    the second gradient of learning.md's example, as long as the first)."""
+    from hopdyn.solvers import equilibrium as EQ
+
+    traced = []
+    one = EQ._one
+    monkeypatch.setattr(EQ, "_one", lambda *a: (traced.append(1), one(*a))[1])
+    net, x0 = memory_net()
+    W = net.synapses[1].weights
+
+    def loss(w):
+        n = eqx.tree_at(lambda n: n.synapses[1].weights, net, w)
+        x = hd.equilibrium(n, x0, method="tsit5", steady_state={"rtol": 1e-6, "atol": 1e-8}, adjoint="implicit")
+        return jnp.sum(x["y"] ** 2)
+
+    g1 = jax.grad(loss)(W)
+    first = len(traced)
+    g2 = jax.grad(loss)(W * 1.0)  # other values, the same structure
+    assert first >= 1 and len(traced) == first
+    np.testing.assert_array_equal(np.asarray(g1), np.asarray(g2))

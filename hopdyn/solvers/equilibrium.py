@@ -276,5 +276,15 @@ def equilibrium(
     )
     n = sum(network.neurons[a].size for a in _dynamic(network, cfg.held))
     solver = _linear_solver(linear_solver, n)
+    return _run(network, x0, p, cfg, solver, throw, info, batched)
+
+
+@eqx.filter_jit
+def _run(network, x0, p, cfg, solver, throw: bool, info: bool, batched: bool):
+    """The solve and its adjoint as one compiled program, cached by the network's
+    structure and the settings: a second call, a second ``jax.grad`` included,
+    reuses it (run eagerly, every call traced and compiled Diffrax's solve and
+    its reverse pass again, since the terms closing over the network are new
+    objects each time)."""
     one = lambda x: _one(network, x, p, cfg, solver, throw, info)  # noqa: E731
     return jax.vmap(one)(x0) if batched else one(x0)
