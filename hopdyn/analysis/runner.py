@@ -426,15 +426,15 @@ def _solve_refilled(network, starts, base, settings, chunk, todo, total, work, f
 def _refill_group(network, starts, base, settings, chunk, todo, total, work, fp, deliver):
     from ..solvers.slots import solve_in_slots
 
-    members = np.concatenate([np.arange(i * chunk, min(total, (i + 1) * chunk)) for i in todo])
+    sizes = [min(total, (i + 1) * chunk) - i * chunk for i in todo]
     net = network.astype(settings.dtype or network.dtype)
-    x0 = {k: np.broadcast_to(v, (len(members),) + v.shape) for k, v in base.items()}
+    x0 = {k: np.broadcast_to(v, (sum(sizes),) + v.shape) for k, v in base.items()}
     # the group's chunks, read in turn (a DrawnRows draws only these rows)
     x0.update(
         {k: np.concatenate([np.asarray(v[i * chunk : (i + 1) * chunk]) for i in todo]) for k, v in starts.items()}
     )
     x0 = {k: np.asarray(v) for k, v in net.init_state(x0).items()}
-    owner = np.repeat(np.arange(len(todo)), [min(total, (i + 1) * chunk) - i * chunk for i in todo])
+    owner = np.repeat(np.arange(len(todo)), sizes)
     left = {j: int(np.sum(owner == j)) for j in range(len(todo))}
 
     def arrays_of(rows, out):

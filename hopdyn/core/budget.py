@@ -111,14 +111,13 @@ def require(nbytes: float, what: str, location: Location = ()) -> None:
 _LIBC = []  # glibc's malloc_trim, looked up once ([None] where there is none)
 
 
-def _glibc():
+def _malloc_trim():
     if not _LIBC:
         import ctypes
         import ctypes.util
 
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or None)
-            _LIBC.append(libc.malloc_trim)
+            _LIBC.append(ctypes.CDLL(ctypes.util.find_library("c") or None).malloc_trim)
         except (OSError, AttributeError):  # not glibc (musl, macOS, Windows): nothing to do
             _LIBC.append(None)
     return _LIBC[0]
@@ -135,6 +134,6 @@ def release_free_memory() -> None:
     the number of chunks it has run rather than staying that of one chunk
     (measured by ``hopdyn bench --cases continuation``, docs/performance.md).
     Called once a chunk or a study's piece is handed over."""
-    libc = _glibc()
-    if libc is not None:
-        libc(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)

@@ -67,7 +67,7 @@ class DrawnRows:
     solved instead of the whole ensemble's.
 
     The rows are the same numbers as the whole draw, because the generator's
-    stream is consumed row after row (``tests/test_starts.py`` checks every
+    stream is consumed row after row (``tests/test_streaming.py`` checks every
     distribution against the whole draw).  Reading rows in order draws each
     once; reading before the last row read starts the generator again from
     its seed, and skipping rows draws and discards them a block at a time.
