@@ -134,24 +134,19 @@ def test_gradients_through_simulate_agree_with_central_differences(method, stead
         net = net.clamp("v")
     s = settings(method, steady)
 
-    def loss_x0(v):
-        tr = hd.simulate(net, {"v": v}, s)
+    def loss(v, W):  # one loss of the start and the weights: one gradient program for both
+        n = hd.Network(net.neurons, [hd.Dense(("m", "v"), W)], net.clamps)
+        tr = hd.simulate(n, {"v": v}, s)
         return jnp.sum(tr.final_xhat["m"] * jnp.asarray([1.0, -2.0, 0.5])) + 0.1 * jnp.sum(
             tr.final_xhat["v"] * jnp.arange(1.0, 9.0)
         )
 
-    g = jax.grad(loss_x0)(jnp.asarray(x0()))
-    ref = _central(lambda v: float(loss_x0(jnp.asarray(v))), x0(), h=1e-5)
+    g, gw = (np.asarray(a) for a in jax.grad(loss, argnums=(0, 1))(jnp.asarray(x0()), jnp.asarray(X)))
+    ref = _central(lambda v: float(loss(jnp.asarray(v), jnp.asarray(X))), x0(), h=1e-5)
     assert np.max(np.abs(ref)) > 1e-3  # a gradient worth comparing
-    np.testing.assert_allclose(np.asarray(g), ref, rtol=1e-4, atol=1e-6 * np.max(np.abs(ref)) + 1e-8)
-
-    def loss_w(W):
-        n = hd.Network(net.neurons, [hd.Dense(("m", "v"), W)], net.clamps)
-        return jnp.sum(hd.simulate(n, {"v": jnp.asarray(x0())}, s).final_xhat["m"] * jnp.asarray([1.0, -2.0, 0.5]))
-
-    gw = np.asarray(jax.grad(loss_w)(jnp.asarray(X)))
+    np.testing.assert_allclose(g, ref, rtol=1e-4, atol=1e-6 * np.max(np.abs(ref)) + 1e-8)
     some = [(0, 0), (1, 3), (2, 7), (0, 5), (2, 2)]  # a few entries: each costs two solves
-    refw = _central(lambda W: float(loss_w(jnp.asarray(W))), X, h=1e-5, only=some)
+    refw = _central(lambda W: float(loss(jnp.asarray(x0()), jnp.asarray(W))), X, h=1e-5, only=some)
     rows, cols = zip(*some)
     assert np.max(np.abs(refw[rows, cols])) > 1e-4
     np.testing.assert_allclose(gw[rows, cols], refw[rows, cols], rtol=1e-4, atol=1e-6 * np.max(np.abs(refw)) + 1e-9)
