@@ -32,7 +32,7 @@ from ..model.network import Network, all_finite, max_abs
 from .compile import compiled
 from .registry import AUTO, get_method
 from .settings import SolveSettings
-from .simulate import _Params, params, stop_test
+from .simulate import _field, _Params, params, stop_test
 from .stopping import FieldStop, StopController
 from .trajectory import FAILED, HORIZON, MAX_STEPS, STEADY_STATE
 
@@ -72,7 +72,7 @@ jax.export.register_namedtuple_serialization(_Slot, serialized_name="hopdyn.solv
 
 def _parts(network: Network, p: _Params, method: str):
     m = get_method(method)
-    term = dfx.ODETerm(lambda t, y, net: net.vector_field(y))
+    term = dfx.ODETerm(_field)
     solver = FieldStop(m.make(network, p), m.fsal, stop_test(network, p, True))
     controller = StopController(
         rtol=p.rtol, atol=p.atol, pcoeff=p.pcoeff, icoeff=p.icoeff, dcoeff=p.dcoeff,
