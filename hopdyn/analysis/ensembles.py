@@ -4,7 +4,7 @@ seeded per purpose (``patterns.rng``), so a study is reproducible."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 from pydantic import Field
@@ -12,7 +12,7 @@ from pydantic import Field
 from ..core import patterns as P
 from ..core.errors import AnalysisError
 from ..model.checks import checked_call
-from ..model.params import Finite, Positive
+from ..model.params import Distribution, Finite, Positive
 
 
 def corrupted_starts(
@@ -59,7 +59,7 @@ def corrupted_starts(
 def random_starts(
     samples: Annotated[int, Field(ge=1, strict=True)],
     size: Annotated[int, Field(ge=1, strict=True)],
-    distribution: Annotated[Literal["uniform", "normal", "binary"], Field()] = "uniform",
+    distribution: Annotated[Distribution, Field()] = "uniform",  # Field: checked by checked_call
     low: Finite = -1.0,
     high: Finite = 1.0,
     mean: Finite = 0.0,

@@ -435,7 +435,7 @@ def _refill_group(network, starts, base, settings, chunk, todo, total, work, fp,
     )
     x0 = {k: np.asarray(v) for k, v in net.init_state(x0).items()}
     owner = np.repeat(np.arange(len(todo)), sizes)
-    left = {j: int(np.sum(owner == j)) for j in range(len(todo))}
+    left = dict(enumerate(sizes))  # members of each chunk still running
 
     def arrays_of(rows, out):
         a = {"status": out["status"][rows], "t_final": out["t_final"][rows], "energy_end": out["energy_end"][rows]}

@@ -60,6 +60,9 @@ def random_patterns(
     return _renorm(_draw(gen, distribution, shape, low, high, mean, std), norm)
 
 
+DISTRIBUTIONS = ("uniform", "normal", "binary")  # what random_patterns and DrawnRows draw
+
+
 class DrawnRows:
     """``random_patterns(rng(seed, purpose), distribution, shape, ...)`` without
     holding it: a read-only array of float64 rows, each slice drawn when it is
@@ -84,7 +87,7 @@ class DrawnRows:
     _BLOCK = 2**20  # values drawn at once when rows are skipped
 
     def __init__(self, seed, purpose, distribution, shape, low=0.0, high=1.0, mean=0.0, std=1.0):
-        if distribution not in ("uniform", "normal", "binary"):
+        if distribution not in DISTRIBUTIONS:
             raise PatternError(f"unknown distribution {distribution!r}, expected uniform, normal or binary")
         self.shape = tuple(int(s) for s in shape)
         self._row = int(np.prod(self.shape[1:], dtype=np.int64))

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import inspect
 import typing
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
+
+from ..core.patterns import DISTRIBUTIONS
 
 
 def Doc(text: str):  # noqa: N802 - reads as a type annotation: Annotated[Positive, Doc("...")]
@@ -24,6 +26,7 @@ def Doc(text: str):  # noqa: N802 - reads as a type annotation: Annotated[Positi
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Distribution = Literal[DISTRIBUTIONS]  # random patterns, initial states and starts
 
 
 class PatternRef:

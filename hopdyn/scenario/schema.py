@@ -22,13 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from ..analysis.capacity import capacity
 from ..analysis.rule_comparison import compare_rules
-from ..model.params import LAGRANGIANS, SYNAPSES, parameters, pattern_ref
+from ..model.params import LAGRANGIANS, SYNAPSES, Distribution, Finite, NonNegative, Positive, parameters, pattern_ref
 from ..solvers.registry import METHODS, method_names
 from ..solvers.settings import SolveSettings, SteadyState
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Size = Annotated[int, Field(ge=1, le=100_000_000)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
@@ -49,9 +46,7 @@ def _exactly_one(model: BaseModel, keys: tuple[str, ...], what: str) -> None:
 class RandomPatterns(_Model):
     """Random patterns drawn from the scenario seed."""
 
-    distribution: Literal["uniform", "normal", "binary"] = Field(
-        description="uniform on [low, high), normal(mean, std), or binary +-1"
-    )
+    distribution: Distribution = Field(description="uniform on [low, high), normal(mean, std), or binary +-1")
     shape: list[Size] = Field(
         min_length=1, max_length=8, description="the array's shape, (rows, ...): one row per pattern"
     )
@@ -119,9 +114,7 @@ class Corruption(_Model):
 
 
 class RandomInit(_Model):
-    distribution: Literal["uniform", "normal", "binary"] = Field(
-        description="uniform on [low, high), normal(mean, std), or binary +-1"
-    )
+    distribution: Distribution = Field(description="uniform on [low, high), normal(mean, std), or binary +-1")
     low: Finite = Field(0.0, description="uniform: lower bound")
     high: Finite = Field(1.0, description="uniform: upper bound (excluded)")
     mean: Finite = Field(0.0, description="normal: mean")
@@ -247,7 +240,7 @@ class RandomStarts(_Model):
     """States of the layer drawn at random."""
 
     samples: Size = Field(1000, description="how many random starts")
-    distribution: Literal["uniform", "normal", "binary"] = Field(
+    distribution: Distribution = Field(
         "uniform", description="uniform on [low, high), normal(mean, std), or binary +-1"
     )
     low: Finite = Field(-1.0, description="uniform: lower bound")
