@@ -181,6 +181,68 @@ def test_basins_from_drawn_rows_is_the_same_study(tmp_path, monkeypatch):
     assert fp != R.fingerprint(net, {"v": hd.random_starts(150, 24, "normal", std=1.5, seed=4, lazy=True)}, base, s, 32)
 
 
+def test_stacked_rows_are_the_joined_parts():
+    """A ``StackedRows`` of arrays and drawn rows reads, across the parts'
+    boundaries, the rows ``np.concatenate`` of the whole parts gives; its
+    identity changes with any part."""
+    from hopdyn.core.patterns import DrawnRows, StackedRows
+
+    g = np.random.default_rng(0)
+    a, c = g.normal(size=(7, 6)), g.normal(size=(5, 6))
+    drawn = DrawnRows(7, "basins:random", "binary", (40, 6))
+    whole = np.concatenate([a, np.asarray(drawn), c])
+    rows = StackedRows([a, drawn, c])
+    assert rows.shape == (52, 6) and len(rows) == 52
+    for lo, hi in [(0, 3), (3, 9), (5, 50), (46, 52), (10, 20), (0, 52), (51, 60)]:
+        np.testing.assert_array_equal(rows[lo:hi], whole[lo:hi])
+    np.testing.assert_array_equal(rows[47], whole[47])
+    np.testing.assert_array_equal(np.asarray(rows), whole)
+    np.testing.assert_array_equal(rows.reshape(-1, 3, 2)[4:12], whole[4:12].reshape(8, 3, 2))
+    b = a.copy()
+    b[2, 3] += 1e-12
+    assert rows.identity() == StackedRows([a.copy(), DrawnRows(7, "basins:random", "binary", (40, 6)), c]).identity()
+    assert rows.identity() != StackedRows([b, drawn, c]).identity()
+    assert rows.identity() != StackedRows([a, DrawnRows(8, "basins:random", "binary", (40, 6)), c]).identity()
+    with pytest.raises(ValueError):
+        StackedRows([a, np.zeros((3, 5))])
+
+
+def test_a_mixed_scenario_ensemble_draws_its_random_starts_a_chunk_at_a_time(tmp_path, monkeypatch):
+    """Corrupted patterns, random starts and a grid in one ``basins:`` ensemble:
+    the starts are those of the whole draw joined (corruptions first, then the
+    random starts, then the grid), and a study without kept states reads no
+    more than a chunk of the random ones at a time."""
+    from helpers import HEBBIAN_16, write_scenario
+    from hopdyn.analysis import ensembles as E
+    from hopdyn.core.patterns import DrawnRows, StackedRows
+    from hopdyn.scenario import studies
+    from hopdyn.scenario.build import load_and_build
+
+    text = HEBBIAN_16 + (
+        "basins:\n  chunk: 16\n  ensemble:\n"
+        "    corruption: {levels: [0.1, 0.3], samples: 3}\n"
+        "    random: {samples: 70, distribution: normal, std: 0.5}\n"
+        "    grid: {through: [{pattern: 0}, {pattern: 1}, {pattern: 2}], resolution: 4}\n"
+    )
+    built = load_and_build(write_scenario(tmp_path, text))
+    layer, _, pats = studies.basin_target(built)
+    x0, meta, _ = studies.make_ensemble(built, layer, pats)
+    sc = built.scenario
+    corrupted, _, _ = E.corrupted_starts(pats, [0.1, 0.3], 3, "flip", "all", sc.seed)
+    random = E.random_starts(70, 16, "normal", std=0.5, seed=sc.seed)
+    grid, _, _ = E.grid_starts(pats[0], pats[1], pats[2], extent=sc.basins.ensemble.grid.extent, resolution=4)
+    assert isinstance(x0, StackedRows) and x0.shape == (len(corrupted) + 70 + 16, 16)
+    np.testing.assert_array_equal(np.asarray(x0), np.concatenate([corrupted, random, grid]))
+    np.testing.assert_array_equal(meta["group"], np.repeat([0, 1, 2], [len(corrupted), 70, 16]))
+    reads, rows = [], DrawnRows.rows
+    monkeypatch.setattr(
+        DrawnRows, "rows", lambda self, a, b: (reads.append(min(b, len(self)) - a), rows(self, a, b))[1]
+    )
+    report, arrays = studies.run_basins(built, str(tmp_path / "o"), keep_states=False, classify=0)
+    assert report["samples"] == len(x0) and isinstance(arrays[f"x0/{layer}"], StackedRows)
+    assert reads and max(reads) <= 16, reads
+
+
 def test_each_chunk_gives_back_what_its_solve_freed(monkeypatch):
     """The C heap's free pages go back to the system once per chunk handed over
     (the continuation bench's resident memory grew with the chunks run: glibc
@@ -216,3 +278,23 @@ def test_random_starts_checks_its_arguments_as_the_scenario_does(kw, where):
     with pytest.raises(hd.AnalysisError) as e:
         hd.random_starts(**args)
     assert e.value.location[0] == where, e.value
+
+
+def test_a_continuation_of_a_million_random_starts_fits_where_a_basin_study_does_not():
+    """The up-front estimate counts what each command holds: a continuation
+    draws its random starts a chunk at a time and keeps per start only its
+    label, status, time and energy (16 numbers), a ``hopdyn basins`` study
+    keeps every start and end state for ``basins.npz``."""
+    from hopdyn.core.budget import memory_budget
+    from hopdyn.scenario import resources
+    from hopdyn.scenario.loader import ScenarioError, load, resolve
+
+    path = resolve("ramsauer-regimes")
+    many = ["basins.ensemble.random.samples=1000000"]
+    sc, _ = load(path, many)
+    with memory_budget(2**30):
+        held = resources.check(sc, "f.yaml", ".", "basins")["ensemble"]
+        assert held == 8 * 10**6 * 16  # no start held: 122 MiB
+        alone, _ = load(path, [*many, "continuation=null"])
+        with pytest.raises(ScenarioError, match="basins.ensemble.random.samples"):
+            resources.check(alone, "f.yaml", ".", "basins")  # 10^6 x (64 + 3 x 64 + 16) float64: 2 GiB

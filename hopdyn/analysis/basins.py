@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import Field
 
 from ..core.errors import AnalysisError
-from ..core.patterns import DrawnRows
+from ..core.patterns import LazyRows
 from ..core.progress import phase
 from ..model.checks import checked_call
 from ..model.network import Network
@@ -220,8 +220,8 @@ class _Tally:
 class Basins(NamedTuple):
     """What ``basins`` returns: ``report`` (the ``basins.json`` content: samples,
     layer, attractors, fractions, undecided, chunks) and ``arrays`` (per start:
-    ``x0/<layer>`` (starts given as a ``DrawnRows`` stay one with
-    ``keep_states=False``; ``np.asarray`` draws them), ``labels``, ``t_final``, ``status``, ``energy_end``,
+    ``x0/<layer>`` (lazy starts, ``DrawnRows`` or ``StackedRows``, stay
+    lazy with ``keep_states=False``; ``np.asarray`` reads them), ``labels``, ``t_final``, ``status``, ``energy_end``,
     ``nearest`` given patterns, and ``xhat_end/<layer>``, ``x_end/<layer>``
     unless ``keep_states=False``; per attractor ``attractors/x_end/<layer>``
     and ``attractors/xhat_mean/<layer>``).
@@ -274,8 +274,9 @@ def basins(
 
     - ``network``: the ``Network``.
     - ``starts``: ``(M, *shape)`` initial states of ``layer`` (or ``{layer: array}``);
-      the other layers start from ``base`` (default zero).  A ``DrawnRows``
-      (``random_starts(..., lazy=True)``) is drawn a chunk at a time.
+      the other layers start from ``base`` (default zero).  Lazy rows
+      (``random_starts(..., lazy=True)``, or a ``StackedRows`` of arrays and
+      lazy parts) are read a chunk at a time.
     - ``settings``: how each trajectory is solved (default ``SolveSettings()``).
     - ``patterns``: ``(K, n)`` stored patterns that name attractors (pattern ``j``,
       its negation, sign mixtures, averages of the most similar patterns), called
@@ -328,7 +329,7 @@ def basins(
     if layer not in starts:
         raise AnalysisError(f"no starts for layer {layer!r}", ("layer",))
     settings = settings or SolveSettings()
-    x0 = starts[layer] if isinstance(starts[layer], DrawnRows) else np.asarray(starts[layer], np.float64)
+    x0 = starts[layer] if isinstance(starts[layer], LazyRows) else np.asarray(starts[layer], np.float64)
     if patterns is not None:
         patterns = np.asarray(patterns, np.float64).reshape(len(patterns), -1)
         if patterns.shape[1] != network.neurons[layer].size:
@@ -387,7 +388,7 @@ def basins(
         "chunks": {"size": size, "count": -(-len(x0) // size)},
     }
     arrays = {
-        f"x0/{layer}": np.asarray(x0) if keep_states else x0,  # a DrawnRows stays undrawn
+        f"x0/{layer}": np.asarray(x0) if keep_states else x0,  # lazy rows stay unread
         "labels": labels,
         "t_final": res["t_final"],
         "status": res["status"],

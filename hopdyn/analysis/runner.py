@@ -19,7 +19,7 @@ from pydantic import Field
 from ..core.budget import release_free_memory
 from ..core.errors import AnalysisError
 from ..core.io import write_npz
-from ..core.patterns import DrawnRows
+from ..core.patterns import LazyRows
 from ..model.network import Network
 from ..model.params import Doc, dataclass_arguments
 from ..solvers.registry import AUTO
@@ -429,7 +429,7 @@ def _refill_group(network, starts, base, settings, chunk, todo, total, work, fp,
     sizes = [min(total, (i + 1) * chunk) - i * chunk for i in todo]
     net = network.astype(settings.dtype or network.dtype)
     x0 = {k: np.broadcast_to(v, (sum(sizes),) + v.shape) for k, v in base.items()}
-    # the group's chunks, read in turn (a DrawnRows draws only these rows)
+    # the group's chunks, read in turn (lazy rows read only these)
     x0.update(
         {k: np.concatenate([np.asarray(v[i * chunk : (i + 1) * chunk]) for i in todo]) for k, v in starts.items()}
     )
@@ -480,9 +480,9 @@ def resolve_ensemble_auto(network, starts: dict, base: dict | None, settings):
 
 def rows_bytes(x) -> bytes | memoryview:
     """What identifies an ensemble's starts for a hash: their float64 bytes, or
-    for a ``DrawnRows`` what decides its numbers (drawing them to hash them
+    for ``LazyRows`` what decides their numbers (drawing them to hash them
     would cost a pass over the ensemble)."""
-    if isinstance(x, DrawnRows):
+    if isinstance(x, LazyRows):
         return x.identity().encode()
     return array_bytes(np.asarray(x, np.float64))
 

@@ -63,11 +63,57 @@ def random_patterns(
 DISTRIBUTIONS = ("uniform", "normal", "binary")  # what random_patterns and DrawnRows draw
 
 
-class DrawnRows:
+class LazyRows:
+    """A read-only array of float64 rows read a slice at a time, so an
+    ensemble costs the memory of the chunk being solved rather than the whole
+    ensemble's.  Subclasses give ``shape``, ``rows(start, stop)``,
+    ``identity()`` (what decides the numbers, compared by a resumed study
+    instead of hashing them) and ``reshape``; ``np.asarray`` reads every row."""
+
+    dtype = np.dtype(np.float64)
+    shape: tuple[int, ...] = ()
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, start: int, stop: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def identity(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _row_shape(self, shape) -> tuple[int, ...]:
+        """The row shape that ``reshape(*shape)`` asks for (rows first; ``-1`` allowed)."""
+        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+        row = int(np.prod(self.shape[1:], dtype=np.int64))
+        known = int(np.prod([s for s in shape[1:] if s != -1], dtype=np.int64))
+        tail = tuple(row // max(1, known) if s == -1 else s for s in shape[1:])
+        if shape[0] not in (-1, len(self)) or int(np.prod(tail, dtype=np.int64)) != row:
+            raise ValueError(f"cannot reshape rows of shape {self.shape} into {shape}")
+        return tail
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + (len(self) if key < 0 else 0)
+            if not 0 <= i < len(self):
+                raise IndexError(f"row {key} out of range ({len(self)} rows)")
+            return self.rows(i, i + 1)[0]
+        if isinstance(key, slice) and key.step in (None, 1):
+            start, stop, _ = key.indices(len(self))
+            return self.rows(start, stop)
+        return np.asarray(self)[key]
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.rows(0, len(self))
+        return a if dtype is None else a.astype(dtype, copy=False)
+
+
+class DrawnRows(LazyRows):
     """``random_patterns(rng(seed, purpose), distribution, shape, ...)`` without
-    holding it: a read-only array of float64 rows, each slice drawn when it is
-    read, so an ensemble of random starts costs the memory of the chunk being
-    solved instead of the whole ensemble's.
+    holding it: each slice is drawn when it is read.
 
     The rows are the same numbers as the whole draw, because the generator's
     stream is consumed row after row (``tests/test_streaming.py`` checks every
@@ -75,15 +121,13 @@ class DrawnRows:
     once; reading before the last row read starts the generator again from
     its seed, and skipping rows draws and discards them a block at a time.
     ``identity`` names the rows by what decides them (their definition and
-    numpy's version), which a resumed study compares instead of hashing the
-    numbers.  ``np.asarray`` draws the whole array.
+    numpy's version).
 
     **Arguments:** ``seed``, ``purpose``: as ``rng``; ``distribution``,
     ``shape`` (rows first), ``low``, ``high``, ``mean``, ``std``: as
     ``random_patterns`` (no clusters, no norm).
     """
 
-    dtype = np.dtype(np.float64)
     _BLOCK = 2**20  # values drawn at once when rows are skipped
 
     def __init__(self, seed, purpose, distribution, shape, low=0.0, high=1.0, mean=0.0, std=1.0):
@@ -94,26 +138,14 @@ class DrawnRows:
         self._args = (int(seed), str(purpose), distribution, float(low), float(high), float(mean), float(std))
         self._gen, self._next = None, 0
 
-    ndim = property(lambda self: len(self.shape))
-    size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
     def identity(self) -> str:
         """What decides the numbers: the definition, the shape and numpy's version."""
         return repr(("DrawnRows", self._args, self.shape, np.__version__))
 
     def reshape(self, *shape):
         """The same rows in another row shape (rows first; ``-1`` allowed)."""
-        shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
-        rows = self.shape[0]
-        known = int(np.prod([s for s in shape[1:] if s != -1], dtype=np.int64))
-        tail = tuple(self._row // known if s == -1 else s for s in shape[1:])
-        if shape[0] not in (-1, rows) or int(np.prod(tail, dtype=np.int64)) != self._row:
-            raise ValueError(f"cannot reshape rows of shape {self.shape} into {shape}")
         seed, purpose, distribution, low, high, mean, std = self._args
-        return DrawnRows(seed, purpose, distribution, (rows, *tail), low, high, mean, std)
+        return DrawnRows(seed, purpose, distribution, (len(self), *self._row_shape(shape)), low, high, mean, std)
 
     def _draw(self, rows: int) -> np.ndarray:
         _, _, distribution, low, high, mean, std = self._args
@@ -131,23 +163,66 @@ class DrawnRows:
             self._draw(min(start - self._next, max(1, self._BLOCK // max(1, self._row))))
         return self._draw(stop - start).reshape((stop - start, *self.shape[1:]))
 
-    def __getitem__(self, key):
-        if isinstance(key, (int, np.integer)):
-            i = int(key) + (len(self) if key < 0 else 0)
-            if not 0 <= i < len(self):
-                raise IndexError(f"row {key} out of range ({len(self)} rows)")
-            return self.rows(i, i + 1)[0]
-        if isinstance(key, slice) and key.step in (None, 1):
-            start, stop, _ = key.indices(len(self))
-            return self.rows(start, stop)
-        return np.asarray(self)[key]
-
-    def __array__(self, dtype=None, copy=None):
-        a = self.rows(0, len(self))
-        return a if dtype is None else a.astype(dtype, copy=False)
-
     def __repr__(self) -> str:
         return f"DrawnRows(shape={self.shape}, {self._args[2]}, seed={self._args[0]}, purpose={self._args[1]!r})"
+
+
+class StackedRows(LazyRows):
+    """Parts of an ensemble one after the other (``np.concatenate(parts)``)
+    without joining them: arrays are held as they are, ``LazyRows`` parts
+    (random starts) are read a slice at a time.  An ensemble that mixes a few
+    corrupted patterns or a grid with many random starts then holds the few,
+    not the many.  ``identity`` names array parts by a hash of their float64
+    bytes and lazy parts by theirs.
+
+    **Arguments:** ``parts``: arrays or ``LazyRows`` whose rows have one shape.
+    """
+
+    def __init__(self, parts):
+        self._parts = [p if isinstance(p, LazyRows) else np.asarray(p, np.float64) for p in parts]
+        if not self._parts:
+            raise PatternError("no parts to stack")
+        tails = {tuple(p.shape[1:]) for p in self._parts}
+        if len(tails) != 1:
+            raise PatternError(f"parts with rows of different shapes {sorted(tails)} cannot be stacked")
+        self.shape = (sum(len(p) for p in self._parts), *self._parts[0].shape[1:])
+        self._ends = np.cumsum([len(p) for p in self._parts])
+
+    def identity(self) -> str:
+        """Each part's identity: lazy parts their own, arrays a hash of their bytes."""
+        import hashlib
+
+        def one(p):
+            if isinstance(p, LazyRows):
+                return p.identity()
+            return hashlib.sha256(np.ascontiguousarray(p).tobytes()).hexdigest()
+
+        return repr(("StackedRows", [one(p) for p in self._parts], self.shape))
+
+    def reshape(self, *shape):
+        """The same rows in another row shape (rows first; ``-1`` allowed)."""
+        tail = self._row_shape(shape)
+        return StackedRows([p.reshape((len(p), *tail)) for p in self._parts])
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start`` to ``stop`` (a new array, ``(stop - start, *shape[1:])``)."""
+        start, stop = max(0, int(start)), min(len(self), int(stop))
+        out, begin = [], 0
+        for part, end in zip(self._parts, self._ends):
+            lo, hi = max(start, begin), min(stop, int(end))
+            if lo < hi:
+                piece = (
+                    part.rows(lo - begin, hi - begin) if isinstance(part, LazyRows) else part[lo - begin : hi - begin]
+                )
+                out.append(piece)
+            begin = int(end)
+        if not out:
+            return np.empty((0, *self.shape[1:]), np.float64)
+        return np.concatenate(out) if len(out) > 1 else np.array(out[0], np.float64)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(repr(p) if isinstance(p, LazyRows) else f"array{p.shape}" for p in self._parts)
+        return f"StackedRows(shape={self.shape}, parts=[{kinds}])"
 
 
 def _renorm(x: np.ndarray, norm: float | None) -> np.ndarray:

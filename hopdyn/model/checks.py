@@ -22,7 +22,7 @@ import typing
 import numpy as np
 
 from ..core.errors import NetworkError
-from ..core.patterns import DrawnRows
+from ..core.patterns import LazyRows
 from .params import pattern_ref
 
 _WORDS = {"Gt": ">", "Ge": ">=", "Lt": "<", "Le": "<="}
@@ -134,7 +134,7 @@ def checked_init(cls) -> None:
 
 def check_states(states, argument: str = "x0", finite: bool = False) -> None:
     """``states``: ``None`` or ``{neuron: array of numbers}`` (an array alone
-    is accepted for ``starts``, and a ``DrawnRows`` as an array); with
+    is accepted for ``starts``, and ``LazyRows`` as an array); with
     ``finite``, every concrete value finite.
     Raises ``NetworkError`` naming ``argument`` (and the layer)."""
     from collections.abc import Mapping
@@ -147,7 +147,7 @@ def check_states(states, argument: str = "x0", finite: bool = False) -> None:
         else:
             raise NetworkError(f"expected a dict {{neuron: state}}, got {type(states).__name__}", (argument,))
     for layer, value in states.items():
-        if isinstance(value, DrawnRows):  # random numbers by construction, drawn when read
+        if isinstance(value, LazyRows):  # arrays or random draws by construction, read when solved
             continue
         a = _numbers(argument, str(layer), value, "an array of numbers") if layer != "" else None
         if layer == "":

@@ -130,10 +130,13 @@ def _basins(sc, sizes: dict, state: int, itemsize: int) -> dict:
         parts.append((ens.grid.resolution**2, ("basins", "ensemble", "grid", "resolution")))
     total = sum(m for m, _ in parts)
     key = max(parts)[1]
-    # the starts (float64) and per start its label, status, time, energy and metadata; a basins
-    # study also keeps every end state and activation (basins.npz), a continuation does not
-    kept = 0 if sc.continuation is not None else 3 * state
-    nbytes = 8 * total * (size + kept + 16)
+    # per start its label, status, time, energy and metadata, and the starts (float64); a basins
+    # study also keeps every end state and activation and its starts (basins.npz), a continuation
+    # does not, and draws its random starts a chunk at a time
+    sweep = sc.continuation is not None
+    kept = 0 if sweep else 3 * state
+    held = total - (ens.random.samples if sweep and ens.random is not None else 0)
+    nbytes = 8 * (total * (kept + 16) + held * size)
     require(nbytes, f"an ensemble of {total} starts of {size} values", key)
     chunk = b.chunk or 1
     require(solve_bytes(state, chunk, 3, itemsize), f"a chunk of {chunk} trajectories", ("basins", "chunk"))

@@ -18,7 +18,7 @@ from ..analysis.rule_comparison import compare_rules
 from ..analysis.runner import Chunking
 from ..analysis.verify import verify
 from ..core.errors import AnalysisError, UnfinishedWork
-from ..core.patterns import DrawnRows
+from ..core.patterns import LazyRows, StackedRows
 from ..model.params import SYNAPSES, parameters, pattern_ref
 from .build import Built
 from .loader import ScenarioError
@@ -145,9 +145,11 @@ def _grid_point(pt, patterns, size, file, i) -> np.ndarray:
     return -patterns[pt.pattern] if pt.negated else patterns[pt.pattern].copy()
 
 
-def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray | DrawnRows, dict, tuple | None]:
-    """Initial internal states of ``layer`` ``(M, *shape)`` (random starts alone:
-    a ``DrawnRows`` that draws each chunk when it is solved), per-start metadata
+def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray | LazyRows, dict, tuple | None]:
+    """Initial internal states of ``layer`` ``(M, *shape)`` (with random starts,
+    lazy rows that draw each chunk's random starts when it is solved: a
+    ``DrawnRows``, or a ``StackedRows`` holding the corrupted patterns and the
+    grid beside them), per-start metadata
     (``group``: 0 corruption, 1 random, 2 grid; ``source`` pattern; ``level``;
     grid coordinates ``grid_a``/``grid_b``, NaN elsewhere) and the grid's plane
     ``(p0, p1, p2)`` (None without a grid)."""
@@ -176,14 +178,20 @@ def make_ensemble(built: Built, layer: str, patterns) -> tuple[np.ndarray | Draw
         add(x, 0, src, lv)
     if ens.random is not None:
         r = ens.random
-        alone = ens.corruption is None and ens.grid is None  # drawn chunk by chunk as they are solved
-        add(E.random_starts(r.samples, size, r.distribution, r.low, r.high, r.mean, r.std, sc.seed, lazy=alone), 1)
+        # drawn chunk by chunk as they are solved
+        add(E.random_starts(r.samples, size, r.distribution, r.low, r.high, r.mean, r.std, sc.seed, lazy=True), 1)
     if ens.grid is not None:
         g = ens.grid
         plane = tuple(_grid_point(pt, patterns, size, built.file, i) for i, pt in enumerate(g.through))
         x, a, b = E.grid_starts(*plane, extent=g.extent, resolution=g.resolution)
         add(x, 2, -1, np.nan, a, b)
-    x0 = (starts[0] if len(starts) == 1 else np.concatenate(starts)).reshape((-1,) + shape)  # one part: no copy
+    if len(starts) == 1:
+        x0 = starts[0]  # one part: no copy
+    elif any(isinstance(x, LazyRows) for x in starts):
+        x0 = StackedRows(starts)  # the random part stays lazy beside the others
+    else:
+        x0 = np.concatenate(starts)
+    x0 = x0.reshape((-1,) + shape)
     meta = {
         k: np.concatenate(v).astype(np.float64 if k in ("level", "grid_a", "grid_b") else np.int64)
         for k, v in meta.items()
