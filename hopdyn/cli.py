@@ -330,8 +330,6 @@ def cmd_basins(args) -> int:
     file = os.path.basename(path)
     if sc.basins is None and sc.capacity is None and sc.rules is None:
         raise ScenarioError(file, "basins", "the scenario has no basins:, capacity: or rules: section")
-    if args.distributed and sc.rules is not None:
-        raise ScenarioError(file, "rules", "--distributed shares basins, continuation and capacity studies, not rules")
     extra = studies.sample_overrides(sc, args.samples, file)
     if sc.continuation is not None:  # every value checked before any work
         studies.continuation_scenarios(path, [*args.set, *extra], load(path, [*args.set, *extra])[0])
@@ -380,15 +378,17 @@ def cmd_basins(args) -> int:
                 report = report or {"scenario": sc.name}
                 report["capacity"] = cap
                 figures += capacity_figures(cap, sc.name)
-        if worker:
-            return EXIT_OK  # its pieces are written; process 0 writes the results
         if sc.rules is not None:
             from .figures.capacity import rules_figures
 
-            report = report or {"scenario": sc.name}
             with bar(f"learning rules of {sc.name}: loads", 0) as counter:
-                report["rules"] = studies.rules_study(built, on_step=counter.update)
-            figures += rules_figures(report["rules"], sc.name)
+                rules = studies.rules_study(built, on_step=counter.update, out=out.path, resume=_resume(args))
+            if rules is not None:
+                report = report or {"scenario": sc.name}
+                report["rules"] = rules
+                figures += rules_figures(rules, sc.name)
+        if worker:
+            return EXIT_OK  # its pieces are written; process 0 writes the results
         with phase("writing results"):
             for name, fig in figures:
                 out.write(name, lambda p, fig=fig: write_figure(p, fig))
@@ -772,7 +772,8 @@ def _basins_options(s) -> None:
     s.add_argument(
         "--distributed",
         action="store_true",
-        help="one process of a multi-process run: basin chunks, or continuation values, shared through --out "
+        help="one process of a multi-process run: basin chunks, continuation values, capacity loads or compared rules, "
+        "shared through --out "
         "(the same folder for every process; process 0 writes the results). On a cluster JAX detects (SLURM, "
         "Open MPI) nothing more is needed; elsewhere give the three options below, or set JAX_COORDINATOR_ADDRESS, "
         "JAX_NUM_PROCESSES and JAX_PROCESS_ID",

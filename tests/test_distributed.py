@@ -117,10 +117,49 @@ def test_no_cluster_and_no_options_is_one_line_saying_what_to_give(tmp_path):
     assert not out.exists()
 
 
-def test_a_rule_comparison_is_not_silently_run_alone(tmp_path, capsys):
-    assert main(["basins", "rules-comparison", "--out", str(tmp_path / "o"), "--distributed"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()  # refused before anything: rules are not shared yet
-    assert len(err) == 1 and "rules: --distributed shares basins, continuation and capacity" in err[0], err
+def test_a_rule_comparison_over_two_processes_is_the_comparison_of_one(tmp_path):
+    """Rules go to the processes in turn (three pieces over two processes);
+    process 0 reads the other's and writes the same ``basins.json``."""
+    args = ["rules-comparison", "--set", "rules.N=40", "--set", "rules.loads=[0.05, 0.2]", "--set", "rules.trials=6"]
+    args += ["--set", "rules.rules=[hebbian, storkey, pseudo_inverse]", "--set", "rules.flips=[0.1, 0.3]", "-q"]
+    assert main(["basins", *args, "--out", str(tmp_path / "one")]) == 0
+    two_processes(args, tmp_path / "two")
+    a = json.loads((tmp_path / "one" / "basins.json").read_text())
+    b = json.loads((tmp_path / "two" / "basins.json").read_text())
+    assert differences(a, b, 0.0) == [] and [r["family"] for r in b["rules"]["rules"]] == [
+        "hebbian",
+        "storkey",
+        "pseudo_inverse",
+    ]
+    assert not (tmp_path / "two" / "rules.partial").exists()
+
+
+def test_a_rule_comparison_resumes_from_the_rules_done():
+    """Each rule is kept as it is done: resumed, the comparison reads them and
+    solves only the rest, giving the uninterrupted report."""
+    import tempfile
+
+    import hopdyn as hd
+
+    kw = dict(rules=["hebbian", "storkey", "pseudo_inverse"], N=32, loads=[0.05, 0.15], flips=[0.1, 0.3], trials=4)
+    kw["settings"] = hd.SolveSettings(method="async", max_sweeps=10)
+    whole = hd.compare_rules(**kw)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = os.path.join(tmp, "rules.partial")
+
+        def stop(done, total):
+            if done == 2 * 2 + 1:  # inside the third rule: two rules kept
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            hd.compare_rules(**kw, folder=folder, on_step=stop)
+        assert sorted(os.listdir(folder)) == ["manifest.json", "rule_00.npz", "rule_01.npz"]
+        with pytest.raises(hd.UnfinishedWork):
+            hd.compare_rules(**kw, folder=folder)
+        seen = []
+        resumed = hd.compare_rules(**kw, folder=folder, resume=True, on_step=lambda d, t: seen.append(d))
+        assert resumed == whole and not os.path.exists(folder)
+        assert seen == [5, 6]  # the loads of the rule not kept
 
 
 def test_a_capacity_sweep_over_two_processes_is_the_sweep_of_one(tmp_path):

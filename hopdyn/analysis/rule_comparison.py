@@ -4,12 +4,16 @@ corrupted patterns and the basin radius against the load (the corruptions of
 a load share its pattern sets; each rule draws its own), with each rule's
 published bound beside the measurement.
 A scenario's ``rules:`` section is generated from ``compare_rules``'s
-signature; the work is ``capacity``'s, once per rule."""
+signature; the work is ``capacity``'s, once per rule, and each rule is one
+piece of the study (``runner.pieces``): kept in a folder as it is done,
+resumed from it, and shared by the processes of a distributed run."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import AfterValidator, Field
 
 from ..core.errors import AnalysisError
@@ -17,7 +21,10 @@ from ..model.checks import checked_call
 from ..model.params import function_arguments
 from ..solvers.settings import SolveSettings
 from .capacity import Flips, Gain, Loads, Overlap, Units, _distinct, capacity
+from .runner import finish_work, pieces
 from .stats import METHODS
+
+RULES = r"rule_\d{2}\.npz"
 
 
 def compare_rules(
@@ -45,7 +52,9 @@ def compare_rules(
     settings: SolveSettings | None = None,
     seed: int = 0,
     on_step=None,
-) -> dict:
+    folder: str | None = None,
+    resume: bool | None = None,
+) -> dict | None:
     """Each rule's ``capacity`` from the stored patterns themselves (``fixed``:
     the fraction of patterns that are fixed points, i.e. come back exactly,
     with 95% Wilson intervals) and at each of ``flips`` (``by_flip``,
@@ -56,13 +65,13 @@ def compare_rules(
     every tested pattern was a fixed point (from the smallest load on)."""
     variants = [(rule, k) for rule in rules for k in (kappas if rule == "perceptron" else (0.0,))]
     total = len(variants) * len(loads)
-    out = []
-    for i, (rule, kappa) in enumerate(variants):
-        offset = i * len(loads)
 
-        def step(done, _total, offset=offset):
+    def one_rule(i: int) -> dict:
+        rule, kappa = variants[i]
+
+        def step(done, _total):
             if on_step:
-                on_step(offset + done, total)
+                on_step(i * len(loads) + done, total)
 
         cap = capacity(
             rule, N, list(loads), flip=0.0, flips=list(flips), trials=trials, gain=gain, kappa=kappa,
@@ -73,20 +82,36 @@ def compare_rules(
             if e < 1.0:
                 break
             fixed_up_to = load
-        out.append(
-            {
-                "label": rule if rule != "perceptron" else f"perceptron κ={kappa:g}",
-                "family": rule,
-                "kappa": kappa if rule == "perceptron" else None,
-                "theory": cap.get("theory", {}),
-                "loads": cap["loads"],
-                "K": cap["K"],
-                "fixed": cap["exact"],
-                "fixed_interval": cap["exact_interval"],
-                "fixed_up_to": fixed_up_to,
-                **{k: cap[k] for k in ("by_flip", "by_flip_interval", "radius", "radius_interval", "radius_censored")},
-            }
-        )
+        return {
+            "label": rule if rule != "perceptron" else f"perceptron κ={kappa:g}",
+            "family": rule,
+            "kappa": kappa if rule == "perceptron" else None,
+            "theory": cap.get("theory", {}),
+            "loads": cap["loads"],
+            "K": cap["K"],
+            "fixed": cap["exact"],
+            "fixed_interval": cap["exact_interval"],
+            "fixed_up_to": fixed_up_to,
+            **{k: cap[k] for k in ("by_flip", "by_flip_interval", "radius", "radius_interval", "radius_censored")},
+        }
+
+    out = pieces(
+        len(variants),
+        one_rule,
+        name="rule_{:02d}.npz",
+        pattern=RULES,
+        to_file=lambda e: {"entry": np.str_(json.dumps(e))},
+        from_file=lambda arrays: json.loads(str(arrays["entry"])),
+        folder=folder,
+        resume=resume,
+        identity=json.dumps([variants, N, list(loads), list(flips), trials, gain, overlap, repr(settings), seed]),
+        what="rule",
+        changed="the rule comparison or its settings changed since the interrupted run; run without resuming",
+    )
+    if out is None:
+        return None  # another process of a distributed run: process 0 gathers the rules
+    if folder is not None:
+        finish_work(folder, RULES)
     return {
         "N": N,
         "flips": list(flips),
@@ -104,11 +129,15 @@ function_arguments(
         "settings": "the ``SolveSettings`` of every solve (an ODE method or a discrete rule)",
         "seed": "draws the patterns and the flips (per rule and load, so a study is reproducible)",
         "on_step": "``on_step(done, total)`` reports progress",
+        "folder": "where each rule's results are kept as it is done (``rule_<i>.npz``), for ``resume`` and for "
+        "the processes of a distributed run, which share the rules",
+        "resume": "``True`` continues an interrupted comparison from ``folder`` (see ``hd.basins``' chunking)",
     },
     after="""
     **Returns:**
 
-    The ``rules`` report of ``basins.json``: the settings, and per rule (a
+    ``None`` on a process other than 0 of a distributed run (its rules are
+    in ``folder``); otherwise the ``rules`` report of ``basins.json``: the settings, and per rule (a
     perceptron once per margin) its loads, the fixed-point fraction with its
     interval, retrieval at each flip with intervals, the basin radius with
     its interval and censoring, and the published bound.
@@ -118,4 +147,4 @@ function_arguments(
     ``AnalysisError`` naming the argument.
     """,
 )
-compare_rules = checked_call(compare_rules, AnalysisError, skip=("settings", "seed", "on_step"))
+compare_rules = checked_call(compare_rules, AnalysisError, skip=("settings", "seed", "on_step", "folder", "resume"))

@@ -539,10 +539,10 @@ def _models(lagrangians: tuple, synapses: tuple, methods: tuple):
             description="run the same scenario with this method too and overlay both (compare.png, capacity curves)",
         )
 
+    # what a study takes from the rest of the file or the command line, not from its section
+    not_keys = ("settings", "seed", "on_step", "folder", "resume")
     cap = {
-        name: _field(ann, default)
-        for name, (ann, default) in parameters_of(capacity).items()
-        if name not in ("settings", "seed", "on_step", "folder", "resume")
+        name: _field(ann, default) for name, (ann, default) in parameters_of(capacity).items() if name not in not_keys
     }
     CapacitySpec = create_model(
         "CapacitySpec",
@@ -558,7 +558,7 @@ def _models(lagrangians: tuple, synapses: tuple, methods: tuple):
         **{
             name: _field(ann, list(default) if isinstance(default, tuple) else default)
             for name, (ann, default) in parameters_of(compare_rules).items()
-            if name not in ("settings", "seed", "on_step")
+            if name not in not_keys
         },
     )
 

@@ -320,18 +320,34 @@ def capacity_study(built: Built, on_step=None, out: str | None = None, resume: b
     return report
 
 
-def rules_study(built: Built, on_step=None) -> dict:
+def rules_study(built: Built, on_step=None, out: str | None = None, resume: bool | None = None) -> dict | None:
     """The ``rules:`` section through ``hd.compare_rules``, solved with the
-    scenario's ``solver:`` settings.
+    scenario's ``solver:`` settings.  With ``out``, each rule is kept in
+    ``out/rules.partial`` as it is done (``resume`` continues; the processes
+    of a distributed run share the rules there).
 
     **Arguments:**
 
     - ``built``: a loaded scenario with a ``rules:`` section
     - ``on_step``: progress
+    - ``out``, ``resume``: the output folder and whether to resume from it
+
+    **Returns:**
+
+    The ``rules`` report, or ``None`` on a process other than 0 of a
+    distributed run.
     """
-    return compare_rules(
-        **built.scenario.rules.model_dump(), settings=built.settings, seed=built.scenario.seed, on_step=on_step
-    )
+    where = dict(folder=os.path.join(out, "rules.partial"), resume=resume) if out is not None else {}
+    try:
+        return compare_rules(
+            **built.scenario.rules.model_dump(),
+            settings=built.settings,
+            seed=built.scenario.seed,
+            on_step=on_step,
+            **where,
+        )
+    except AnalysisError as e:
+        raise _scenario_error(built, e, "rules", "rules") from None
 
 
 # ------------------------------------------------------------------ continuation
