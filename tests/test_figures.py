@@ -100,3 +100,33 @@ def test_a_random_weight_matrix_is_not_called_stored_patterns(tmp_path, capsys):
         },
     }
     assert "(2 trajectories)" in verify_table(report)
+
+
+def test_the_retrieval_animation_shows_every_frame_and_its_moving_marker(tmp_path):
+    """The GIF's frames (one shared palette) are the picked time points, each
+    different from the one before, each with the red marker on the energy
+    curve and the image's grey levels of that time: a 4x4 state going from
+    black to white shows ever lighter pixels."""
+    from types import SimpleNamespace
+
+    from PIL import Image, ImageSequence
+
+    from hopdyn.figures.run import write_animation
+
+    ts = np.linspace(0.0, 10.0, 30)
+    level = ts / 10.0  # every unit at this level: the image's grey
+    member = SimpleNamespace(ts=ts, xhat={"v": np.repeat(level[:, None], 16, 1)}, energy=-ts)
+    path = tmp_path / "retrieval.gif"
+    write_animation(str(path), member, "v", (4, 4), "t")
+    with Image.open(path) as im:
+        frames = [np.asarray(f.convert("RGB"), float) for f in ImageSequence.Iterator(im)]
+        durations = [f.info["duration"] for f in ImageSequence.Iterator(Image.open(path))]
+    assert len(frames) == 30 and durations[:-1] == [90] * 29 and durations[-1] == 1200
+    red = np.asarray(to_rgba("C3")[:3]) * 255
+    greys = []
+    for before, frame in zip([None] + frames[:-1], frames):
+        assert before is None or np.any(before != frame)
+        assert np.min(np.abs(frame - red).sum(axis=2)) < 30  # the marker, in (nearly) its own colour
+        h, w, _ = frame.shape
+        greys.append(frame[h // 2, w // 5].mean())  # a pixel inside the image panel
+    assert np.all(np.diff(greys) >= -1.0) and greys[0] < 20 and greys[-1] > 235, greys

@@ -330,11 +330,17 @@ def write_animation(
         canvas.restore_region(background)
         for a in moving:
             fig.draw_artist(a)
-        images.append(
-            Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert(
-                "P", palette=Image.Palette.ADAPTIVE
-            )
-        )
+        images.append(Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB"))
+    # One palette for every frame, made from the first, middle and last frames side by side: mapping a
+    # frame to a given palette costs a fifth of choosing one per frame, and frames that share a palette
+    # are compared by the GIF writer without converting them back to RGB.
+    w, h = images[0].size
+    keys = [images[0], images[len(images) // 2], images[-1]]
+    sample = Image.new("RGB", (w * len(keys), h))
+    for k, im in enumerate(keys):
+        sample.paste(im, (k * w, 0))
+    palette = sample.quantize(256, method=Image.Quantize.MEDIANCUT)
+    images = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
     buf = io.BytesIO()
     durations = [90] * (len(images) - 1) + [1200]
     images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
