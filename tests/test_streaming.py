@@ -263,6 +263,7 @@ def test_each_chunk_gives_back_what_its_solve_freed(monkeypatch):
     "kw, where",
     [
         (dict(samples=0), "samples"),
+        (dict(samples=10**8 + 1), "samples"),  # the schema's cap on basins.ensemble.random.samples
         (dict(size=2.5), "size"),
         (dict(distribution="weird"), "distribution"),
         (dict(std=0.0), "std"),

@@ -12,7 +12,7 @@ from pydantic import Field
 from ..core import patterns as P
 from ..core.errors import AnalysisError
 from ..model.checks import checked_call
-from ..model.params import Distribution, Finite, Positive
+from ..model.params import Distribution, Finite, Positive, Size
 
 
 def corrupted_starts(
@@ -57,7 +57,7 @@ def corrupted_starts(
 
 
 def random_starts(
-    samples: Annotated[int, Field(ge=1, strict=True)],
+    samples: Annotated[Size, Field(strict=True)],
     size: Annotated[int, Field(ge=1, strict=True)],
     distribution: Annotated[Distribution, Field()] = "uniform",  # Field: checked by checked_call
     low: Finite = -1.0,
@@ -85,7 +85,7 @@ def random_starts(
     **Raises:**
 
     ``AnalysisError`` naming the argument (the scenario's ``basins.ensemble.random``
-    constraints: ``samples``/``size`` integers >= 1, a known ``distribution``,
+    constraints: ``samples`` an integer from 1 to 10^8, ``size`` an integer >= 1, a known ``distribution``,
     finite bounds, ``std`` > 0, ``lazy`` a bool)."""
     rows = P.DrawnRows(seed, "basins:random", distribution, (samples, size), low, high, mean, std)
     return rows if lazy else np.asarray(rows)

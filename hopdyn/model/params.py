@@ -27,6 +27,7 @@ Finite = Annotated[float, Field(allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Distribution = Literal[DISTRIBUTIONS]  # random patterns, initial states and starts
+Size = Annotated[int, Field(ge=1, le=100_000_000)]  # how many starts, samples or trials
 
 
 class PatternRef:

@@ -22,12 +22,21 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from ..analysis.capacity import capacity
 from ..analysis.rule_comparison import compare_rules
-from ..model.params import LAGRANGIANS, SYNAPSES, Distribution, Finite, NonNegative, Positive, parameters, pattern_ref
+from ..model.params import (
+    LAGRANGIANS,
+    SYNAPSES,
+    Distribution,
+    Finite,
+    NonNegative,
+    Positive,
+    Size,
+    parameters,
+    pattern_ref,
+)
 from ..solvers.registry import METHODS, method_names
 from ..solvers.settings import SolveSettings, SteadyState
 
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-Size = Annotated[int, Field(ge=1, le=100_000_000)]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
 
 
