@@ -24,7 +24,7 @@ from ..model.synapses import Exponential, Hebbian, Polynomial
 from ..solvers.registry import get_method
 from ..solvers.settings import SolveSettings
 from ..solvers.simulate import simulate
-from .runner import finish_work, pieces
+from .runner import finish_work, json_pieces
 from .stats import METHODS, bootstrap_mean, radius_of, wilson_of
 from .theory import theory_for
 
@@ -350,13 +350,11 @@ def capacity(
         if on_step:
             on_step(d, total)
 
-    entries = pieces(
+    entries = json_pieces(
         len(jobs),
         lambda j: one_load(*jobs[j]),
         name="load_{:04d}.npz",
         pattern=LOADS,
-        to_file=lambda e: {"entry": np.str_(json.dumps(e))},
-        from_file=lambda arrays: json.loads(str(arrays["entry"])),
         folder=folder,
         resume=resume,
         identity=json.dumps([family, Ns, list(loads), load_power, flip, trials, n, beta, gain, kappa, overlap,

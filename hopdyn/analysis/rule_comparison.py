@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-import numpy as np
 from pydantic import AfterValidator, Field
 
 from ..core.errors import AnalysisError
@@ -21,7 +20,7 @@ from ..model.checks import checked_call
 from ..model.params import function_arguments
 from ..solvers.settings import SolveSettings
 from .capacity import Flips, Gain, Loads, Overlap, Units, _distinct, capacity
-from .runner import finish_work, pieces
+from .runner import finish_work, json_pieces
 from .stats import METHODS
 
 RULES = r"rule_\d{2}\.npz"
@@ -95,13 +94,11 @@ def compare_rules(
             **{k: cap[k] for k in ("by_flip", "by_flip_interval", "radius", "radius_interval", "radius_censored")},
         }
 
-    out = pieces(
+    out = json_pieces(
         len(variants),
         one_rule,
         name="rule_{:02d}.npz",
         pattern=RULES,
-        to_file=lambda e: {"entry": np.str_(json.dumps(e))},
-        from_file=lambda arrays: json.loads(str(arrays["entry"])),
         folder=folder,
         resume=resume,
         identity=json.dumps([variants, N, list(loads), list(flips), trials, gain, overlap, repr(settings), seed]),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from typing import Annotated
@@ -369,6 +370,18 @@ def pieces(
                 if on_piece:
                     on_piece(len(got), n)
     return [got[i] for i in range(n)]
+
+
+def json_pieces(n: int, solve, **kw) -> list | None:
+    """``pieces`` of results that are JSON data (a capacity sweep's loads, a
+    rule comparison's rules), each kept as one JSON string."""
+    return pieces(
+        n,
+        solve,
+        to_file=lambda e: {"entry": np.str_(json.dumps(e))},
+        from_file=lambda arrays: json.loads(str(arrays["entry"])),
+        **kw,
+    )
 
 
 def open_work(folder, pattern, fp, resume, what, wait_seconds, say, changed=None):
