@@ -12,17 +12,3 @@ import jax  # noqa: E402
 
 # float64 cases need x64; float32 cases pass dtype explicitly and are checked to stay float32.
 jax.config.update("jax_enable_x64", True)
-
-
-def pytest_sessionfinish(session, exitstatus):
-    """An xdist worker collects its garbage while its session ends, then stops
-    collecting: execnet interrupts a worker that is still busy 5 s after it
-    was told to stop (it sends itself SIGINT), and a worker freeing the
-    compiled programs of hundreds of tests in JAX's garbage-collection
-    callback then reported that interrupt as a PytestUnraisableExceptionWarning
-    (``KeyboardInterrupt`` in ``_xla_gc_callback``) after a green run."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        import gc
-
-        gc.collect()
-        gc.disable()
