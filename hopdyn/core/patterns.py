@@ -207,18 +207,18 @@ class StackedRows(LazyRows):
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows ``start`` to ``stop`` (a new array, ``(stop - start, *shape[1:])``)."""
         start, stop = max(0, int(start)), min(len(self), int(stop))
-        out, begin = [], 0
+        out, lazy, begin = [], False, 0
         for part, end in zip(self._parts, self._ends):
             lo, hi = max(start, begin), min(stop, int(end))
             if lo < hi:
-                piece = (
-                    part.rows(lo - begin, hi - begin) if isinstance(part, LazyRows) else part[lo - begin : hi - begin]
-                )
-                out.append(piece)
+                lazy = isinstance(part, LazyRows)  # a lazy part gives a new array, a held one a view
+                out.append(part.rows(lo - begin, hi - begin) if lazy else part[lo - begin : hi - begin])
             begin = int(end)
+        if len(out) > 1:
+            return np.concatenate(out)
         if not out:
             return np.empty((0, *self.shape[1:]), np.float64)
-        return np.concatenate(out) if len(out) > 1 else np.array(out[0], np.float64)
+        return out[0] if lazy else out[0].copy()  # a chunk inside the random part: not copied twice
 
     def __repr__(self) -> str:
         kinds = ", ".join(repr(p) if isinstance(p, LazyRows) else f"array{p.shape}" for p in self._parts)
