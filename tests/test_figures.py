@@ -119,8 +119,10 @@ def test_the_retrieval_animation_shows_every_frame_and_its_moving_marker(tmp_pat
     path = tmp_path / "retrieval.gif"
     write_animation(str(path), member, "v", (4, 4), "t")
     with Image.open(path) as im:
-        frames = [np.asarray(f.convert("RGB"), float) for f in ImageSequence.Iterator(im)]
-        durations = [f.info["duration"] for f in ImageSequence.Iterator(Image.open(path))]
+        frames, durations = [], []
+        for f in ImageSequence.Iterator(im):
+            frames.append(np.asarray(f.convert("RGB"), float))
+            durations.append(f.info["duration"])
     assert len(frames) == 30 and durations[:-1] == [90] * 29 and durations[-1] == 1200
     red = np.asarray(to_rgba("C3")[:3]) * 255
     greys = []

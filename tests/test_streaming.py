@@ -129,6 +129,17 @@ def test_checking_the_starts_does_not_copy_them():
     assert peak < starts.nbytes / 4, peak
 
 
+def _count_reads(monkeypatch) -> list[int]:
+    """The number of rows of each read of drawn rows, from now on."""
+    from hopdyn.core.patterns import DrawnRows
+
+    reads, rows = [], DrawnRows.rows
+    monkeypatch.setattr(
+        DrawnRows, "rows", lambda self, a, b: (reads.append(min(b, len(self)) - a), rows(self, a, b))[1]
+    )
+    return reads
+
+
 @pytest.mark.parametrize("distribution", ["normal", "uniform", "binary"])
 def test_drawn_rows_are_the_whole_draw(distribution):
     """A ``DrawnRows`` read in pieces, in order, skipping and going back, gives
@@ -159,10 +170,7 @@ def test_basins_from_drawn_rows_is_the_same_study(tmp_path, monkeypatch):
     lazy = hd.random_starts(150, 24, "normal", std=1.5, seed=3, lazy=True)
     whole = hd.random_starts(150, 24, "normal", std=1.5, seed=3)
     assert isinstance(lazy, DrawnRows) and isinstance(whole, np.ndarray)
-    reads, rows = [], DrawnRows.rows
-    monkeypatch.setattr(
-        DrawnRows, "rows", lambda self, a, b: (reads.append(min(b, len(self)) - a), rows(self, a, b))[1]
-    )
+    reads = _count_reads(monkeypatch)
     kw = dict(layer="v", patterns=X, settings=hd.SolveSettings(t1=300.0, dtype="float64"), keep_states=False)
     for refill in (False, True):
         ref = hd.basins(net, whole, chunking=hd.Chunking(size=32, refill=refill), **kw)
@@ -214,7 +222,7 @@ def test_a_mixed_scenario_ensemble_draws_its_random_starts_a_chunk_at_a_time(tmp
     more than a chunk of the random ones at a time."""
     from helpers import HEBBIAN_16, write_scenario
     from hopdyn.analysis import ensembles as E
-    from hopdyn.core.patterns import DrawnRows, StackedRows
+    from hopdyn.core.patterns import StackedRows
     from hopdyn.scenario import studies
     from hopdyn.scenario.build import load_and_build
 
@@ -234,10 +242,7 @@ def test_a_mixed_scenario_ensemble_draws_its_random_starts_a_chunk_at_a_time(tmp
     assert isinstance(x0, StackedRows) and x0.shape == (len(corrupted) + 70 + 16, 16)
     np.testing.assert_array_equal(np.asarray(x0), np.concatenate([corrupted, random, grid]))
     np.testing.assert_array_equal(meta["group"], np.repeat([0, 1, 2], [len(corrupted), 70, 16]))
-    reads, rows = [], DrawnRows.rows
-    monkeypatch.setattr(
-        DrawnRows, "rows", lambda self, a, b: (reads.append(min(b, len(self)) - a), rows(self, a, b))[1]
-    )
+    reads = _count_reads(monkeypatch)
     report, arrays = studies.run_basins(built, str(tmp_path / "o"), keep_states=False, classify=0)
     assert report["samples"] == len(x0) and isinstance(arrays[f"x0/{layer}"], StackedRows)
     assert reads and max(reads) <= 16, reads

@@ -37,6 +37,7 @@ from ..solvers.registry import METHODS, method_names
 from ..solvers.settings import SolveSettings, SteadyState
 
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+DRAWN = "uniform on [low, high), normal(mean, std), or binary +-1"  # what each distribution draws
 Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
 
 
@@ -55,7 +56,7 @@ def _exactly_one(model: BaseModel, keys: tuple[str, ...], what: str) -> None:
 class RandomPatterns(_Model):
     """Random patterns drawn from the scenario seed."""
 
-    distribution: Distribution = Field(description="uniform on [low, high), normal(mean, std), or binary +-1")
+    distribution: Distribution = Field(description=DRAWN)
     shape: list[Size] = Field(
         min_length=1, max_length=8, description="the array's shape, (rows, ...): one row per pattern"
     )
@@ -123,7 +124,7 @@ class Corruption(_Model):
 
 
 class RandomInit(_Model):
-    distribution: Distribution = Field(description="uniform on [low, high), normal(mean, std), or binary +-1")
+    distribution: Distribution = Field(description=DRAWN)
     low: Finite = Field(0.0, description="uniform: lower bound")
     high: Finite = Field(1.0, description="uniform: upper bound (excluded)")
     mean: Finite = Field(0.0, description="normal: mean")
@@ -249,9 +250,7 @@ class RandomStarts(_Model):
     """States of the layer drawn at random."""
 
     samples: Size = Field(1000, description="how many random starts")
-    distribution: Distribution = Field(
-        "uniform", description="uniform on [low, high), normal(mean, std), or binary +-1"
-    )
+    distribution: Distribution = Field("uniform", description=DRAWN)
     low: Finite = Field(-1.0, description="uniform: lower bound")
     high: Finite = Field(1.0, description="uniform: upper bound (excluded)")
     mean: Finite = Field(0.0, description="normal: mean")
